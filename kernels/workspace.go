@@ -1,0 +1,95 @@
+package kernels
+
+import (
+	"runtime"
+	"sync"
+)
+
+// Scratch memory for the convolution, depthwise and pooling kernels.
+//
+// A kernel that needs scratch takes a *convWork from a small mutex-cvGuarded free
+// list and gives it back when it returns. The float buffers inside only ever
+// grow, so once every layer shape has been seen a steady-state call allocates
+// nothing. The panel and matrix descriptors live in the same object so that
+// handing them to GemmEx as interfaces does not allocate either.
+
+// convWork is one set of scratch buffers plus the descriptors built on them.
+type convWork struct {
+	xt  []float32 // transposed, padded copy of a convolution input (im2colPanel)
+	wt  []float32 // rearranged weights (backward data)
+	out []float32 // dense phase output (strided backward data)
+
+	im2col im2colPanel
+	filt   filterPanel
+	bmat   Matrix
+	amat   Matrix
+}
+
+const convWorkMaxFree = 8 // free-list bound; extra objects are left to the GC
+
+var (
+	convWorkMu   sync.Mutex
+	convWorkFree []*convWork
+)
+
+// convWorkGet takes a workspace from the free list, or makes a new one.
+func convWorkGet() *convWork {
+	convWorkMu.Lock()
+	var w *convWork
+	if n := len(convWorkFree); n > 0 {
+		w = convWorkFree[n-1]
+		convWorkFree[n-1] = nil
+		convWorkFree = convWorkFree[:n-1]
+	}
+	convWorkMu.Unlock()
+	if w == nil {
+		w = new(convWork)
+	}
+	return w
+}
+
+// convWorkPut returns w to the free list. It drops the references to caller
+// memory held by the descriptors so the workspace does not pin them.
+func convWorkPut(w *convWork) {
+	w.im2col = im2colPanel{}
+	w.filt = filterPanel{}
+	w.bmat = Matrix{}
+	w.amat = Matrix{}
+	convWorkMu.Lock()
+	if len(convWorkFree) < convWorkMaxFree {
+		convWorkFree = append(convWorkFree, w)
+	}
+	convWorkMu.Unlock()
+}
+
+// cvGrow returns (*b)[:n], reallocating *b first when its capacity is short.
+// The contents are not cleared.
+func cvGrow(b *[]float32, n int) []float32 {
+	if cap(*b) < n {
+		*b = make([]float32, n+n/8)
+	}
+	return (*b)[:n]
+}
+
+// convParallel runs f over [0, n) split into contiguous chunks, one per
+// worker, using up to GOMAXPROCS goroutines. work is the approximate total
+// cost in element operations; below a threshold everything runs inline.
+func convParallel(n, work int, f func(lo, hi int)) {
+	const minWorkPerThread = 1 << 15
+	p := min(runtime.GOMAXPROCS(0), n, max(work/minWorkPerThread, 1))
+	if p <= 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(p - 1)
+	for t := 1; t < p; t++ {
+		lo, hi := n*t/p, n*(t+1)/p
+		go func() {
+			defer wg.Done()
+			f(lo, hi)
+		}()
+	}
+	f(0, n/p)
+	wg.Wait()
+}
