@@ -74,8 +74,9 @@ func (e *ConfigError) Error() string { return "optim: " + e.Field + ": " + e.Rea
 // nothing: weights, momentum and gradients are left as they were.
 type NonFiniteError struct {
 	// Param is the name of the first Param, in the optimizer's order, whose
-	// gradient holds a NaN or an infinity; empty if every gradient is finite
-	// and only the global norm overflowed.
+	// gradient holds a NaN or an infinity. It is empty only if every
+	// gradient is finite but their global norm is not, which float64
+	// accumulation of float32 squares makes unreachable in practice.
 	Param string
 }
 
