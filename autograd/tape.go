@@ -86,7 +86,7 @@ type node struct {
 	ints   []int            // integer attributes (sizes, strides, axes)
 	floats []float64        // real attributes (epsilon, scales)
 	idx    []int32          // index data (max-pool argmax)
-	// conv tensor.ConvParams (added with the conv op)
+	conv   tensor.ConvParams
 }
 
 const varChunk = 256

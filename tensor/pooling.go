@@ -1,0 +1,97 @@
+package tensor
+
+import (
+	"fmt"
+
+	"github.com/spinenet-go/spinenet/kernels"
+)
+
+// PoolParams returns the parameters of a k×k max-pool with the given stride
+// and padding over an input [N,H,W,C], or a *ShapeError.
+func PoolParams(x []int, k, stride int, pad Padding) (ConvParams, error) {
+	if len(x) != 4 || k < 1 || stride < 1 {
+		return ConvParams{}, &ShapeError{Op: "MaxPool2D", Msg: fmt.Sprintf("input %v (want [N,H,W,C]), window %d, stride %d", x, k, stride)}
+	}
+	p := ConvParams{N: x[0], H: x[1], W: x[2], C: x[3], KH: k, KW: k, OC: x[3], StrideH: stride, StrideW: stride}
+	p.PadTop, p.PadBottom, p.PadLeft, p.PadRight = pad.Resolve(p.H, p.W, k, k, stride, stride)
+	if p.OutH() < 1 || p.OutW() < 1 {
+		return ConvParams{}, &ShapeError{Op: "MaxPool2D", Msg: fmt.Sprintf("input %v is smaller than the %d×%d window", x, k, k)}
+	}
+	return p, nil
+}
+
+// MaxPool2D sets y [N,OH,OW,C] to the window maxima of x [N,H,W,C]; padding
+// never wins. argmax (len y.Len(), or nil at inference) receives the flat
+// index into x of each maximum, for MaxPool2DBackward.
+func MaxPool2D(y, x *Tensor, p ConvParams, argmax []int32) {
+	checkPool("MaxPool2D", p, x, y)
+	if argmax != nil && len(argmax) != y.Len() {
+		panic(&ShapeError{Op: "MaxPool2D", Msg: fmt.Sprintf("argmax holds %d, want %d", len(argmax), y.Len())})
+	}
+	kernels.MaxPool2D(p, x.data, y.data, argmax)
+}
+
+// MaxPool2DBackward sets dx (= or +=) the gradient of MaxPool2D: each dy
+// element goes to the input element that won its window.
+func MaxPool2DBackward(dx, dy *Tensor, p ConvParams, argmax []int32, accumulate bool) {
+	checkPool("MaxPool2DBackward", p, dx, dy)
+	kernels.MaxPool2DBackward(p, dy.data, argmax, dx.data, accumulate)
+}
+
+func checkPool(op string, p ConvParams, x, y *Tensor) {
+	if !EqualShapes(x.shape, []int{p.N, p.H, p.W, p.C}) {
+		panic(&ShapeError{Op: op, Want: []int{p.N, p.H, p.W, p.C}, Got: x.shape})
+	}
+	if !EqualShapes(y.shape, []int{p.N, p.OutH(), p.OutW(), p.C}) {
+		panic(&ShapeError{Op: op, Want: []int{p.N, p.OutH(), p.OutW(), p.C}, Got: y.shape})
+	}
+}
+
+// GlobalAvgPool sets y [N,C] to the spatial mean of x [N,H,W,C].
+func GlobalAvgPool(y, x *Tensor) {
+	n, h, w, c := nhwc("GlobalAvgPool", x)
+	if !EqualShapes(y.shape, []int{n, c}) {
+		panic(&ShapeError{Op: "GlobalAvgPool", Want: []int{n, c}, Got: y.shape})
+	}
+	kernels.AvgPoolGlobal(n, h, w, c, x.data, y.data)
+}
+
+// GlobalAvgPoolBackward sets dx [N,H,W,C] (= or +=) dy[n,c]/(H·W).
+func GlobalAvgPoolBackward(dx, dy *Tensor, accumulate bool) {
+	n, h, w, c := nhwc("GlobalAvgPoolBackward", dx)
+	if !EqualShapes(dy.shape, []int{n, c}) {
+		panic(&ShapeError{Op: "GlobalAvgPoolBackward", Want: []int{n, c}, Got: dy.shape})
+	}
+	kernels.AvgPoolGlobalBackward(n, h, w, c, dy.data, dx.data, accumulate)
+}
+
+// UpsampleNearest resizes x [N,H,W,C] to y [N,OH,OW,C] with TensorFlow 1's
+// nearest-neighbour rule y[oy,ox] = x[⌊oy·H/OH⌋, ⌊ox·W/OW⌋]; for an integer
+// factor this is pixel replication.
+func UpsampleNearest(y, x *Tensor) {
+	n, h, w, c := nhwc("UpsampleNearest", x)
+	oh, ow := checkResize("UpsampleNearest", n, c, y)
+	kernels.UpsampleNearest(n, h, w, c, oh, ow, x.data, y.data)
+}
+
+// UpsampleNearestBackward sets dx (= or +=) the gradient of UpsampleNearest:
+// each source pixel receives the sum of the gradients of its copies.
+func UpsampleNearestBackward(dx, dy *Tensor, accumulate bool) {
+	n, h, w, c := nhwc("UpsampleNearestBackward", dx)
+	oh, ow := checkResize("UpsampleNearestBackward", n, c, dy)
+	kernels.UpsampleNearestBackward(n, h, w, c, oh, ow, dy.data, dx.data, accumulate)
+}
+
+func nhwc(op string, x *Tensor) (n, h, w, c int) {
+	if x.Rank() != 4 {
+		panic(&ShapeError{Op: op, Msg: fmt.Sprintf("input %v, want [N,H,W,C]", x.shape)})
+	}
+	return x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+}
+
+func checkResize(op string, n, c int, y *Tensor) (oh, ow int) {
+	if y.Rank() != 4 || y.shape[0] != n || y.shape[3] != c {
+		panic(&ShapeError{Op: op, Msg: fmt.Sprintf("output %v, want [%d,OH,OW,%d]", y.shape, n, c)})
+	}
+	return y.shape[1], y.shape[2]
+}
