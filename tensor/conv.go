@@ -90,22 +90,22 @@ func (e *Epilogue) kernel(oc int) *kernels.Epilogue {
 	return k
 }
 
-func checkConv(op string, p ConvParams, x, w, y *Tensor, wshape []int) {
-	if !EqualShapes(x.shape, []int{p.N, p.H, p.W, p.C}) {
-		panic(&ShapeError{Op: op, Want: []int{p.N, p.H, p.W, p.C}, Got: x.shape})
+// checkConv panics unless x, w and y fit p; depthwise weights are
+// [KH,KW,C], dense ones [KH,KW,C,OC].
+func checkConv(op string, p ConvParams, x, w, y *Tensor, depthwise bool) {
+	mustShape(op, x, p.N, p.H, p.W, p.C)
+	if depthwise {
+		mustShape(op, w, p.KH, p.KW, p.C)
+	} else {
+		mustShape(op, w, p.KH, p.KW, p.C, p.OC)
 	}
-	if !EqualShapes(w.shape, wshape) {
-		panic(&ShapeError{Op: op, Want: wshape, Got: w.shape})
-	}
-	if !EqualShapes(y.shape, []int{p.N, p.OutH(), p.OutW(), p.OC}) {
-		panic(&ShapeError{Op: op, Want: []int{p.N, p.OutH(), p.OutW(), p.OC}, Got: y.shape})
-	}
+	mustShape(op, y, p.N, p.OutH(), p.OutW(), p.OC)
 }
 
 // Conv2D sets y = ep(conv(x, w)) for x [N,H,W,C], w [KH,KW,C,OC],
 // y [N,OH,OW,OC]; ep may be nil.
 func Conv2D(y, x, w *Tensor, p ConvParams, ep *Epilogue) {
-	checkConv("Conv2D", p, x, w, y, []int{p.KH, p.KW, p.C, p.OC})
+	checkConv("Conv2D", p, x, w, y, false)
 	if ep != nil && ep.Residual != nil {
 		MustSameShape("Conv2D residual", y, ep.Residual)
 	}
@@ -115,33 +115,33 @@ func Conv2D(y, x, w *Tensor, p ConvParams, ep *Epilogue) {
 // Conv2DBackwardData sets dx (= or +=) the gradient of Conv2D with respect to
 // its input, given dy = ∂L/∂y.
 func Conv2DBackwardData(dx, dy, w *Tensor, p ConvParams, accumulate bool) {
-	checkConv("Conv2DBackwardData", p, dx, w, dy, []int{p.KH, p.KW, p.C, p.OC})
+	checkConv("Conv2DBackwardData", p, dx, w, dy, false)
 	kernels.Conv2DBackwardData(p, dy.data, w.data, dx.data, accumulate)
 }
 
 // Conv2DBackwardFilter sets dw (= or +=) the gradient of Conv2D with respect
 // to its weights, given the input x and dy = ∂L/∂y.
 func Conv2DBackwardFilter(dw, x, dy *Tensor, p ConvParams, accumulate bool) {
-	checkConv("Conv2DBackwardFilter", p, x, dw, dy, []int{p.KH, p.KW, p.C, p.OC})
+	checkConv("Conv2DBackwardFilter", p, x, dw, dy, false)
 	kernels.Conv2DBackwardFilter(p, x.data, dy.data, dw.data, accumulate)
 }
 
 // DepthwiseConv2D sets y = ep(depthwise(x, w)) for x [N,H,W,C], w [KH,KW,C].
 func DepthwiseConv2D(y, x, w *Tensor, p ConvParams, ep *Epilogue) {
-	checkConv("DepthwiseConv2D", p, x, w, y, []int{p.KH, p.KW, p.C})
+	checkConv("DepthwiseConv2D", p, x, w, y, true)
 	kernels.DepthwiseConv2D(p, x.data, w.data, y.data, ep.kernel(p.OC))
 }
 
 // DepthwiseConv2DBackwardData sets dx (= or +=) the input gradient of
 // DepthwiseConv2D.
 func DepthwiseConv2DBackwardData(dx, dy, w *Tensor, p ConvParams, accumulate bool) {
-	checkConv("DepthwiseConv2DBackwardData", p, dx, w, dy, []int{p.KH, p.KW, p.C})
+	checkConv("DepthwiseConv2DBackwardData", p, dx, w, dy, true)
 	kernels.DepthwiseConv2DBackwardData(p, dy.data, w.data, dx.data, accumulate)
 }
 
 // DepthwiseConv2DBackwardFilter sets dw (= or +=) the weight gradient of
 // DepthwiseConv2D.
 func DepthwiseConv2DBackwardFilter(dw, x, dy *Tensor, p ConvParams, accumulate bool) {
-	checkConv("DepthwiseConv2DBackwardFilter", p, x, dw, dy, []int{p.KH, p.KW, p.C})
+	checkConv("DepthwiseConv2DBackwardFilter", p, x, dw, dy, true)
 	kernels.DepthwiseConv2DBackwardFilter(p, x.data, dy.data, dw.data, accumulate)
 }

@@ -1,6 +1,9 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Pool recycles tensor buffers between steps of a training or inference loop.
 //
@@ -50,7 +53,7 @@ func (p *Pool) GetLike(t *Tensor) *Tensor { return p.Get(t.shape...) }
 func (p *Pool) View(t *Tensor, shape ...int) *Tensor {
 	n := checkedSize("Pool.View", shape)
 	if n != len(t.data) {
-		panic(&ShapeError{Op: "Pool.View", Msg: fmt.Sprintf("cannot view %v as %v", t.shape, shape)})
+		panic(&ShapeError{Op: "Pool.View", Msg: fmt.Sprintf("cannot view %v as %v", t.shape, slices.Clone(shape))})
 	}
 	var v *Tensor
 	if k := len(p.freeViews); k > 0 {

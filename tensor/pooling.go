@@ -39,29 +39,21 @@ func MaxPool2DBackward(dx, dy *Tensor, p ConvParams, argmax []int32, accumulate 
 }
 
 func checkPool(op string, p ConvParams, x, y *Tensor) {
-	if !EqualShapes(x.shape, []int{p.N, p.H, p.W, p.C}) {
-		panic(&ShapeError{Op: op, Want: []int{p.N, p.H, p.W, p.C}, Got: x.shape})
-	}
-	if !EqualShapes(y.shape, []int{p.N, p.OutH(), p.OutW(), p.C}) {
-		panic(&ShapeError{Op: op, Want: []int{p.N, p.OutH(), p.OutW(), p.C}, Got: y.shape})
-	}
+	mustShape(op, x, p.N, p.H, p.W, p.C)
+	mustShape(op, y, p.N, p.OutH(), p.OutW(), p.C)
 }
 
 // GlobalAvgPool sets y [N,C] to the spatial mean of x [N,H,W,C].
 func GlobalAvgPool(y, x *Tensor) {
 	n, h, w, c := nhwc("GlobalAvgPool", x)
-	if !EqualShapes(y.shape, []int{n, c}) {
-		panic(&ShapeError{Op: "GlobalAvgPool", Want: []int{n, c}, Got: y.shape})
-	}
+	mustShape("GlobalAvgPool", y, n, c)
 	kernels.AvgPoolGlobal(n, h, w, c, x.data, y.data)
 }
 
 // GlobalAvgPoolBackward sets dx [N,H,W,C] (= or +=) dy[n,c]/(H·W).
 func GlobalAvgPoolBackward(dx, dy *Tensor, accumulate bool) {
 	n, h, w, c := nhwc("GlobalAvgPoolBackward", dx)
-	if !EqualShapes(dy.shape, []int{n, c}) {
-		panic(&ShapeError{Op: "GlobalAvgPoolBackward", Want: []int{n, c}, Got: dy.shape})
-	}
+	mustShape("GlobalAvgPoolBackward", dy, n, c)
 	kernels.AvgPoolGlobalBackward(n, h, w, c, dy.data, dx.data, accumulate)
 }
 

@@ -17,6 +17,7 @@ package tensor
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -185,9 +186,19 @@ func size(shape []int) (int, bool) {
 func checkedSize(op string, shape []int) int {
 	n, ok := size(shape)
 	if !ok {
-		panic(&ShapeError{Op: op, Msg: fmt.Sprintf("negative dimension in %v", shape)})
+		// Clone so that shape does not escape: callers pass variadic
+		// slices that should stay on the stack.
+		panic(&ShapeError{Op: op, Msg: fmt.Sprintf("negative dimension in %v", slices.Clone(shape))})
 	}
 	return n
+}
+
+// mustShape panics with a *ShapeError naming op unless t has shape dims. It
+// clones dims only on failure, so hot-path checks allocate nothing.
+func mustShape(op string, t *Tensor, dims ...int) {
+	if !EqualShapes(t.shape, dims) {
+		panic(&ShapeError{Op: op, Want: slices.Clone(dims), Got: t.shape})
+	}
 }
 
 func inferShape(op string, old []int, n int, shape []int) ([]int, error) {
