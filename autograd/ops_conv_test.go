@@ -16,7 +16,9 @@ func TestConvAndPoolGradients(t *testing.T) {
 		return func(tp *autograd.Tape, v []*autograd.Var) *autograd.Var { return tp.Conv2D(v[0], v[1], stride, pad) }
 	}
 	dw := func(stride int, pad tensor.Padding) gradcheck.Func {
-		return func(tp *autograd.Tape, v []*autograd.Var) *autograd.Var { return tp.DepthwiseConv2D(v[0], v[1], stride, pad) }
+		return func(tp *autograd.Tape, v []*autograd.Var) *autograd.Var {
+			return tp.DepthwiseConv2D(v[0], v[1], stride, pad)
+		}
 	}
 	pool := func(k, stride int, pad tensor.Padding) gradcheck.Func {
 		return func(tp *autograd.Tape, v []*autograd.Var) *autograd.Var { return tp.MaxPool2D(v[0], k, stride, pad) }
