@@ -1,5 +1,8 @@
 package kernels
 
+//go:generate sh -c "cd _asm && go run . -which gemm -out ../gemm_amd64.s -stubs ../gemm_amd64.go -pkg kernels"
+//go:generate sh -c "cd _asm && go run . -which peak -out ../peak_amd64.s -stubs ../peak_amd64.go -pkg kernels"
+
 // Activation selects the elementwise function applied in a GEMM or convolution
 // epilogue.
 type Activation uint8
@@ -75,14 +78,27 @@ func (a Matrix) at(i, j int) float32 {
 func (a Matrix) PackA(dst []float32, mr, i0, mc, p0, kc int) {
 	for q := 0; q*mr < mc; q++ {
 		panel := dst[q*mr*kc : (q+1)*mr*kc]
-		for p := 0; p < kc; p++ {
-			for r := 0; r < mr; r++ {
-				i := q*mr + r
-				if i < mc {
-					panel[p*mr+r] = a.at(i0+i, p0+p)
-				} else {
-					panel[p*mr+r] = 0
-				}
+		h := min(mr, mc-q*mr)
+		if a.Trans {
+			// A[i][p] = Data[p*Stride+i]: each k step is a contiguous run.
+			for p := 0; p < kc; p++ {
+				o := (p0+p)*a.Stride + i0 + q*mr
+				d := panel[p*mr : p*mr+mr]
+				copy(d, a.Data[o:o+h])
+				clear(d[h:])
+			}
+			continue
+		}
+		for r := 0; r < h; r++ {
+			o := (i0+q*mr+r)*a.Stride + p0
+			src := a.Data[o : o+kc]
+			for p, v := range src {
+				panel[p*mr+r] = v
+			}
+		}
+		for r := h; r < mr; r++ {
+			for p := 0; p < kc; p++ {
+				panel[p*mr+r] = 0
 			}
 		}
 	}
@@ -92,14 +108,27 @@ func (a Matrix) PackA(dst []float32, mr, i0, mc, p0, kc int) {
 func (b Matrix) PackB(dst []float32, nr, p0, kc, j0, nc int) {
 	for q := 0; q*nr < nc; q++ {
 		panel := dst[q*nr*kc : (q+1)*nr*kc]
-		for p := 0; p < kc; p++ {
-			for c := 0; c < nr; c++ {
-				j := q*nr + c
-				if j < nc {
-					panel[p*nr+c] = b.at(p0+p, j0+j)
-				} else {
-					panel[p*nr+c] = 0
-				}
+		w := min(nr, nc-q*nr)
+		if !b.Trans {
+			// B[p][j] = Data[p*Stride+j]: each k step is a contiguous run.
+			for p := 0; p < kc; p++ {
+				o := (p0+p)*b.Stride + j0 + q*nr
+				d := panel[p*nr : p*nr+nr]
+				copy(d, b.Data[o:o+w])
+				clear(d[w:])
+			}
+			continue
+		}
+		for c := 0; c < w; c++ {
+			o := (j0+q*nr+c)*b.Stride + p0
+			src := b.Data[o : o+kc]
+			for p, v := range src {
+				panel[p*nr+c] = v
+			}
+		}
+		for c := w; c < nr; c++ {
+			for p := 0; p < kc; p++ {
+				panel[p*nr+c] = 0
 			}
 		}
 	}
@@ -127,32 +156,37 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		}
 		return
 	}
-	var pa PanelA = Matrix{Data: a, Stride: lda, Trans: transA}
-	if alpha != 1 {
-		pa = scaledPanel{pa, alpha}
+	ops := gemmOperands{
+		aMat: Matrix{Data: a, Stride: lda, Trans: transA}, aIsMat: true,
+		bMat: Matrix{Data: b, Stride: ldb, Trans: transB}, bIsMat: true,
+		bScale: alpha, // B is packed once per call, A possibly many times
 	}
-	GemmEx(m, n, k, pa, Matrix{Data: b, Stride: ldb, Trans: transB}, c, ldc, beta != 0, nil)
-}
-
-// scaledPanel multiplies another PanelA by a constant while packing.
-type scaledPanel struct {
-	PanelA
-	s float32
-}
-
-func (a scaledPanel) PackA(dst []float32, mr, i0, mc, p0, kc int) {
-	a.PanelA.PackA(dst, mr, i0, mc, p0, kc)
-	n := (mc + mr - 1) / mr * mr * kc
-	for i := range dst[:n] {
-		dst[i] *= a.s
-	}
+	gemm(m, n, k, &ops, c, ldc, beta != 0, nil)
 }
 
 // GemmEx computes C = A·B (accumulate false) or C += A·B (accumulate true) for
 // an m×k operand A and a k×n operand B given by packers, then applies ep (which
 // may be nil) to every element of C. C is row-major with row stride ldc.
+//
+// It is cache-blocked and multi-threaded (see SetThreads). A Matrix operand
+// is recognised and packed (or read in place) without going through the
+// interface; note that converting a Matrix value to PanelA/PanelB at the call
+// site costs a small allocation, which Sgemm avoids.
 func GemmEx(m, n, k int, a PanelA, b PanelB, c []float32, ldc int, accumulate bool, ep *Epilogue) {
-	gemmReference(m, n, k, a, b, c, ldc, accumulate, ep)
+	ops := gemmOperands{a: a, b: b, bScale: 1}
+	switch v := a.(type) {
+	case Matrix:
+		ops.aMat, ops.aIsMat = v, true
+	case *Matrix:
+		ops.aMat, ops.aIsMat = *v, true
+	}
+	switch v := b.(type) {
+	case Matrix:
+		ops.bMat, ops.bIsMat = v, true
+	case *Matrix:
+		ops.bMat, ops.bIsMat = *v, true
+	}
+	gemm(m, n, k, &ops, c, ldc, accumulate, ep)
 }
 
 // gemmReference is the slow, obviously correct GemmEx: it packs A and B whole

@@ -1,0 +1,373 @@
+package kernels
+
+import (
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// The GEMM driver follows BLIS/GotoBLAS. For each nc-wide column block of B
+// and each kc-deep slice of K, the threads pack that block of B into a shared
+// buffer (nr-column micro-panels), meet at a barrier, and then each thread
+// walks its own rectangle of C: it packs mc×kc blocks of A into its private
+// buffer (mr-row micro-panels) and runs the register-tiled micro-kernel over
+// every mr×nr tile, with the B micro-panel as the outer loop so it stays in
+// L1 while the A micro-panels stream from L2. Two B buffers alternate, so one
+// barrier per block suffices. After the last kc slice of a tile the epilogue
+// runs on it while it is still in cache.
+//
+// When A is a plain Matrix and B is narrow (few A reuses per packed element),
+// A is not packed at all: the micro-kernels read it in place through their
+// RowA (row-major) or ColA (transposed) addressing.
+
+// Tunables (variables so benchmarks can explore them).
+var (
+	// gemmParallelMinFlops is the smallest 2·m·n·k worth waking workers for.
+	gemmParallelMinFlops = 4 << 20
+	// gemmDirectMaxN is the widest n for which a Matrix A is read in place.
+	gemmDirectMaxN = 256
+)
+
+// gemmOperands are the inputs of one GEMM: A and B either as stored
+// matrices (aIsMat, bIsMat; no interface conversion, no allocation) or as
+// packers. bScale multiplies B while it is packed.
+type gemmOperands struct {
+	a      PanelA
+	b      PanelB
+	aMat   Matrix
+	bMat   Matrix
+	aIsMat bool
+	bIsMat bool
+	bScale float32
+}
+
+// gemmScratch is the per-thread packing memory, grown once and reused.
+type gemmScratch struct {
+	aRaw []float32
+	tile [maxTileElems + 16]float32
+	_    [64]byte // keep neighbouring scratches' hot data apart
+}
+
+const maxTileElems = 512
+
+// alignedView returns a 64-byte aligned slice of n floats from *raw, growing
+// it if needed.
+func alignedView(raw *[]float32, n int) []float32 {
+	if cap(*raw) < n+16 {
+		*raw = make([]float32, n+16)
+	}
+	b := (*raw)[:cap(*raw)]
+	off := int((64 - uintptr(unsafe.Pointer(&b[0]))%64) % 64 / 4)
+	return b[off : off+n]
+}
+
+func (s *gemmScratch) tileBuf() []float32 {
+	off := int((64 - uintptr(unsafe.Pointer(&s.tile[0]))%64) % 64 / 4)
+	return s.tile[off : off+maxTileElems]
+}
+
+// gemmJob is one GEMM call, shared by the threads that run it.
+type gemmJob struct {
+	m, n, k int
+	ops     gemmOperands
+	c       []float32
+	ldc     int
+	accum   bool
+	ep      Epilogue
+	hasEp   bool
+	direct  bool // read A in place instead of packing it
+
+	kern     *microKernel
+	kc, nc   int // block sizes for this call
+	mcMax    int
+	nthreads int
+	tm, tn   int // thread grid: tm row groups × tn column groups
+
+	bRaw    [2][]float32
+	bbuf    [2][]float32
+	bar     barrier
+	pending atomic.Int32
+	scratch []*gemmScratch
+}
+
+func ceilDivInt(a, b int) int { return (a + b - 1) / b }
+
+func roundUpInt(a, b int) int { return ceilDivInt(a, b) * b }
+
+// gemm validates its arguments and runs C = A·B (+C) with the epilogue.
+func gemm(m, n, k int, ops *gemmOperands, c []float32, ldc int, accumulate bool, ep *Epilogue) {
+	if m < 0 || n < 0 || k < 0 {
+		panic("kernels: negative GEMM dimension")
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if ldc < n {
+		panic("kernels: GEMM ldc < n")
+	}
+	if len(c) < (m-1)*ldc+n {
+		panic("kernels: GEMM C too short")
+	}
+	if ep != nil {
+		if ep.Bias != nil && len(ep.Bias) < n {
+			panic("kernels: epilogue bias too short")
+		}
+		if ep.Residual != nil && (ep.LdResidual < n || len(ep.Residual) < (m-1)*ep.LdResidual+n) {
+			panic("kernels: epilogue residual too short")
+		}
+	}
+	if k == 0 {
+		if !accumulate {
+			for i := 0; i < m; i++ {
+				clear(c[i*ldc : i*ldc+n])
+			}
+		}
+		applyEpilogue(m, n, c, ldc, ep)
+		return
+	}
+	if ops.aIsMat {
+		checkMatrix(ops.aMat, m, k)
+	}
+	if ops.bIsMat {
+		checkMatrix(ops.bMat, k, n)
+	}
+
+	kern := selectKernel()
+	nthreads := Threads()
+	if 2*m*n*k < gemmParallelMinFlops {
+		nthreads = 1
+	}
+	if nthreads > 1 && gemmPool.mu.TryLock() {
+		j := gemmPool.job
+		if j == nil {
+			j = new(gemmJob)
+			gemmPool.job = j
+		}
+		j.setup(m, n, k, ops, c, ldc, accumulate, ep, kern, nthreads)
+		runJob(j, j.nthreads)
+		j.release()
+		gemmPool.mu.Unlock()
+		return
+	}
+	j := singleJobs.Get().(*gemmJob)
+	j.setup(m, n, k, ops, c, ldc, accumulate, ep, kern, 1)
+	j.run(0)
+	j.release()
+	singleJobs.Put(j)
+}
+
+// singleJobs holds jobs for single-threaded calls (small problems, or calls
+// made while another GEMM owns the worker pool).
+var singleJobs = sync.Pool{New: func() any { return new(gemmJob) }}
+
+// checkMatrix panics unless x holds an r×c (possibly transposed) matrix.
+func checkMatrix(x Matrix, r, c int) {
+	if x.Trans {
+		r, c = c, r
+	}
+	if x.Stride < c || len(x.Data) < (r-1)*x.Stride+c {
+		panic("kernels: GEMM operand too short for its size and stride")
+	}
+}
+
+// setup fills j for one call and sizes its buffers.
+func (j *gemmJob) setup(m, n, k int, ops *gemmOperands, c []float32, ldc int, accumulate bool, ep *Epilogue, kern *microKernel, nthreads int) {
+	j.m, j.n, j.k = m, n, k
+	j.ops = *ops
+	j.c, j.ldc, j.accum = c, ldc, accumulate
+	j.hasEp = ep != nil
+	if ep != nil {
+		j.ep = *ep
+	}
+	j.kern = kern
+	mr, nr := kern.mr, kern.nr
+	j.direct = ops.aIsMat && n <= gemmDirectMaxN && kern.rowA != nil
+
+	// Balanced block sizes: as large as allowed, as even as possible.
+	nk := ceilDivInt(k, kern.kc)
+	j.kc = min(roundUpInt(ceilDivInt(k, nk), 4), k)
+	nn := ceilDivInt(n, kern.nc)
+	j.nc = roundUpInt(ceilDivInt(n, nn), nr)
+	j.mcMax = kern.mc
+
+	// Thread grid: prefer splitting M (disjoint A packing, shared B); split
+	// N where M has too few tiles to keep every thread busy.
+	mTiles := ceilDivInt(m, mr)
+	nPanels := ceilDivInt(min(n, j.nc), nr)
+	nthreads = min(nthreads, mTiles*nPanels)
+	j.nthreads = nthreads
+	j.tm, j.tn = nthreads, 1
+	best := -1.0
+	for tm := 1; tm <= nthreads; tm++ {
+		if nthreads%tm != 0 {
+			continue
+		}
+		tn := nthreads / tm
+		eff := float64(mTiles) / float64(tm*ceilDivInt(mTiles, tm)) *
+			float64(nPanels) / float64(tn*ceilDivInt(nPanels, tn))
+		if eff >= best-1e-9 {
+			best, j.tm, j.tn = eff, tm, tn
+		}
+	}
+	j.bar.n = int32(nthreads)
+
+	bsize := j.kc * roundUpInt(min(n, j.nc), nr)
+	for i := range j.bbuf {
+		j.bbuf[i] = alignedView(&j.bRaw[i], bsize)
+	}
+	for len(j.scratch) < nthreads {
+		j.scratch = append(j.scratch, new(gemmScratch))
+	}
+}
+
+// release drops the job's references to the caller's memory.
+func (j *gemmJob) release() {
+	j.ops = gemmOperands{}
+	j.c = nil
+	j.ep = Epilogue{}
+}
+
+func (j *gemmJob) packA(dst []float32, mr, i0, mc, p0, kc int) {
+	if j.ops.aIsMat {
+		j.ops.aMat.PackA(dst, mr, i0, mc, p0, kc)
+	} else {
+		j.ops.a.PackA(dst, mr, i0, mc, p0, kc)
+	}
+}
+
+func (j *gemmJob) packB(dst []float32, nr, p0, kc, j0, nc int) {
+	if j.ops.bIsMat {
+		j.ops.bMat.PackB(dst, nr, p0, kc, j0, nc)
+	} else {
+		j.ops.b.PackB(dst, nr, p0, kc, j0, nc)
+	}
+	if s := j.ops.bScale; s != 1 {
+		for i := range dst[:ceilDivInt(nc, nr)*nr*kc] {
+			dst[i] *= s
+		}
+	}
+}
+
+// run is the work of thread t.
+func (j *gemmJob) run(t int) {
+	mr, nr := j.kern.mr, j.kern.nr
+	sc := j.scratch[t]
+	ti, tj := t/j.tn, t%j.tn
+	if t >= j.nthreads {
+		return
+	}
+	mt0, mt1 := split(ceilDivInt(j.m, mr), j.tm, ti)
+	rows0, rows1 := mt0*mr, min(mt1*mr, j.m)
+	iter := 0
+	for jc := 0; jc < j.n; jc += j.nc {
+		ncur := min(j.nc, j.n-jc)
+		np := ceilDivInt(ncur, nr)
+		pp0, pp1 := split(np, j.tn, tj)
+		for pc := 0; pc < j.k; pc += j.kc {
+			kcur := min(j.kc, j.k-pc)
+			bb := j.bbuf[iter&1]
+			iter++
+			q0, q1 := split(np, j.nthreads, t)
+			if q1 > q0 {
+				j.packB(bb[q0*nr*kcur:q1*nr*kcur], nr, pc, kcur, jc+q0*nr, min(q1*nr, ncur)-q0*nr)
+			}
+			if j.nthreads > 1 {
+				j.bar.wait()
+			}
+			if rows0 >= rows1 || pp0 >= pp1 {
+				continue
+			}
+			flags := 0
+			if j.accum || pc > 0 {
+				flags = kernelAccumulate
+			}
+			j.macro(sc, rows0, rows1, jc, ncur, pp0, pp1, pc, kcur, bb, flags, pc+kcur == j.k)
+		}
+	}
+}
+
+// macro runs the micro-kernel over rows [rows0, rows1) and B micro-panels
+// [pp0, pp1) of the current (jc, pc) block.
+func (j *gemmJob) macro(sc *gemmScratch, rows0, rows1, jc, ncur, pp0, pp1, pc, kcur int, bb []float32, flags int, last bool) {
+	kern := j.kern
+	mr, nr := kern.mr, kern.nr
+	c, ldc := j.c, j.ldc
+	nblk := ceilDivInt(rows1-rows0, j.mcMax)
+	mc := roundUpInt(ceilDivInt(rows1-rows0, nblk), mr)
+	am := j.ops.aMat
+	for ic := rows0; ic < rows1; ic += mc {
+		mcur := min(mc, rows1-ic)
+		var ap []float32
+		if !j.direct {
+			ap = alignedView(&sc.aRaw, roundUpInt(mcur, mr)*kcur)
+			j.packA(ap, mr, ic, mcur, pc, kcur)
+		}
+		for q := pp0; q < pp1; q++ {
+			j0 := jc + q*nr
+			nrEff := min(nr, jc+ncur-j0)
+			bp := &bb[q*nr*kcur]
+			for ir := 0; ir < mcur; ir += mr {
+				i0 := ic + ir
+				mrEff := min(mr, mcur-ir)
+				fn := kern.colA
+				rs, cs := 1, mr
+				var aptr *float32
+				switch {
+				case !j.direct:
+					aptr = &ap[ir*kcur]
+				case mrEff < mr:
+					// Ragged last tile: pack it (zero-padded) rather than
+					// read past the end of A.
+					ap = alignedView(&sc.aRaw, mr*kcur)
+					j.packA(ap, mr, i0, mrEff, pc, kcur)
+					aptr = &ap[0]
+				case am.Trans:
+					aptr, cs = &am.Data[pc*am.Stride+i0], am.Stride
+				default:
+					fn = kern.rowA
+					aptr, rs, cs = &am.Data[i0*am.Stride+pc], am.Stride, 1
+				}
+				if mrEff == mr && nrEff == nr {
+					fn(kcur, aptr, rs, cs, bp, &c[i0*ldc+j0], ldc, flags)
+				} else {
+					tile := sc.tileBuf()
+					if flags&kernelAccumulate != 0 {
+						for r := 0; r < mrEff; r++ {
+							copy(tile[r*nr:r*nr+nrEff], c[(i0+r)*ldc+j0:])
+						}
+					}
+					fn(kcur, aptr, rs, cs, bp, &tile[0], nr, flags)
+					for r := 0; r < mrEff; r++ {
+						copy(c[(i0+r)*ldc+j0:(i0+r)*ldc+j0+nrEff], tile[r*nr:])
+					}
+				}
+				if last && j.hasEp {
+					j.epilogueTile(i0, j0, mrEff, nrEff)
+				}
+			}
+		}
+	}
+}
+
+// epilogueTile applies the epilogue to the mr×nr tile of C at (i0, j0).
+func (j *gemmJob) epilogueTile(i0, j0, mr, nr int) {
+	ep := &j.ep
+	for r := 0; r < mr; r++ {
+		o := (i0+r)*j.ldc + j0
+		row := j.c[o : o+nr]
+		if ep.Bias != nil {
+			bias := ep.Bias[j0 : j0+nr]
+			for i := range row {
+				row[i] += bias[i]
+			}
+		}
+		if ep.Residual != nil {
+			o := (i0+r)*ep.LdResidual + j0
+			res := ep.Residual[o : o+nr]
+			for i := range row {
+				row[i] += res[i]
+			}
+		}
+		ApplyActivation(ep.Act, row)
+	}
+}
