@@ -1,0 +1,256 @@
+// Package spinenet holds the SpineNet family as data — block lists and
+// scaling tables that a file or an architecture search can write — and the
+// builder that turns an Arch into a trainable model.
+//
+// An Arch is the whole description of one backbone: the scale-permuted block
+// list (spec §1.2; §8 for the Mobile variants) plus the scaling parameters of
+// spec §2.2 (filter-size scale, resampling α, block repeats, endpoint width).
+// Lookup returns the built-in ids (49S, 49, 96, 143, 143L, 190 and the Mobile
+// 49XS, 49S, 49); ReadArch and Arch.Write move an Arch to and from JSON or
+// YAML; Validate says precisely what is wrong with a hand-written one.
+package spinenet
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// BlockType is the kind of building block a spec row places.
+type BlockType string
+
+// The block types.
+const (
+	// Bottleneck is ResNet's 1×1 → 3×3 → 1×1 block with 4F output channels.
+	Bottleneck BlockType = "bottleneck"
+	// Residual is ResNet's basic 3×3 → 3×3 block with F output channels.
+	Residual BlockType = "residual"
+	// MBConv is the inverted bottleneck with squeeze-and-excitation of
+	// SpineNet-Mobile (spec §8).
+	MBConv BlockType = "mbconv"
+)
+
+// BlockSpec is one row of a scale-permuted block list: a block at Level
+// whose two parents are earlier entries of the growing feature list (the
+// stem's outputs come first, spec §1.2), and whether it is an output.
+type BlockSpec struct {
+	Level  int       `json:"level" yaml:"level"`
+	Type   BlockType `json:"type" yaml:"type"`
+	Inputs [2]int    `json:"inputs" yaml:"inputs,flow"`
+	Output bool      `json:"output,omitempty" yaml:"output,omitempty"`
+}
+
+// Family distinguishes the ResNet-block SpineNets from the MBConv ones.
+type Family string
+
+// The families.
+const (
+	FamilyResNet Family = "spinenet"        // bottleneck/residual blocks, spec §1–§3
+	FamilyMobile Family = "spinenet-mobile" // MBConv blocks, spec §8
+)
+
+// Arch describes one SpineNet backbone completely.
+type Arch struct {
+	// Name is the model id, e.g. "49" or "mobile-49S".
+	Name   string `json:"name" yaml:"name"`
+	Family Family `json:"family" yaml:"family"`
+	// Blocks is the scale-permuted block list, after the stem.
+	Blocks []BlockSpec `json:"blocks" yaml:"blocks"`
+	// MinLevel and MaxLevel bound the output levels (3 and 7: P3–P7).
+	MinLevel int `json:"min_level" yaml:"min_level"`
+	MaxLevel int `json:"max_level" yaml:"max_level"`
+	// FilterSizeScale multiplies the per-level base widths (spec §2.1),
+	// truncated to an integer.
+	FilterSizeScale float64 `json:"filter_size_scale" yaml:"filter_size_scale"`
+	// ResampleAlpha is α, the width reduction of cross-scale connections
+	// (spec §3.1); unused by the Mobile family.
+	ResampleAlpha float64 `json:"resample_alpha,omitempty" yaml:"resample_alpha,omitempty"`
+	// BlockRepeats is the number of blocks in every block group (spec §2.2).
+	BlockRepeats int `json:"block_repeats" yaml:"block_repeats"`
+	// EndpointsNumFilters is the channel count of P3–P7.
+	EndpointsNumFilters int `json:"endpoints_num_filters" yaml:"endpoints_num_filters"`
+}
+
+// StemOutputs is the number of feature-list entries the stem produces
+// (two block groups at L2, or L1 and L2 for Mobile); block row k is list
+// entry k+StemOutputs.
+const StemOutputs = 2
+
+// blocks49 is SPINENET_BLOCK_SPECS (spec §1.2): identical in the paper, the
+// TPU code and TF2-beta. TF2 (2023) appends a 16th row, Block16TF2.
+var blocks49 = []BlockSpec{
+	{2, Bottleneck, [2]int{0, 1}, false},
+	{4, Residual, [2]int{0, 1}, false},
+	{3, Bottleneck, [2]int{2, 3}, false},
+	{4, Bottleneck, [2]int{2, 4}, false},
+	{6, Residual, [2]int{3, 5}, false},
+	{4, Bottleneck, [2]int{3, 5}, false},
+	{5, Residual, [2]int{6, 7}, false},
+	{7, Residual, [2]int{6, 8}, false},
+	{5, Bottleneck, [2]int{8, 9}, false},
+	{5, Bottleneck, [2]int{8, 10}, false},
+	{4, Bottleneck, [2]int{5, 10}, true},
+	{3, Bottleneck, [2]int{4, 10}, true},
+	{5, Bottleneck, [2]int{7, 12}, true},
+	{7, Bottleneck, [2]int{5, 14}, true},
+	{6, Bottleneck, [2]int{12, 14}, true},
+}
+
+// Block16TF2 is the extra L2 output row the 2023 TF2 code appends (spec
+// §1.5). It only matters with MinLevel 2; append it to Blocks to get the
+// TF2 topology.
+var Block16TF2 = BlockSpec{2, Bottleneck, [2]int{2, 13}, true}
+
+// blocksMobile is the SpineNet-Mobile list (spec §8): 16 MBConv rows, the
+// indices shifted by the extra L2 block at the start.
+var blocksMobile = []BlockSpec{
+	{2, MBConv, [2]int{0, 1}, false},
+	{2, MBConv, [2]int{1, 2}, false},
+	{4, MBConv, [2]int{1, 2}, false},
+	{3, MBConv, [2]int{3, 4}, false},
+	{4, MBConv, [2]int{3, 5}, false},
+	{6, MBConv, [2]int{4, 6}, false},
+	{4, MBConv, [2]int{4, 6}, false},
+	{5, MBConv, [2]int{7, 8}, false},
+	{7, MBConv, [2]int{7, 9}, false},
+	{5, MBConv, [2]int{9, 10}, false},
+	{5, MBConv, [2]int{9, 11}, false},
+	{4, MBConv, [2]int{6, 11}, true},
+	{3, MBConv, [2]int{5, 11}, true},
+	{5, MBConv, [2]int{8, 13}, true},
+	{7, MBConv, [2]int{6, 15}, true},
+	{6, MBConv, [2]int{13, 15}, true},
+}
+
+// scaling is SCALING_MAP (spec §2.2) and the Mobile scaling map (spec §8).
+var scaling = []struct {
+	id      string
+	family  Family
+	scale   float64
+	alpha   float64
+	repeats int
+	endpts  int
+}{
+	{"49S", FamilyResNet, 0.65, 0.5, 1, 128},
+	{"49", FamilyResNet, 1.0, 0.5, 1, 256},
+	{"96", FamilyResNet, 1.0, 0.5, 2, 256},
+	{"143", FamilyResNet, 1.0, 1.0, 3, 256},
+	{"143L", FamilyResNet, 1.3, 1.0, 3, 256},
+	{"190", FamilyResNet, 1.3, 1.0, 4, 512},
+	{"mobile-49XS", FamilyMobile, 0.6, 0, 1, 24},
+	{"mobile-49S", FamilyMobile, 0.65, 0, 1, 40},
+	{"mobile-49", FamilyMobile, 1.0, 0, 1, 48},
+}
+
+// ErrUnknownModel is returned by Lookup for an id it does not know.
+var ErrUnknownModel = errors.New("spinenet: unknown model id")
+
+// List returns the built-in model ids.
+func List() []string {
+	ids := make([]string, len(scaling))
+	for i, s := range scaling {
+		ids[i] = s.id
+	}
+	return ids
+}
+
+// Lookup returns a fresh copy of the built-in Arch for id (case-insensitive,
+// with or without a "spinenet-" prefix; Mobile ids start "mobile-").
+func Lookup(id string) (*Arch, error) {
+	key := strings.TrimPrefix(strings.ToLower(id), "spinenet-")
+	for _, s := range scaling {
+		if strings.ToLower(s.id) == key {
+			a := &Arch{Name: s.id, Family: s.family, MinLevel: 3, MaxLevel: 7, FilterSizeScale: s.scale,
+				ResampleAlpha: s.alpha, BlockRepeats: s.repeats, EndpointsNumFilters: s.endpts}
+			if s.family == FamilyMobile {
+				a.Blocks = slices.Clone(blocksMobile)
+			} else {
+				a.Blocks = slices.Clone(blocks49)
+			}
+			return a, nil
+		}
+	}
+	return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownModel, id, strings.Join(List(), ", "))
+}
+
+// ArchError reports what is wrong with an Arch; Row is the offending block
+// row (0-based) or -1 for the Arch as a whole.
+type ArchError struct {
+	Arch   string
+	Row    int
+	Reason string
+}
+
+func (e *ArchError) Error() string {
+	if e.Row < 0 {
+		return fmt.Sprintf("spinenet: architecture %q: %s", e.Arch, e.Reason)
+	}
+	return fmt.Sprintf("spinenet: architecture %q: block row %d: %s", e.Arch, e.Row, e.Reason)
+}
+
+// Validate checks that the Arch can be built: known family and block types,
+// levels in range, every parent an earlier entry of the feature list, no two
+// outputs on one level, an output for every level from MinLevel to MaxLevel,
+// and positive scaling parameters.
+func (a *Arch) Validate() error {
+	bad := func(row int, format string, args ...any) error {
+		return &ArchError{Arch: a.Name, Row: row, Reason: fmt.Sprintf(format, args...)}
+	}
+	switch a.Family {
+	case FamilyResNet, FamilyMobile:
+	default:
+		return bad(-1, "family %q, want %q or %q", a.Family, FamilyResNet, FamilyMobile)
+	}
+	if a.MinLevel < 2 || a.MaxLevel > 10 || a.MinLevel > a.MaxLevel {
+		return bad(-1, "levels %d..%d, want 2 ≤ min_level ≤ max_level ≤ 10", a.MinLevel, a.MaxLevel)
+	}
+	if !(a.FilterSizeScale > 0) {
+		return bad(-1, "filter_size_scale %v, want > 0", a.FilterSizeScale)
+	}
+	if a.Family == FamilyResNet && !(a.ResampleAlpha > 0) {
+		return bad(-1, "resample_alpha %v, want > 0", a.ResampleAlpha)
+	}
+	if a.BlockRepeats < 1 {
+		return bad(-1, "block_repeats %d, want ≥ 1", a.BlockRepeats)
+	}
+	if a.EndpointsNumFilters < 1 {
+		return bad(-1, "endpoints_num_filters %d, want ≥ 1", a.EndpointsNumFilters)
+	}
+	if len(a.Blocks) == 0 {
+		return bad(-1, "no blocks")
+	}
+	outputs := map[int]int{}
+	for r, b := range a.Blocks {
+		switch {
+		case a.Family == FamilyResNet && b.Type != Bottleneck && b.Type != Residual:
+			return bad(r, "block type %q, want %q or %q", b.Type, Bottleneck, Residual)
+		case a.Family == FamilyMobile && b.Type != MBConv:
+			return bad(r, "block type %q, want %q in the Mobile family", b.Type, MBConv)
+		}
+		if b.Level < 2 || b.Level > 10 {
+			return bad(r, "level %d, want 2..10", b.Level)
+		}
+		self := r + StemOutputs
+		for k, in := range b.Inputs {
+			if in < 0 || in >= self {
+				return bad(r, "input %d is feature %d, which does not exist yet (this block is feature %d; the stem gives 0 and 1)", k, in, self)
+			}
+		}
+		if b.Inputs[0] == b.Inputs[1] {
+			return bad(r, "both inputs are feature %d", b.Inputs[0])
+		}
+		if b.Output {
+			if prev, dup := outputs[b.Level]; dup {
+				return bad(r, "second output on level %d (row %d is already its output)", b.Level, prev)
+			}
+			outputs[b.Level] = r
+		}
+	}
+	for l := a.MinLevel; l <= a.MaxLevel; l++ {
+		if _, ok := outputs[l]; !ok {
+			return bad(-1, "no output block on level %d (outputs are needed for every level %d..%d)", l, a.MinLevel, a.MaxLevel)
+		}
+	}
+	return nil
+}
