@@ -2,6 +2,7 @@ package autograd
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/spinenet-go/spinenet/tensor"
 )
@@ -118,14 +119,14 @@ func (t *Tape) Reshape(x *Var, shape ...int) *Var {
 		case d == -1 && infer < 0:
 			infer = i
 		case d < 0:
-			panic(&tensor.ShapeError{Op: "Reshape", Msg: fmt.Sprintf("bad target shape %v for %v", shape, x.Shape())})
+			panic(&tensor.ShapeError{Op: "Reshape", Msg: fmt.Sprintf("bad target shape %v for %v", slices.Clone(shape), x.Shape())})
 		default:
 			prod *= d
 		}
 	}
 	if n := x.Value.Len(); infer >= 0 {
 		if prod == 0 || n%prod != 0 {
-			panic(&tensor.ShapeError{Op: "Reshape", Msg: fmt.Sprintf("cannot reshape %v to %v", x.Shape(), shape)})
+			panic(&tensor.ShapeError{Op: "Reshape", Msg: fmt.Sprintf("cannot reshape %v to %v", x.Shape(), slices.Clone(shape))})
 		}
 		s[infer] = n / prod
 	}
