@@ -1,5 +1,7 @@
 package kernels
 
+import "unsafe"
+
 // Packers that let GemmEx run a convolution as an implicit GEMM.
 //
 // Forward (and backward-data) convolution: A is the im2col matrix,
@@ -120,21 +122,37 @@ func cvTransposeStrided(dst []float32, ds int, src []float32, ss, cnt, c int) {
 	}
 }
 
+// cvSeg is a run of rows of one packed panel whose output pixels are
+// consecutive within one output row: l rows starting at dst (the offset of
+// the first row's column p0 in the packed block), reading xt from src (the
+// offset for tap (0, 0), channel 0).
+type cvSeg struct{ dst, src, l int }
+
 // PackA implements PanelA for the im2col matrix of a.g.
+//
+// The block's rows are split into segments (runs of consecutive output
+// pixels inside one panel and one output row). Columns are visited grouped
+// by kernel row kh, and within a group segment by segment, tap by tap: the
+// taps kw of one kernel row read overlapping stretches of the same xt rows,
+// and consecutive segments read adjacent stretches, so the source stays in
+// L1 between moves.
 func (a *im2colPanel) PackA(dst []float32, mr, i0, mc, p0, kc int) {
 	g := a.g
 	ohw := g.oh * g.ow
+	var segBuf [64]cvSeg
+	segs := segBuf[:0]
+	n := i0 / ohw
+	oh := (i0 - n*ohw) / g.ow
+	ow := i0 - n*ohw - oh*g.ow
 	for q := 0; q*mr < mc; q++ {
-		panel := dst[q*mr*kc : (q+1)*mr*kc]
 		rows := min(mr, mc-q*mr)
-		i := i0 + q*mr
-		n := i / ohw
-		oh := (i - n*ohw) / g.ow
-		ow := i - n*ohw - oh*g.ow
-		// Split the panel's rows into runs within one output row.
 		for r0 := 0; r0 < rows; {
 			l := min(rows-r0, g.ow-ow)
-			a.packRun(panel, mr, r0, l, n, oh, ow, p0, kc)
+			if len(segs) == cap(segs) {
+				a.packSegs(dst, mr, segs, p0, kc)
+				segs = segs[:0]
+			}
+			segs = append(segs, cvSeg{q*mr*kc + r0, (n*a.hx+oh*g.sh)*g.c*a.rowW + ow, l})
 			r0 += l
 			ow += l
 			if ow == g.ow {
@@ -146,90 +164,121 @@ func (a *im2colPanel) PackA(dst []float32, mr, i0, mc, p0, kc int) {
 			}
 		}
 		if rows < mr {
-			cvZeroCols(panel, rows, mr, kc, mr-rows)
+			cvZeroCols(dst, q*mr*kc+rows, mr, kc, mr-rows)
 		}
 	}
+	a.packSegs(dst, mr, segs, p0, kc)
 }
 
-// packRun packs columns [p0, p0+kc) of the l rows for output pixels
-// (n, oh, ow..ow+l−1) into rows r0..r0+l−1 of the panel.
-func (a *im2colPanel) packRun(panel []float32, mr, r0, l, n, oh, ow, p0, kc int) {
+// packSegs packs columns [p0, p0+kc) of the rows described by segs.
+func (a *im2colPanel) packSegs(dst []float32, mr int, segs []cvSeg, p0, kc int) {
 	g := a.g
-	c, rowW := g.c, a.rowW
+	c, rowW, nu, sw := g.c, a.rowW, a.nu, g.sw
 	tap := p0 / c
 	c0 := p0 - tap*c
-	d := r0
-	rowBase := (n*a.hx + oh*g.sh) * c * rowW
-	for left := kc; left > 0; {
+	for pp := 0; pp < kc; {
+		// Columns [pp, ppEnd) belong to kernel row kh.
 		kh := tap / g.kw
-		kw := tap - kh*g.kw
-		run := min(c-c0, left)
-		s := rowBase + (kh*c+c0)*rowW + (kw%g.sw)*a.nu + ow + kw/g.sw
-		cvMoveCols(panel, d, mr, a.xt, s, rowW, run, l)
-		d += run * mr
-		left -= run
-		tap++
+		tapEnd := (kh + 1) * g.kw
+		ppEnd := min(pp+(tapEnd-tap)*c-c0, kc)
+		for _, sg := range segs {
+			t, cc := tap, c0
+			for p := pp; p < ppEnd; {
+				kw := t - kh*g.kw
+				run := min(c-cc, ppEnd-p)
+				s := sg.src + (kh*c+cc)*rowW + (kw%sw)*nu + kw/sw
+				cvMoveCols(dst, sg.dst+p*mr, mr, a.xt, s, rowW, run, sg.l)
+				p += run
+				t++
+				cc = 0
+			}
+		}
+		pp = ppEnd
+		tap = tapEnd
 		c0 = 0
 	}
 }
 
 // cvMoveCols copies cnt blocks of l floats: block j goes from src[s+j·ss:] to
 // dst[d+j·ds:]. The block sizes the micro-kernels use as mr (and the halves
-// left where a panel straddles two output rows) are fixed-size array moves.
+// left where a panel straddles two output rows) are unrolled 16- and 8-byte
+// moves: a larger array assignment would compile to a runtime.memmove call,
+// since the compiler cannot rule out overlap.
 func cvMoveCols(dst []float32, d, ds int, src []float32, s, ss, cnt, l int) {
+	if cnt <= 0 || l <= 0 {
+		return
+	}
+	// One bounds check for the whole loop (all offsets are increasing), then
+	// unchecked moves.
+	if d < 0 || s < 0 || ds < 0 || ss < 0 || d+(cnt-1)*ds+l > len(dst) || s+(cnt-1)*ss+l > len(src) {
+		panic("kernels: cvMoveCols out of range")
+	}
+	dp := unsafe.Pointer(unsafe.SliceData(dst))
+	sp := unsafe.Pointer(unsafe.SliceData(src))
+	db, sb := uintptr(d)*4, uintptr(s)*4
+	dstep, sstep := uintptr(ds)*4, uintptr(ss)*4
 	switch l {
 	case 16:
 		for ; cnt > 0; cnt-- {
-			*(*[16]float32)(dst[d:]) = *(*[16]float32)(src[s:])
-			d += ds
-			s += ss
+			dq, sq := unsafe.Add(dp, db), unsafe.Add(sp, sb)
+			*(*[4]float32)(unsafe.Add(dq, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
+			*(*[4]float32)(unsafe.Add(dq, 16)) = *(*[4]float32)(unsafe.Add(sq, 16))
+			*(*[4]float32)(unsafe.Add(dq, 32)) = *(*[4]float32)(unsafe.Add(sq, 32))
+			*(*[4]float32)(unsafe.Add(dq, 48)) = *(*[4]float32)(unsafe.Add(sq, 48))
+			db += dstep
+			sb += sstep
 		}
 	case 14:
 		for ; cnt > 0; cnt-- {
-			*(*[14]float32)(dst[d:]) = *(*[14]float32)(src[s:])
-			d += ds
-			s += ss
+			dq, sq := unsafe.Add(dp, db), unsafe.Add(sp, sb)
+			*(*[4]float32)(unsafe.Add(dq, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
+			*(*[4]float32)(unsafe.Add(dq, 16)) = *(*[4]float32)(unsafe.Add(sq, 16))
+			*(*[4]float32)(unsafe.Add(dq, 32)) = *(*[4]float32)(unsafe.Add(sq, 32))
+			*(*[2]float32)(unsafe.Add(dq, 48)) = *(*[2]float32)(unsafe.Add(sq, 48))
+			db += dstep
+			sb += sstep
 		}
 	case 12:
 		for ; cnt > 0; cnt-- {
-			*(*[12]float32)(dst[d:]) = *(*[12]float32)(src[s:])
-			d += ds
-			s += ss
+			dq, sq := unsafe.Add(dp, db), unsafe.Add(sp, sb)
+			*(*[4]float32)(unsafe.Add(dq, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
+			*(*[4]float32)(unsafe.Add(dq, 16)) = *(*[4]float32)(unsafe.Add(sq, 16))
+			*(*[4]float32)(unsafe.Add(dq, 32)) = *(*[4]float32)(unsafe.Add(sq, 32))
+			db += dstep
+			sb += sstep
 		}
 	case 8:
 		for ; cnt > 0; cnt-- {
-			*(*[8]float32)(dst[d:]) = *(*[8]float32)(src[s:])
-			d += ds
-			s += ss
+			dq, sq := unsafe.Add(dp, db), unsafe.Add(sp, sb)
+			*(*[4]float32)(unsafe.Add(dq, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
+			*(*[4]float32)(unsafe.Add(dq, 16)) = *(*[4]float32)(unsafe.Add(sq, 16))
+			db += dstep
+			sb += sstep
 		}
 	case 6:
 		for ; cnt > 0; cnt-- {
-			*(*[6]float32)(dst[d:]) = *(*[6]float32)(src[s:])
-			d += ds
-			s += ss
+			dq, sq := unsafe.Add(dp, db), unsafe.Add(sp, sb)
+			*(*[4]float32)(unsafe.Add(dq, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
+			*(*[2]float32)(unsafe.Add(dq, 16)) = *(*[2]float32)(unsafe.Add(sq, 16))
+			db += dstep
+			sb += sstep
 		}
 	case 4:
 		for ; cnt > 0; cnt-- {
-			*(*[4]float32)(dst[d:]) = *(*[4]float32)(src[s:])
-			d += ds
-			s += ss
-		}
-	case 1:
-		for ; cnt > 0; cnt-- {
-			dst[d] = src[s]
-			d += ds
-			s += ss
+			dq, sq := unsafe.Add(dp, db), unsafe.Add(sp, sb)
+			*(*[4]float32)(unsafe.Add(dq, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
+			db += dstep
+			sb += sstep
 		}
 	default:
 		for ; cnt > 0; cnt-- {
-			dd := dst[d : d+l]
-			sv := src[s : s+l]
-			sv = sv[:len(dd)]
+			dd := unsafe.Slice((*float32)(unsafe.Add(dp, db)), l)
+			sv := unsafe.Slice((*float32)(unsafe.Add(sp, sb)), l)
 			for j := range dd {
 				dd[j] = sv[j]
 			}
-			d += ds
-			s += ss
+			db += dstep
+			sb += sstep
 		}
 	}
 }
@@ -251,22 +300,26 @@ type filterPanel struct {
 }
 
 // PackA implements PanelA.
+//
+// A panel's rows (kh, kw, c) that share kh are consecutive floats of one
+// input row in NHWC: row (kh, kw, c) of pixel (oh, ow) is x at offset
+// ((n·H+ih)·W + ow·sw − pl)·C + kw·C + c. So each panel is split only at
+// kernel-row boundaries, and each output pixel whose taps all lie inside the
+// input is one contiguous move; this matters for small C (the stem, C = 3).
 func (a *filterPanel) PackA(dst []float32, mr, i0, mc, p0, kc int) {
-	c := a.g.c
+	rowLen := a.g.kw * a.g.c // rows per kernel row kh
 	for q := 0; q*mr < mc; q++ {
 		panel := dst[q*mr*kc : (q+1)*mr*kc]
 		rows := min(mr, mc-q*mr)
 		i := i0 + q*mr
-		tap := i / c
-		c0 := i - tap*c
-		// Split the panel's rows into runs of channels of one tap.
+		kh := i / rowLen
+		k0 := i - kh*rowLen
 		for r0 := 0; r0 < rows; {
-			l := min(rows-r0, c-c0)
-			kh := tap / a.g.kw
-			a.packRun(panel, mr, r0, l, kh, tap-kh*a.g.kw, c0, p0, kc)
+			l := min(rows-r0, rowLen-k0)
+			a.packRun(panel, mr, r0, l, kh, k0, p0, kc)
 			r0 += l
-			tap++
-			c0 = 0
+			kh++
+			k0 = 0
 		}
 		if rows < mr {
 			cvZeroCols(panel, rows, mr, kc, mr-rows)
@@ -274,17 +327,18 @@ func (a *filterPanel) PackA(dst []float32, mr, i0, mc, p0, kc int) {
 	}
 }
 
-// packRun packs columns (pixels) [p0, p0+kc) of the l rows for tap (kh, kw),
-// channels c0..c0+l−1 into rows r0..r0+l−1 of the panel.
-func (a *filterPanel) packRun(panel []float32, mr, r0, l, kh, kw, c0, p0, kc int) {
+// packRun packs columns (pixels) [p0, p0+kc) of the l rows (kh, k) for
+// k = k0..k0+l−1 (k = kw·C + c) into rows r0..r0+l−1 of the panel.
+func (a *filterPanel) packRun(panel []float32, mr, r0, l, kh, k0, p0, kc int) {
 	g := a.g
 	ohw := g.oh * g.ow
 	n := p0 / ohw
 	oh := (p0 - n*ohw) / g.ow
 	ow := p0 - n*ohw - oh*g.ow
-	// Output columns whose input column ow·sw+kw−pl lies in [0, w).
-	owLo := max(cvCeilDiv(g.pl-kw, g.sw), 0)
-	owHi := min(cvCeilDiv(g.w+g.pl-kw, g.sw), g.ow)
+	// Output columns for which every tap kwFirst..kwLast is inside the input.
+	kwFirst, kwLast := k0/g.c, (k0+l-1)/g.c
+	owLo := max(cvCeilDiv(g.pl-kwFirst, g.sw), 0)
+	owHi := min(cvCeilDiv(g.w+g.pl-kwLast, g.sw), g.ow)
 	d := r0
 	for left := kc; left > 0; {
 		run := min(left, g.ow-ow)
@@ -293,12 +347,15 @@ func (a *filterPanel) packRun(panel []float32, mr, r0, l, kh, kw, c0, p0, kc int
 		if ih < 0 || ih >= g.h {
 			cvZeroCols(panel, d, mr, run, l)
 		} else {
+			row := (n*g.h + ih) * g.w * g.c
 			lo := min(max(owLo, ow), end)
 			hi := max(min(owHi, end), lo)
-			cvZeroCols(panel, d, mr, lo-ow, l)
-			s := ((n*g.h+ih)*g.w+lo*g.sw+kw-g.pl)*g.c + c0
-			cvMoveCols(panel, d+(lo-ow)*mr, mr, a.x, s, g.sw*g.c, hi-lo, l)
-			cvZeroCols(panel, d+(hi-ow)*mr, mr, end-hi, l)
+			a.packEdge(panel, d, mr, row, ow, lo, l, k0)
+			if hi > lo {
+				s := row + (lo*g.sw-g.pl)*g.c + k0
+				cvMoveCols(panel, d+(lo-ow)*mr, mr, a.x, s, g.sw*g.c, hi-lo, l)
+			}
+			a.packEdge(panel, d+(hi-ow)*mr, mr, row, hi, end, l, k0)
 		}
 		d += run * mr
 		left -= run
@@ -307,5 +364,27 @@ func (a *filterPanel) packRun(panel []float32, mr, r0, l, kh, kw, c0, p0, kc int
 			oh = 0
 			n++
 		}
+	}
+}
+
+// packEdge packs output columns ow0..ow1−1 of input row offset row for rows
+// k0..k0+l−1 tap by tap, with zeros where a tap falls outside the input (the
+// left and right borders).
+func (a *filterPanel) packEdge(panel []float32, d, mr, row, ow0, ow1, l, k0 int) {
+	g := a.g
+	for ow := ow0; ow < ow1; ow++ {
+		dd := panel[d : d+l]
+		for j := 0; j < l; {
+			kw := (k0 + j) / g.c
+			cc := k0 + j - kw*g.c
+			run := min(g.c-cc, l-j)
+			if iw := ow*g.sw + kw - g.pl; iw >= 0 && iw < g.w {
+				copy(dd[j:j+run], a.x[row+iw*g.c+cc:])
+			} else {
+				clear(dd[j : j+run])
+			}
+			j += run
+		}
+		d += mr
 	}
 }
