@@ -55,3 +55,14 @@ func TestConvAndPoolGradients(t *testing.T) {
 		})
 	}
 }
+
+func TestBroadcastGradients(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	r := func(shape ...int) *tensor.Tensor { return gradcheck.Rand(rng, -1, 1, shape...) }
+	gradcheck.Check(t, func(tp *autograd.Tape, v []*autograd.Var) *autograd.Var { return tp.AddBias(v[0], v[1]) },
+		[]*tensor.Tensor{r(2, 3, 4, 5), r(5)}, gradcheck.Options{})
+	gradcheck.Check(t, func(tp *autograd.Tape, v []*autograd.Var) *autograd.Var { return tp.ScaleChannels(v[0], v[1]) },
+		[]*tensor.Tensor{r(2, 3, 4, 5), r(2, 5)}, gradcheck.Options{})
+	gradcheck.Check(t, func(tp *autograd.Tape, v []*autograd.Var) *autograd.Var { return tp.ScaleChannels(v[0], v[0]) },
+		[]*tensor.Tensor{r(3, 4)}, gradcheck.Options{})
+}
