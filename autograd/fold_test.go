@@ -17,7 +17,7 @@ func TestFoldedBatchNormMatchesInferenceBN(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, tc := range []struct {
 		k, stride, c, oc int
-		residual        bool
+		residual         bool
 	}{{1, 1, 8, 16, true}, {3, 1, 5, 7, false}, {3, 2, 6, 4, false}, {7, 2, 3, 5, false}} {
 		x := gradcheck.Rand(rng, -1, 1, 2, 9, 11, tc.c)
 		w := gradcheck.Rand(rng, -0.5, 0.5, tc.k, tc.k, tc.c, tc.oc)
