@@ -174,28 +174,123 @@ func (a *im2colPanel) PackA(dst []float32, mr, i0, mc, p0, kc int) {
 func (a *im2colPanel) packSegs(dst []float32, mr int, segs []cvSeg, p0, kc int) {
 	g := a.g
 	c, rowW, nu, sw := g.c, a.rowW, a.nu, g.sw
+	var offBuf [256]int
 	tap := p0 / c
 	c0 := p0 - tap*c
 	for pp := 0; pp < kc; {
-		// Columns [pp, ppEnd) belong to kernel row kh.
+		// Columns [pp, ppEnd) belong to kernel row kh; offs[j] is the
+		// xt offset of column pp+j relative to a segment's src.
 		kh := tap / g.kw
-		tapEnd := (kh + 1) * g.kw
-		ppEnd := min(pp+(tapEnd-tap)*c-c0, kc)
-		for _, sg := range segs {
-			t, cc := tap, c0
-			for p := pp; p < ppEnd; {
-				kw := t - kh*g.kw
-				run := min(c-cc, ppEnd-p)
-				s := sg.src + (kh*c+cc)*rowW + (kw%sw)*nu + kw/sw
-				cvMoveCols(dst, sg.dst+p*mr, mr, a.xt, s, rowW, run, sg.l)
-				p += run
-				t++
-				cc = 0
+		if c >= 16 {
+			// Long channel runs: one strided move per tap and segment.
+			tapEnd := (kh + 1) * g.kw
+			ppEnd := min(pp+(tapEnd-tap)*c-c0, kc)
+			for _, sg := range segs {
+				t, cc := tap, c0
+				for p := pp; p < ppEnd; {
+					kw := t - kh*g.kw
+					run := min(c-cc, ppEnd-p)
+					s := sg.src + (kh*c+cc)*rowW + (kw%sw)*nu + kw/sw
+					cvMoveCols(dst, sg.dst+p*mr, mr, a.xt, s, rowW, run, sg.l)
+					p += run
+					t++
+					cc = 0
+				}
+			}
+			pp, tap, c0 = ppEnd, tapEnd, 0
+			continue
+		}
+		// Short channel runs (the stem): a table of source offsets for
+		// all columns of the kernel row, shared by the segments.
+		ppEnd := min(pp+((kh+1)*g.kw-tap)*c-c0, kc, pp+len(offBuf))
+		offs := offBuf[:ppEnd-pp]
+		for j := range offs {
+			kw := tap - kh*g.kw
+			offs[j] = (kh*c+c0)*rowW + (kw%sw)*nu + kw/sw
+			if c0++; c0 == c {
+				c0 = 0
+				tap++
 			}
 		}
+		for _, sg := range segs {
+			cvMoveTable(dst, sg.dst+pp*mr, mr, a.xt, sg.src, offs, sg.l)
+		}
 		pp = ppEnd
-		tap = tapEnd
-		c0 = 0
+	}
+}
+
+// cvMoveTable copies len(offs) blocks of l floats: block j goes from
+// src[s+offs[j]:] to dst[d+j·ds:]. offs must be non-negative.
+func cvMoveTable(dst []float32, d, ds int, src []float32, s int, offs []int, l int) {
+	if len(offs) == 0 || l <= 0 {
+		return
+	}
+	maxOff := 0
+	for _, o := range offs {
+		maxOff = max(maxOff, o)
+	}
+	if d < 0 || s < 0 || ds < 0 || d+(len(offs)-1)*ds+l > len(dst) || s+maxOff+l > len(src) {
+		panic("kernels: cvMoveTable out of range")
+	}
+	dp := unsafe.Add(unsafe.Pointer(unsafe.SliceData(dst)), uintptr(d)*4)
+	sp := unsafe.Add(unsafe.Pointer(unsafe.SliceData(src)), uintptr(s)*4)
+	dstep := uintptr(ds) * 4
+	switch l {
+	case 16:
+		for _, o := range offs {
+			sq := unsafe.Add(sp, uintptr(o)*4)
+			*(*[4]float32)(unsafe.Add(dp, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
+			*(*[4]float32)(unsafe.Add(dp, 16)) = *(*[4]float32)(unsafe.Add(sq, 16))
+			*(*[4]float32)(unsafe.Add(dp, 32)) = *(*[4]float32)(unsafe.Add(sq, 32))
+			*(*[4]float32)(unsafe.Add(dp, 48)) = *(*[4]float32)(unsafe.Add(sq, 48))
+			dp = unsafe.Add(dp, dstep)
+		}
+	case 14:
+		for _, o := range offs {
+			sq := unsafe.Add(sp, uintptr(o)*4)
+			*(*[4]float32)(unsafe.Add(dp, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
+			*(*[4]float32)(unsafe.Add(dp, 16)) = *(*[4]float32)(unsafe.Add(sq, 16))
+			*(*[4]float32)(unsafe.Add(dp, 32)) = *(*[4]float32)(unsafe.Add(sq, 32))
+			*(*[2]float32)(unsafe.Add(dp, 48)) = *(*[2]float32)(unsafe.Add(sq, 48))
+			dp = unsafe.Add(dp, dstep)
+		}
+	case 12:
+		for _, o := range offs {
+			sq := unsafe.Add(sp, uintptr(o)*4)
+			*(*[4]float32)(unsafe.Add(dp, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
+			*(*[4]float32)(unsafe.Add(dp, 16)) = *(*[4]float32)(unsafe.Add(sq, 16))
+			*(*[4]float32)(unsafe.Add(dp, 32)) = *(*[4]float32)(unsafe.Add(sq, 32))
+			dp = unsafe.Add(dp, dstep)
+		}
+	case 8:
+		for _, o := range offs {
+			sq := unsafe.Add(sp, uintptr(o)*4)
+			*(*[4]float32)(unsafe.Add(dp, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
+			*(*[4]float32)(unsafe.Add(dp, 16)) = *(*[4]float32)(unsafe.Add(sq, 16))
+			dp = unsafe.Add(dp, dstep)
+		}
+	case 6:
+		for _, o := range offs {
+			sq := unsafe.Add(sp, uintptr(o)*4)
+			*(*[4]float32)(unsafe.Add(dp, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
+			*(*[2]float32)(unsafe.Add(dp, 16)) = *(*[2]float32)(unsafe.Add(sq, 16))
+			dp = unsafe.Add(dp, dstep)
+		}
+	case 4:
+		for _, o := range offs {
+			sq := unsafe.Add(sp, uintptr(o)*4)
+			*(*[4]float32)(unsafe.Add(dp, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
+			dp = unsafe.Add(dp, dstep)
+		}
+	default:
+		for _, o := range offs {
+			dd := unsafe.Slice((*float32)(dp), l)
+			sv := unsafe.Slice((*float32)(unsafe.Add(sp, uintptr(o)*4)), l)
+			for j := range dd {
+				dd[j] = sv[j]
+			}
+			dp = unsafe.Add(dp, dstep)
+		}
 	}
 }
 
