@@ -232,64 +232,65 @@ func cvMoveTable(dst []float32, d, ds int, src []float32, s int, offs []int, l i
 	if d < 0 || s < 0 || ds < 0 || d+(len(offs)-1)*ds+l > len(dst) || s+maxOff+l > len(src) {
 		panic("kernels: cvMoveTable out of range")
 	}
-	dp := unsafe.Add(unsafe.Pointer(unsafe.SliceData(dst)), uintptr(d)*4)
+	dp := unsafe.Pointer(unsafe.SliceData(dst))
+	db := uintptr(d) * 4
 	sp := unsafe.Add(unsafe.Pointer(unsafe.SliceData(src)), uintptr(s)*4)
 	dstep := uintptr(ds) * 4
 	switch l {
 	case 16:
 		for _, o := range offs {
-			sq := unsafe.Add(sp, uintptr(o)*4)
-			*(*[4]float32)(unsafe.Add(dp, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
-			*(*[4]float32)(unsafe.Add(dp, 16)) = *(*[4]float32)(unsafe.Add(sq, 16))
-			*(*[4]float32)(unsafe.Add(dp, 32)) = *(*[4]float32)(unsafe.Add(sq, 32))
-			*(*[4]float32)(unsafe.Add(dp, 48)) = *(*[4]float32)(unsafe.Add(sq, 48))
-			dp = unsafe.Add(dp, dstep)
+			dq, sq := unsafe.Add(dp, db), unsafe.Add(sp, uintptr(o)*4)
+			*(*[4]float32)(unsafe.Add(dq, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
+			*(*[4]float32)(unsafe.Add(dq, 16)) = *(*[4]float32)(unsafe.Add(sq, 16))
+			*(*[4]float32)(unsafe.Add(dq, 32)) = *(*[4]float32)(unsafe.Add(sq, 32))
+			*(*[4]float32)(unsafe.Add(dq, 48)) = *(*[4]float32)(unsafe.Add(sq, 48))
+			db += dstep
 		}
 	case 14:
 		for _, o := range offs {
-			sq := unsafe.Add(sp, uintptr(o)*4)
-			*(*[4]float32)(unsafe.Add(dp, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
-			*(*[4]float32)(unsafe.Add(dp, 16)) = *(*[4]float32)(unsafe.Add(sq, 16))
-			*(*[4]float32)(unsafe.Add(dp, 32)) = *(*[4]float32)(unsafe.Add(sq, 32))
-			*(*[2]float32)(unsafe.Add(dp, 48)) = *(*[2]float32)(unsafe.Add(sq, 48))
-			dp = unsafe.Add(dp, dstep)
+			dq, sq := unsafe.Add(dp, db), unsafe.Add(sp, uintptr(o)*4)
+			*(*[4]float32)(unsafe.Add(dq, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
+			*(*[4]float32)(unsafe.Add(dq, 16)) = *(*[4]float32)(unsafe.Add(sq, 16))
+			*(*[4]float32)(unsafe.Add(dq, 32)) = *(*[4]float32)(unsafe.Add(sq, 32))
+			*(*[2]float32)(unsafe.Add(dq, 48)) = *(*[2]float32)(unsafe.Add(sq, 48))
+			db += dstep
 		}
 	case 12:
 		for _, o := range offs {
-			sq := unsafe.Add(sp, uintptr(o)*4)
-			*(*[4]float32)(unsafe.Add(dp, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
-			*(*[4]float32)(unsafe.Add(dp, 16)) = *(*[4]float32)(unsafe.Add(sq, 16))
-			*(*[4]float32)(unsafe.Add(dp, 32)) = *(*[4]float32)(unsafe.Add(sq, 32))
-			dp = unsafe.Add(dp, dstep)
+			dq, sq := unsafe.Add(dp, db), unsafe.Add(sp, uintptr(o)*4)
+			*(*[4]float32)(unsafe.Add(dq, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
+			*(*[4]float32)(unsafe.Add(dq, 16)) = *(*[4]float32)(unsafe.Add(sq, 16))
+			*(*[4]float32)(unsafe.Add(dq, 32)) = *(*[4]float32)(unsafe.Add(sq, 32))
+			db += dstep
 		}
 	case 8:
 		for _, o := range offs {
-			sq := unsafe.Add(sp, uintptr(o)*4)
-			*(*[4]float32)(unsafe.Add(dp, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
-			*(*[4]float32)(unsafe.Add(dp, 16)) = *(*[4]float32)(unsafe.Add(sq, 16))
-			dp = unsafe.Add(dp, dstep)
+			dq, sq := unsafe.Add(dp, db), unsafe.Add(sp, uintptr(o)*4)
+			*(*[4]float32)(unsafe.Add(dq, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
+			*(*[4]float32)(unsafe.Add(dq, 16)) = *(*[4]float32)(unsafe.Add(sq, 16))
+			db += dstep
 		}
 	case 6:
 		for _, o := range offs {
-			sq := unsafe.Add(sp, uintptr(o)*4)
-			*(*[4]float32)(unsafe.Add(dp, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
-			*(*[2]float32)(unsafe.Add(dp, 16)) = *(*[2]float32)(unsafe.Add(sq, 16))
-			dp = unsafe.Add(dp, dstep)
+			dq, sq := unsafe.Add(dp, db), unsafe.Add(sp, uintptr(o)*4)
+			*(*[4]float32)(unsafe.Add(dq, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
+			*(*[2]float32)(unsafe.Add(dq, 16)) = *(*[2]float32)(unsafe.Add(sq, 16))
+			db += dstep
 		}
 	case 4:
 		for _, o := range offs {
-			sq := unsafe.Add(sp, uintptr(o)*4)
-			*(*[4]float32)(unsafe.Add(dp, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
-			dp = unsafe.Add(dp, dstep)
+			dq, sq := unsafe.Add(dp, db), unsafe.Add(sp, uintptr(o)*4)
+			*(*[4]float32)(unsafe.Add(dq, 0)) = *(*[4]float32)(unsafe.Add(sq, 0))
+			db += dstep
 		}
 	default:
 		for _, o := range offs {
-			dd := unsafe.Slice((*float32)(dp), l)
+			dd := unsafe.Slice((*float32)(unsafe.Add(dp, db)), l)
 			sv := unsafe.Slice((*float32)(unsafe.Add(sp, uintptr(o)*4)), l)
 			for j := range dd {
 				dd[j] = sv[j]
 			}
-			dp = unsafe.Add(dp, dstep)
+			db += dstep
 		}
 	}
 }
