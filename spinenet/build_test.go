@@ -1,0 +1,95 @@
+package spinenet
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/spinenet-go/spinenet/nn"
+)
+
+func build(t testing.TB, id string, opt Options) *Backbone {
+	t.Helper()
+	a, err := Lookup(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bb, err := Build(a, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bb
+}
+
+// Spec §10.4: trainable parameters of every backbone, counted from the
+// built graph, and parameters with BN statistics.
+func TestBackboneParamCounts(t *testing.T) {
+	cases := []struct {
+		id             string
+		trainable, all int
+		macs640        int64
+	}{
+		{"49S", 9089215, 9146351, 0},
+		{"49", 21831488, 21920192, 28261990400},
+		{"96", 36262976, 36385728, 0},
+		{"143", 60247616, 60413888, 0},
+		{"143L", 100796257, 101011093, 0},
+		{"190", 126587664, 126849216, 0},
+	}
+	for _, c := range cases {
+		bb := build(t, c.id, DefaultOptions())
+		acc, err := bb.Graph.Account(640, 640)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acc.TrainableParams != c.trainable || acc.ParamsWithBNStats != c.all {
+			t.Errorf("%s: trainable %d (want %d), with BN stats %d (want %d)", c.id, acc.TrainableParams, c.trainable, acc.ParamsWithBNStats, c.all)
+		}
+		if c.macs640 != 0 && acc.MACs != c.macs640 {
+			t.Errorf("%s: MACs at 640 %d, want %d", c.id, acc.MACs, c.macs640)
+		}
+	}
+}
+
+// Spec §10.3: the per-block breakdown of SpineNet-49 (resample paths, block
+// group, total), including the merge of list idx 11 into idx 14.
+func TestSpineNet49PerBlock(t *testing.T) {
+	want := map[int][4]int{ // list idx: resample 0, resample 1, block, total
+		2: {16960, 16960, 70400, 104320}, 3: {26240, 26240, 1180672, 1233152},
+		4: {34944, 99584, 280064, 414592}, 5: {52352, 137472, 1117184, 1307008},
+		6: {214016, 312320, 1180672, 1707008}, 7: {166144, 264448, 1117184, 1547776},
+		8: {66304, 312320, 1180672, 1559296}, 9: {214016, 214016, 1180672, 1608704},
+		10: {166144, 166144, 1117184, 1449472}, 11: {166144, 264448, 1117184, 1547776},
+		12: {264448, 264448, 1117184, 1646080}, 13: {66688, 197888, 280064, 544640},
+		14: {412160, 412160, 1117184, 1941504}, 15: {412160, 412160, 1117184, 1941504},
+		16: {412160, 412160, 1117184, 1941504},
+	}
+	bb := build(t, "49", DefaultOptions())
+	acc, err := bb.Graph.Account(640, 640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := map[string]int{}
+	for _, g := range acc.ByGroup() {
+		groups[g.Group] = g.Params
+	}
+	for idx, w := range want {
+		r0 := groups[fmt.Sprintf("block %d/resample 0", idx)]
+		r1 := groups[fmt.Sprintf("block %d/resample 1", idx)]
+		blk := groups[fmt.Sprintf("block %d", idx)]
+		if got := [4]int{r0, r1, blk, r0 + r1 + blk}; got != w {
+			t.Errorf("block %d: %v, want %v", idx, got, w)
+		}
+	}
+	if groups["stem"] != 154944 || groups["endpoints"] != 1182208 {
+		t.Errorf("stem %d (want 154944), endpoints %d (want 1182208)", groups["stem"], groups["endpoints"])
+	}
+	// The merge: idx 14's fusion sums three features.
+	for _, n := range bb.Graph.Nodes {
+		if n.Name == "blocks/14/fuse" && len(n.Inputs) != 3 {
+			t.Errorf("blocks/14/fuse has %d inputs, want 3 (two parents + merged idx 11)", len(n.Inputs))
+		}
+		if n.Op == nn.OpAdd && n.Name != "blocks/14/fuse" && len(n.Inputs) > 2 {
+			t.Errorf("unexpected merge into %s", n.Name)
+		}
+	}
+}
