@@ -89,11 +89,26 @@ func (a Matrix) PackA(dst []float32, mr, i0, mc, p0, kc int) {
 			}
 			continue
 		}
-		for r := 0; r < h; r++ {
-			o := (i0+q*mr+r)*a.Stride + p0
-			src := a.Data[o : o+kc]
-			for p, v := range src {
-				panel[p*mr+r] = v
+		if h == 4 || h == 8 || h == 12 {
+			// Four rows at a time, k step outer: short contiguous stores.
+			for r := 0; r < h; r += 4 {
+				o := (i0+q*mr+r)*a.Stride + p0
+				s0 := a.Data[o : o+kc]
+				s1 := a.Data[o+a.Stride : o+a.Stride+kc][:len(s0)]
+				s2 := a.Data[o+2*a.Stride : o+2*a.Stride+kc][:len(s0)]
+				s3 := a.Data[o+3*a.Stride : o+3*a.Stride+kc][:len(s0)]
+				for p := range s0 {
+					d := panel[p*mr+r : p*mr+r+4]
+					d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
+				}
+			}
+		} else {
+			for r := 0; r < h; r++ {
+				o := (i0+q*mr+r)*a.Stride + p0
+				src := a.Data[o : o+kc]
+				for p, v := range src {
+					panel[p*mr+r] = v
+				}
 			}
 		}
 		for r := h; r < mr; r++ {

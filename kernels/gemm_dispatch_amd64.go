@@ -9,22 +9,22 @@ var (
 	avx512Kernel12x32 = microKernel{
 		name: "avx512-12x32", mr: 12, nr: 32,
 		colA: sgemmKernel12x32AVX512ColA, rowA: sgemmKernel12x32AVX512RowA,
-		kc: 256, mc: 144, nc: 2048,
+		kc: 256, kcDirect: 640, mc: 192,
 	}
 	avx512Kernel14x32 = microKernel{
 		name: "avx512-14x32", mr: 14, nr: 32,
 		colA: sgemmKernel14x32AVX512ColA, rowA: sgemmKernel14x32AVX512RowA,
-		kc: 256, mc: 140, nc: 2048,
+		kc: 256, kcDirect: 640, mc: 196,
 	}
 	avx512Kernel6x64 = microKernel{
 		name: "avx512-6x64", mr: 6, nr: 64,
 		colA: sgemmKernel6x64AVX512ColA, rowA: sgemmKernel6x64AVX512RowA,
-		kc: 256, mc: 144, nc: 2048,
+		kc: 256, kcDirect: 640, mc: 192,
 	}
 	avx2Kernel6x16 = microKernel{
 		name: "avx2-6x16", mr: 6, nr: 16,
 		colA: sgemmKernel6x16AVX2ColA, rowA: sgemmKernel6x16AVX2RowA,
-		kc: 256, mc: 144, nc: 2048,
+		kc: 256, kcDirect: 640, mc: 192,
 	}
 )
 
@@ -66,4 +66,13 @@ func peakLoop() (func(n int), int) {
 		return peakFMAAVX2, 14 * 8
 	}
 	return peakFMAGo, peakGoLanes
+}
+
+// tuneKernels names the kernels a tuning run may choose between.
+func tuneKernels() map[string]*microKernel {
+	return map[string]*microKernel{
+		"12x32": &avx512Kernel12x32,
+		"14x32": &avx512Kernel14x32,
+		"6x64":  &avx512Kernel6x64,
+	}
 }

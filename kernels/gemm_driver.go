@@ -1,24 +1,29 @@
 package kernels
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
 )
 
-// The GEMM driver follows BLIS/GotoBLAS. For each nc-wide column block of B
-// and each kc-deep slice of K, the threads pack that block of B into a shared
-// buffer (nr-column micro-panels), meet at a barrier, and then each thread
-// walks its own rectangle of C: it packs mc×kc blocks of A into its private
-// buffer (mr-row micro-panels) and runs the register-tiled micro-kernel over
+// The GEMM driver follows BLIS/GotoBLAS with a twist for two-thread
+// machines that are shared and noisy. For each nc-wide column block of B
+// (usually all of n) the threads first pack the whole k×nc block of B into a
+// shared buffer of nr-column micro-panels, kc rows deep each, and meet at a
+// barrier. Then they take work items (a block of rows of C times a group of
+// B micro-panels) from an atomic counter, so a thread slowed down by another
+// process simply takes fewer items; there is no other synchronisation. For
+// each item and kc slice a thread packs its mc×kc block of A into private
+// memory (mr-row micro-panels) and runs the register-tiled micro-kernel over
 // every mr×nr tile, with the B micro-panel as the outer loop so it stays in
-// L1 while the A micro-panels stream from L2. Two B buffers alternate, so one
-// barrier per block suffices. After the last kc slice of a tile the epilogue
-// runs on it while it is still in cache.
+// L1 while the A micro-panels stream from L2. After the last kc slice of a
+// tile the epilogue runs on it while it is still in cache.
 //
-// When A is a plain Matrix and B is narrow (few A reuses per packed element),
-// A is not packed at all: the micro-kernels read it in place through their
-// RowA (row-major) or ColA (transposed) addressing.
+// When A is a plain Matrix and B is narrow (few uses per element of A, so
+// packing A would cost as much as the arithmetic), A is not packed at all:
+// the micro-kernels read it in place through their RowA (row-major) or ColA
+// (transposed) addressing, and kc grows to cover most of k.
 
 // Tunables (variables so benchmarks can explore them).
 var (
@@ -26,6 +31,11 @@ var (
 	gemmParallelMinFlops = 4 << 20
 	// gemmDirectMaxN is the widest n for which a Matrix A is read in place.
 	gemmDirectMaxN = 256
+	// gemmMaxPackedB caps the packed B buffer (floats); wider B is blocked by nc.
+	gemmMaxPackedB = 4 << 20
+	// gemmItemsPerThread is how many work items per thread the driver aims
+	// for, trading load balance against B reuse.
+	gemmItemsPerThread = 4
 )
 
 // gemmOperands are the inputs of one GEMM: A and B either as stored
@@ -81,11 +91,21 @@ type gemmJob struct {
 	kc, nc   int // block sizes for this call
 	mcMax    int
 	nthreads int
-	tm, tn   int // thread grid: tm row groups × tn column groups
 
-	bRaw    [2][]float32
-	bbuf    [2][]float32
+	// Work items: row blocks of tilesPerItem mr-row tiles × groups of
+	// panelsPerGroup B micro-panels.
+	tilesPerItem, mItems   int
+	panelsPerGroup, groups int
+
+	bRaw    []float32
+	bbuf    []float32
 	bar     barrier
+	next    atomic.Int64 // next work item of the current column block
+	_       [56]byte
+	bNext   atomic.Int64 // next B packing unit to claim
+	_       [56]byte
+	bDone   atomic.Int64 // B packing units finished
+	_       [56]byte
 	pending atomic.Int32
 	scratch []*gemmScratch
 }
@@ -184,40 +204,50 @@ func (j *gemmJob) setup(m, n, k int, ops *gemmOperands, c []float32, ldc int, ac
 	j.direct = ops.aIsMat && n <= gemmDirectMaxN && kern.rowA != nil
 
 	// Balanced block sizes: as large as allowed, as even as possible.
-	nk := ceilDivInt(k, kern.kc)
+	kcMax := kern.kc
+	if j.direct {
+		kcMax = kern.kcDirect
+	}
+	nk := ceilDivInt(k, kcMax)
 	j.kc = min(roundUpInt(ceilDivInt(k, nk), 4), k)
-	nn := ceilDivInt(n, kern.nc)
+	ncMax := max(nr, gemmMaxPackedB/(nk*j.kc)/nr*nr)
+	nn := ceilDivInt(n, ncMax)
 	j.nc = roundUpInt(ceilDivInt(n, nn), nr)
 	j.mcMax = kern.mc
 
-	// Thread grid: prefer splitting M (disjoint A packing, shared B); split
-	// N where M has too few tiles to keep every thread busy.
+	// Work items: enough row blocks for balance (but no taller than mc),
+	// and if m is short, split the B panels into groups too.
 	mTiles := ceilDivInt(m, mr)
-	nPanels := ceilDivInt(min(n, j.nc), nr)
+	nPanels := ceilDivInt(j.nc, nr)
 	nthreads = min(nthreads, mTiles*nPanels)
 	j.nthreads = nthreads
-	j.tm, j.tn = nthreads, 1
-	best := -1.0
-	for tm := 1; tm <= nthreads; tm++ {
-		if nthreads%tm != 0 {
-			continue
-		}
-		tn := nthreads / tm
-		eff := float64(mTiles) / float64(tm*ceilDivInt(mTiles, tm)) *
-			float64(nPanels) / float64(tn*ceilDivInt(nPanels, tn))
-		if eff >= best-1e-9 {
-			best, j.tm, j.tn = eff, tm, tn
-		}
+	target := 1
+	if nthreads > 1 {
+		target = gemmItemsPerThread * nthreads
 	}
+	mItems := max(ceilDivInt(m, j.mcMax), min(mTiles, target))
+	j.tilesPerItem = ceilDivInt(mTiles, mItems)
+	j.mItems = ceilDivInt(mTiles, j.tilesPerItem)
+	groups := 1
+	if j.mItems < target {
+		groups = min(nPanels, ceilDivInt(target, j.mItems))
+	}
+	j.panelsPerGroup = ceilDivInt(nPanels, groups)
+	j.groups = ceilDivInt(nPanels, j.panelsPerGroup)
 	j.bar.n = int32(nthreads)
 
-	bsize := j.kc * roundUpInt(min(n, j.nc), nr)
-	for i := range j.bbuf {
-		j.bbuf[i] = alignedView(&j.bRaw[i], bsize)
-	}
+	j.bbuf = alignedView(&j.bRaw, nk*j.kc*nPanels*nr)
+	j.resetCounters()
 	for len(j.scratch) < nthreads {
 		j.scratch = append(j.scratch, new(gemmScratch))
 	}
+}
+
+// resetCounters readies the work counters for a new column block of B.
+func (j *gemmJob) resetCounters() {
+	j.next.Store(0)
+	j.bNext.Store(0)
+	j.bDone.Store(0)
 }
 
 // release drops the job's references to the caller's memory.
@@ -250,38 +280,73 @@ func (j *gemmJob) packB(dst []float32, nr, p0, kc, j0, nc int) {
 
 // run is the work of thread t.
 func (j *gemmJob) run(t int) {
-	mr, nr := j.kern.mr, j.kern.nr
-	sc := j.scratch[t]
-	ti, tj := t/j.tn, t%j.tn
 	if t >= j.nthreads {
 		return
 	}
-	mt0, mt1 := split(ceilDivInt(j.m, mr), j.tm, ti)
-	rows0, rows1 := mt0*mr, min(mt1*mr, j.m)
-	iter := 0
+	nr := j.kern.nr
+	sc := j.scratch[t]
+	nk := ceilDivInt(j.k, j.kc)
+	items := j.mItems * j.groups
 	for jc := 0; jc < j.n; jc += j.nc {
 		ncur := min(j.nc, j.n-jc)
 		np := ceilDivInt(ncur, nr)
-		pp0, pp1 := split(np, j.tn, tj)
-		for pc := 0; pc < j.k; pc += j.kc {
-			kcur := min(j.kc, j.k-pc)
-			bb := j.bbuf[iter&1]
-			iter++
-			q0, q1 := split(np, j.nthreads, t)
-			if q1 > q0 {
-				j.packB(bb[q0*nr*kcur:q1*nr*kcur], nr, pc, kcur, jc+q0*nr, min(q1*nr, ncur)-q0*nr)
-			}
+		blk := j.kc * np * nr // floats per packed kc×ncur block of B
+		if jc > 0 {
 			if j.nthreads > 1 {
-				j.bar.wait()
+				j.bar.wait(j) // everyone is done with the previous B
+			} else {
+				j.resetCounters()
 			}
-			if rows0 >= rows1 || pp0 >= pp1 {
+		}
+		// Pack B in units of (kc block, micro-panel), claimed dynamically so
+		// a thread that is not running (the machine is shared) delays
+		// nobody: the others pack its share.
+		units := nk * np
+		chunk := max(1, units/(4*j.nthreads))
+		for {
+			u0 := int(j.bNext.Add(int64(chunk))) - chunk
+			if u0 >= units {
+				break
+			}
+			u1 := min(u0+chunk, units)
+			for u := u0; u < u1; {
+				pi, q0 := u/np, u%np
+				q1 := min(np, q0+u1-u)
+				pc := pi * j.kc
+				kcur := min(j.kc, j.k-pc)
+				dst := j.bbuf[pi*blk+q0*nr*kcur : pi*blk+q1*nr*kcur]
+				j.packB(dst, nr, pc, kcur, jc+q0*nr, min(q1*nr, ncur)-q0*nr)
+				u += q1 - q0
+			}
+			j.bDone.Add(int64(u1 - u0))
+		}
+		for spins := 0; j.bDone.Load() < int64(units); spins++ {
+			if spins > 100 {
+				runtime.Gosched()
+			}
+		}
+		for {
+			it := int(j.next.Add(1)) - 1
+			if it >= items {
+				break
+			}
+			ib, g := it/j.groups, it%j.groups
+			rows0 := ib * j.tilesPerItem * j.kern.mr
+			rows1 := min(rows0+j.tilesPerItem*j.kern.mr, j.m)
+			q0 := g * j.panelsPerGroup
+			q1 := min(np, q0+j.panelsPerGroup)
+			if q0 >= q1 {
 				continue
 			}
-			flags := 0
-			if j.accum || pc > 0 {
-				flags = kernelAccumulate
+			for pi := 0; pi < nk; pi++ {
+				pc := pi * j.kc
+				kcur := min(j.kc, j.k-pc)
+				flags := 0
+				if j.accum || pc > 0 {
+					flags = kernelAccumulate
+				}
+				j.macro(sc, rows0, rows1, jc, ncur, q0, q1, pc, kcur, j.bbuf[pi*blk:], flags, pi == nk-1)
 			}
-			j.macro(sc, rows0, rows1, jc, ncur, pp0, pp1, pc, kcur, bb, flags, pc+kcur == j.k)
 		}
 	}
 }

@@ -22,9 +22,9 @@ type microKernel struct {
 	// rowA handles A with unit column stride (cs = 1): row-major matrices
 	// read in place (rs = stride). nil when the kernel has no such variant.
 	rowA kernelFunc
-	// kc, mc, nc are the largest k, m and n blocks (mc a multiple of mr,
-	// nc of nr).
-	kc, mc, nc int
+	// kc and mc are the largest k and m blocks; kcDirect is the largest k
+	// block when A is read in place.
+	kc, kcDirect, mc int
 }
 
 // goKernel is the pure-Go micro-kernel used without assembly.
@@ -37,7 +37,7 @@ var goKernel = microKernel{
 	rowA: func(k int, a *float32, rs, cs int, b, c *float32, ldc int, flags int) {
 		sgemmKernelGo(4, 16, k, a, rs, cs, b, c, ldc, flags)
 	},
-	kc: 256, mc: 64, nc: 2048,
+	kc: 256, kcDirect: 256, mc: 64,
 }
 
 // sgemmKernelGo is the pure-Go micro-kernel for any mr×nr tile with nr ≤ 64;

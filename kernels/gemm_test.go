@@ -98,13 +98,14 @@ func gemmConfigs(t *testing.T, f func(t *testing.T, what string)) {
 				what := fmt.Sprintf("%s/threads=%d/direct=%v", feat.name, threads, direct)
 				restore := cpu.Disable(feat.off)
 				prevT := SetThreads(threads)
-				prevMin, prevDirect := gemmParallelMinFlops, gemmDirectMaxN
+				prevMin, prevDirect, prevMaxB := gemmParallelMinFlops, gemmDirectMaxN, gemmMaxPackedB
 				gemmParallelMinFlops = 0 // thread even tiny problems
 				if !direct {
-					gemmDirectMaxN = -1
+					// Pack A, and force several nc blocks of B.
+					gemmDirectMaxN, gemmMaxPackedB = -1, 5000
 				}
 				f(t, what)
-				gemmParallelMinFlops, gemmDirectMaxN = prevMin, prevDirect
+				gemmParallelMinFlops, gemmDirectMaxN, gemmMaxPackedB = prevMin, prevDirect, prevMaxB
 				SetThreads(prevT)
 				restore()
 			}

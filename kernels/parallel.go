@@ -84,9 +84,12 @@ type barrier struct {
 	_     [60]byte
 }
 
-func (b *barrier) wait() {
+// wait blocks until all n threads have called it. The last to arrive
+// resets j's work counters before releasing the others.
+func (b *barrier) wait(j *gemmJob) {
 	g := b.gen.Load()
 	if b.count.Add(1) == b.n {
+		j.resetCounters()
 		b.count.Store(0)
 		b.gen.Add(1)
 		return
