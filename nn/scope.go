@@ -29,6 +29,9 @@ type Scope struct {
 	rng   *rand.Rand
 	// BN is used by BatchNorm in this scope and the scopes derived from it.
 	BN BNConfig
+	// SkipInit leaves new parameters zero (and batch-norm γ one) instead of
+	// drawing them: for accounting, or before loading weights.
+	SkipInit bool
 }
 
 // NewScope returns the root scope of g; seed drives every initializer.
@@ -116,7 +119,9 @@ func (s *Scope) param(name string, init, def Init, fanIn int, shape ...int) *aut
 		init = def
 	}
 	t := tensor.New(shape...)
-	init.Fill(t, fanIn, s.rng)
+	if _, isConst := init.(Constant); !s.SkipInit || isConst {
+		init.Fill(t, fanIn, s.rng)
+	}
 	return s.g.AddParam(name, t)
 }
 
@@ -251,4 +256,21 @@ func ParseActivation(name string) (tensor.Activation, error) {
 		return tensor.ActNone, nil
 	}
 	return 0, fmt.Errorf("nn: unknown activation %q (want relu, swish, hard_swish, sigmoid or none)", name)
+}
+
+// SharedConv adds a convolution (or dense) node of x that uses the
+// parameters and attributes of the existing node like, which must take the
+// same number of input channels. Heads use it to share weights across
+// pyramid levels.
+func (s *Scope) SharedConv(x int, like *Node) int {
+	in := s.N(x)
+	if like.Op != OpConv && like.Op != OpDense {
+		panic(fmt.Sprintf("nn: %s: SharedConv of a %v node", like.Name, like.Op))
+	}
+	if s.N(like.Inputs[0]).Channels != in.Channels {
+		panic(fmt.Sprintf("nn: %s: sharing %s across %d and %d input channels", s.path, like.Name, s.N(like.Inputs[0]).Channels, in.Channels))
+	}
+	n := &Node{Op: like.Op, Inputs: []int{x}, Name: like.Name, Group: s.group, Channels: like.Channels,
+		Level: in.Level + (like.Level - s.N(like.Inputs[0]).Level), Conv: like.Conv}
+	return s.add(n)
 }

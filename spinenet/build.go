@@ -58,6 +58,10 @@ type Options struct {
 	InputChannels int
 	// Seed drives the weight initializers.
 	Seed uint64
+	// SkipInit leaves the weights zero instead of drawing them (γ stays 1):
+	// much faster when only the shape matters (accounting) or the weights are
+	// loaded next.
+	SkipInit bool
 }
 
 // DefaultOptions returns swish, endpoint activation, TF2 batch norm
@@ -121,6 +125,7 @@ func Build(a *Arch, opt Options) (*Backbone, error) {
 	b := &builder{arch: a, opt: opt, g: nn.NewGraph()}
 	b.root = nn.NewScope(b.g, opt.Seed)
 	b.root.BN = opt.BN
+	b.root.SkipInit = opt.SkipInit
 	return b.build()
 }
 

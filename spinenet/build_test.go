@@ -36,7 +36,9 @@ func TestBackboneParamCounts(t *testing.T) {
 		{"190", 126587664, 126849216, 0},
 	}
 	for _, c := range cases {
-		bb := build(t, c.id, DefaultOptions())
+		opt := DefaultOptions()
+		opt.SkipInit = true
+		bb := build(t, c.id, opt)
 		acc, err := bb.Graph.Account(640, 640)
 		if err != nil {
 			t.Fatal(err)

@@ -1,0 +1,37 @@
+package detection
+
+import (
+	"github.com/spinenet-go/spinenet/nn"
+	"github.com/spinenet-go/spinenet/spinenet"
+)
+
+// Model is a SpineNet backbone with a RetinaNet head in one graph.
+type Model struct {
+	Backbone *spinenet.Backbone
+	Head     *Head
+	Config   HeadConfig
+}
+
+// Graph returns the model's graph.
+func (m *Model) Graph() *nn.Graph { return m.Backbone.Graph }
+
+// NewRetinaNet builds the backbone for arch with opt and attaches a
+// RetinaNet head to its endpoints P(min)…P(max).
+func NewRetinaNet(arch *spinenet.Arch, opt spinenet.Options, head HeadConfig) (*Model, error) {
+	bb, err := spinenet.Build(arch, opt)
+	if err != nil {
+		return nil, err
+	}
+	s := nn.NewScope(bb.Graph, opt.Seed+1)
+	s.BN = opt.BN
+	s.SkipInit = opt.SkipInit
+	var levels []int
+	for l := arch.MinLevel; l <= arch.MaxLevel; l++ {
+		levels = append(levels, l)
+	}
+	h, err := BuildHead(s.Sub("head"), bb.Endpoints, levels, head)
+	if err != nil {
+		return nil, err
+	}
+	return &Model{Backbone: bb, Head: h, Config: head}, nil
+}
