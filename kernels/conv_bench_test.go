@@ -72,6 +72,25 @@ func BenchmarkConv2D(b *testing.B) {
 		}
 		reportGFLOPS(b, 2*(convMACs(c1)+convMACs(c2)+convMACs(c3)))
 	})
+	for _, part := range []struct {
+		name string
+		p    ConvParams
+		ep   bool
+	}{
+		{"bottleneck_part1_1x1_256to64_80", ConvParams{N: 1, H: 80, W: 80, C: 256, KH: 1, KW: 1, OC: 64, StrideH: 1, StrideW: 1}, true},
+		{"bottleneck_part2_3x3_64to64_80", cvSame(1, 80, 80, 64, 3, 1, 64), true},
+		{"bottleneck_part3_1x1_64to256_80", ConvParams{N: 1, H: 80, W: 80, C: 64, KH: 1, KW: 1, OC: 256, StrideH: 1, StrideW: 1}, true},
+	} {
+		b.Run(part.name, func(b *testing.B) {
+			u := newConvBufs(part.p)
+			ep := &Epilogue{Bias: u.w[:part.p.OC], Act: ActReLU}
+			b.ReportAllocs()
+			for b.Loop() {
+				Conv2D(part.p, u.x, u.w, u.y, ep)
+			}
+			reportGFLOPS(b, 2*convMACs(part.p))
+		})
+	}
 	s2 := cvSame(1, 160, 160, 64, 3, 2, 128)
 	b.Run("3x3s2_64to128_160/fwd", func(b *testing.B) {
 		u := newConvBufs(s2)
