@@ -274,3 +274,12 @@ func (s *Scope) SharedConv(x int, like *Node) int {
 		Level: in.Level + (like.Level - s.N(like.Inputs[0]).Level), Conv: like.Conv}
 	return s.add(n)
 }
+
+// MustActivation is ParseActivation for names known to be valid.
+func MustActivation(name string) tensor.Activation {
+	a, err := ParseActivation(name)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}

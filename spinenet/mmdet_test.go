@@ -14,22 +14,6 @@ import (
 
 const goldenDir = "../../shared/golden/spinenet49s-mmdet/"
 
-// NCHWToNHWC and back, for the golden files.
-func nchwToNHWC(t *tensor.Tensor) *tensor.Tensor {
-	n, c, h, w := t.Dim(0), t.Dim(1), t.Dim(2), t.Dim(3)
-	out := tensor.New(n, h, w, c)
-	for b := range n {
-		for ch := range c {
-			for y := range h {
-				for x := range w {
-					out.Data()[((b*h+y)*w+x)*c+ch] = t.Data()[((b*c+ch)*h+y)*w+x]
-				}
-			}
-		}
-	}
-	return out
-}
-
 // The mmdetection port's SpineNet-49S, given seeded weights, produced P3–P7
 // for two inputs; importing its weights must reproduce them to 1e-4
 // relative error per level (issue 3, golden README).
@@ -50,11 +34,11 @@ func TestMMDetGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		x := nchwToNHWC(sd["input"])
+		x := tensor.NCHWToNHWC(sd["input"])
 		outs := bb.Graph.Forward(autograd.NewInferenceTape(), autograd.NewConstant(x))
 		for i, o := range outs {
 			name := fmt.Sprintf("P%d", i+3)
-			want := nchwToNHWC(sd[name])
+			want := tensor.NCHWToNHWC(sd[name])
 			if !tensor.SameShape(o.Value, want) {
 				t.Fatalf("%s %s: shape %v, want %v", io, name, o.Shape(), want.Shape())
 			}

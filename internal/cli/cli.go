@@ -59,6 +59,9 @@ Commands print results on stdout and progress and diagnostics on stderr.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newBenchCmd(stdout, stderr))
 	root.AddCommand(newDemoCmd(stdout, stderr))
+	root.AddCommand(newInfoCmd(stdout))
+	root.AddCommand(newImportCmd(stdout, stderr))
+	root.AddCommand(newForwardCmd(stdout, stderr))
 	return root
 }
 

@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/spinenet-go/spinenet/nn"
+	"github.com/spinenet-go/spinenet/spinenet"
+)
+
+type infoOptions struct {
+	model  modelFlags
+	Size   int
+	Blocks bool
+	JSON   bool
+}
+
+func newInfoCmd(stdout io.Writer) *cobra.Command {
+	var opt infoOptions
+	cmd := &cobra.Command{
+		Use:   "info",
+		Short: "Print a model's parameter counts and multiply-adds, computed from the built graph",
+		Long: `info builds a model (without drawing weights) and walks its graph: trainable
+parameters (conv and dense kernels and biases, batch-norm γ/β), parameters including
+the batch-norm moving statistics, and multiply-accumulates of convolutions and dense
+layers for one image at --size (the paper's "FLOPs", spec §5.1). --blocks adds the
+per-block table of spec §10.3.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runInfo(opt, stdout) },
+	}
+	opt.model.register(cmd.Flags(), true)
+	cmd.Flags().IntVar(&opt.Size, "size", 640, "square input size in pixels")
+	cmd.Flags().BoolVar(&opt.Blocks, "blocks", false, "print the per-block breakdown")
+	cmd.Flags().BoolVar(&opt.JSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+// infoJSON is the --json output.
+type infoJSON struct {
+	Model             string      `json:"model"`
+	Size              int         `json:"size"`
+	Head              string      `json:"head,omitempty"`
+	TrainableParams   int         `json:"trainable_params"`
+	ParamsWithBNStats int         `json:"params_with_bn_stats"`
+	MACs              int64       `json:"macs"`
+	Blocks            []blockJSON `json:"blocks,omitempty"`
+}
+
+type blockJSON struct {
+	Name      string `json:"name"`
+	Level     int    `json:"level,omitempty"`
+	Type      string `json:"type,omitempty"`
+	Resample0 int    `json:"resample0_params"`
+	Resample1 int    `json:"resample1_params"`
+	Block     int    `json:"block_params"`
+	Total     int    `json:"total_params"`
+	MACs      int64  `json:"macs"`
+}
+
+func runInfo(opt infoOptions, stdout io.Writer) error {
+	if opt.Size < 1 {
+		return usageError{fmt.Errorf("--size must be positive, got %d", opt.Size)}
+	}
+	b, err := opt.model.build(true)
+	if err != nil {
+		return err
+	}
+	acc, err := b.graph.Account(opt.Size, opt.Size)
+	if err != nil {
+		return err
+	}
+	out := infoJSON{Model: b.arch.Name, Size: opt.Size, Head: b.head, TrainableParams: acc.TrainableParams,
+		ParamsWithBNStats: acc.ParamsWithBNStats, MACs: acc.MACs}
+	if opt.Blocks {
+		out.Blocks = blockRows(b.arch, acc)
+	}
+	if opt.JSON {
+		return json.NewEncoder(stdout).Encode(out)
+	}
+	name := "SpineNet-" + b.arch.Name
+	if b.head != "" {
+		name += " + " + b.head + " head"
+	}
+	fmt.Fprintf(stdout, "%s at %d×%d\n", name, opt.Size, opt.Size)
+	fmt.Fprintf(stdout, "  trainable parameters        %s\n", commas(int64(acc.TrainableParams)))
+	fmt.Fprintf(stdout, "  parameters with BN stats    %s\n", commas(int64(acc.ParamsWithBNStats)))
+	fmt.Fprintf(stdout, "  multiply-adds               %s (%.2f B)\n", commas(acc.MACs), float64(acc.MACs)/1e9)
+	if !opt.Blocks {
+		return nil
+	}
+	fmt.Fprintln(stdout)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "part\tlevel\ttype\tresample 0\tresample 1\tblock\ttotal\tMACs\t")
+	for _, r := range out.Blocks {
+		lvl := ""
+		if r.Level > 0 {
+			lvl = "L" + strconv.Itoa(r.Level)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Name, lvl, r.Type, dash(r.Resample0), dash(r.Resample1),
+			commas(int64(r.Block)), commas(int64(r.Total)), commas(r.MACs))
+	}
+	return tw.Flush()
+}
+
+// blockRows folds the accounting groups into the rows of spec §10.3: the
+// stem, one row per scale-permuted block (its two resampling paths and its
+// block group), the endpoints, and each head part.
+func blockRows(a *spinenet.Arch, acc *nn.Accounting) []blockJSON {
+	var rows []blockJSON
+	index := map[string]int{}
+	for _, g := range acc.ByGroup() {
+		if g.Group == "" && g.Params == 0 && g.MACs == 0 {
+			continue // the input
+		}
+		name, path := g.Group, -1
+		if rest, ok := strings.CutPrefix(g.Group, "block "); ok {
+			idx, tail, _ := strings.Cut(rest, "/resample ")
+			name = "block " + idx
+			path = 2
+			if tail != "" {
+				path, _ = strconv.Atoi(tail)
+			}
+		}
+		i, ok := index[name]
+		if !ok {
+			i = len(rows)
+			index[name] = i
+			r := blockJSON{Name: name}
+			if idx, err := strconv.Atoi(strings.TrimPrefix(name, "block ")); err == nil {
+				if row := idx - spinenet.StemOutputs; row >= 0 && row < len(a.Blocks) {
+					r.Level, r.Type = a.Blocks[row].Level, string(a.Blocks[row].Type)
+					if a.Blocks[row].Output {
+						r.Name += fmt.Sprintf(" (P%d)", r.Level)
+					}
+				}
+			}
+			rows = append(rows, r)
+		}
+		r := &rows[i]
+		switch path {
+		case 0:
+			r.Resample0 += g.Params
+		case 1:
+			r.Resample1 += g.Params
+		default:
+			r.Block += g.Params
+		}
+		r.Total += g.Params
+		r.MACs += g.MACs
+	}
+	return rows
+}
+
+func dash(n int) string {
+	if n == 0 {
+		return "–"
+	}
+	return commas(int64(n))
+}
+
+// commas formats n with thousands separators.
+func commas(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
