@@ -76,6 +76,8 @@ TEXT ·sgemmKernel12x32AVX512ColA(SB), NOSPLIT, $0-64
 	VPXORD     Z21, Z21, Z21
 	VPXORD     Z22, Z22, Z22
 	VPXORD     Z23, Z23, Z23
+	MOVQ       DX, R13
+	SHLQ       $0x05, R13
 	MOVQ       CX, R11
 	SHRQ       $0x02, R11
 	ANDQ       $0x03, CX
@@ -83,8 +85,7 @@ TEXT ·sgemmKernel12x32AVX512ColA(SB), NOSPLIT, $0-64
 	JZ         sgemmKernel12x32AVX512ColA_tail
 
 sgemmKernel12x32AVX512ColA_loop4:
-	LEAQ         (SI)(DX*8), R10
-	LEAQ         (R10)(DX*8), R10
+	LEAQ         (SI)(R13*1), R10
 	PREFETCHT0   (R10)
 	PREFETCHT0   44(R10)
 	PREFETCHT0   (R10)(DX*1)
@@ -485,6 +486,8 @@ TEXT ·sgemmKernel14x32AVX512ColA(SB), NOSPLIT, $0-64
 	VPXORD     Z25, Z25, Z25
 	VPXORD     Z26, Z26, Z26
 	VPXORD     Z27, Z27, Z27
+	MOVQ       DX, R13
+	SHLQ       $0x05, R13
 	MOVQ       CX, R11
 	SHRQ       $0x02, R11
 	ANDQ       $0x03, CX
@@ -492,8 +495,7 @@ TEXT ·sgemmKernel14x32AVX512ColA(SB), NOSPLIT, $0-64
 	JZ         sgemmKernel14x32AVX512ColA_tail
 
 sgemmKernel14x32AVX512ColA_loop4:
-	LEAQ         (SI)(DX*8), R10
-	LEAQ         (R10)(DX*8), R10
+	LEAQ         (SI)(R13*1), R10
 	PREFETCHT0   (R10)
 	PREFETCHT0   52(R10)
 	PREFETCHT0   (R10)(DX*1)
@@ -924,6 +926,8 @@ TEXT ·sgemmKernel6x64AVX512ColA(SB), NOSPLIT, $0-64
 	VPXORD     Z21, Z21, Z21
 	VPXORD     Z22, Z22, Z22
 	VPXORD     Z23, Z23, Z23
+	MOVQ       DX, R13
+	SHLQ       $0x05, R13
 	MOVQ       CX, R11
 	SHRQ       $0x02, R11
 	ANDQ       $0x03, CX
@@ -931,8 +935,7 @@ TEXT ·sgemmKernel6x64AVX512ColA(SB), NOSPLIT, $0-64
 	JZ         sgemmKernel6x64AVX512ColA_tail
 
 sgemmKernel6x64AVX512ColA_loop4:
-	LEAQ         (SI)(DX*8), R10
-	LEAQ         (R10)(DX*8), R10
+	LEAQ         (SI)(R13*1), R10
 	PREFETCHT0   (R10)
 	PREFETCHT0   (R10)(DX*1)
 	PREFETCHT0   (R10)(DX*2)
@@ -1251,6 +1254,8 @@ TEXT ·sgemmKernel6x16AVX2ColA(SB), NOSPLIT, $0-64
 	VXORPS     Y9, Y9, Y9
 	VXORPS     Y10, Y10, Y10
 	VXORPS     Y11, Y11, Y11
+	MOVQ       DX, R13
+	SHLQ       $0x05, R13
 	MOVQ       CX, R11
 	SHRQ       $0x02, R11
 	ANDQ       $0x03, CX
@@ -1258,8 +1263,7 @@ TEXT ·sgemmKernel6x16AVX2ColA(SB), NOSPLIT, $0-64
 	JZ         sgemmKernel6x16AVX2ColA_tail
 
 sgemmKernel6x16AVX2ColA_loop4:
-	LEAQ         (SI)(DX*8), R10
-	LEAQ         (R10)(DX*8), R10
+	LEAQ         (SI)(R13*1), R10
 	PREFETCHT0   (R10)
 	PREFETCHT0   (R10)(DX*1)
 	PREFETCHT0   (R10)(DX*2)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // gemmBenchShapes are SGEMM 1024³ and the convolution-like shapes:
@@ -41,6 +42,20 @@ func BenchmarkSgemm(b *testing.B) {
 				Sgemm(sh.transA, false, m, n, k, 1, a, lda, bb, n, 0, c, n)
 			}
 			b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkPeakFMA measures the FMA peak (the 100 % of BenchmarkSgemm) in the
+// same run, on 1 and 2 threads.
+func BenchmarkPeakFMA(b *testing.B) {
+	for _, th := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", th), func(b *testing.B) {
+			var g float64
+			for i := 0; i < b.N; i++ {
+				g = MeasurePeakGFLOPS(th, 50*time.Millisecond)
+			}
+			b.ReportMetric(g, "GFLOP/s")
 		})
 	}
 }

@@ -17,6 +17,3 @@ func selectKernel() *microKernel { return &goKernel }
 
 // peakLoop returns the pure-Go FMA throughput loop.
 func peakLoop() (func(n int), int) { return peakFMAGo, peakGoLanes }
-
-// tuneKernels names the kernels a tuning run may choose between.
-func tuneKernels() map[string]*microKernel { return nil }

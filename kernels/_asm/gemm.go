@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 
 	. "github.com/mmcloughlin/avo/build"
@@ -20,17 +21,23 @@ import (
 //
 // with rs, cs and ldc counted in float32 elements. flags&1 selects C += A·B.
 
+// prefetchShift sets how far ahead (2^prefetchShift k steps) the ColA
+// kernels prefetch A: far enough to cover DRAM latency when a transposed A
+// is read in place.
+const prefetchShift = 5
+
 const kernelSig = "func(k int, a *float32, rs, cs int, b, c *float32, ldc int, flags int)"
 
 type kernelSpec struct {
-	name   string
-	mr     int  // rows of the tile
-	nv     int  // vectors per row of the tile
-	zmm    bool // AVX-512 (zmm, embedded broadcast) or AVX2 (ymm, VBROADCASTSS)
-	rowA   bool // RowA addressing (else ColA)
-	prefA  bool // software-prefetch A ahead
-	unroll int
-	regBc  bool // AVX-512: broadcast A into a register instead of embedded broadcast
+	name    string
+	mr      int  // rows of the tile
+	nv      int  // vectors per row of the tile
+	zmm     bool // AVX-512 (zmm, embedded broadcast) or AVX2 (ymm, VBROADCASTSS)
+	rowA    bool // RowA addressing (else ColA)
+	prefA   bool // software-prefetch A ahead
+	unroll  int
+	pfShift int  // ColA prefetch distance: 2^pfShift k steps (0: prefetchShift)
+	regBc   bool // AVX-512: broadcast A into a register instead of embedded broadcast
 }
 
 func (s kernelSpec) vecBytes() int {
@@ -39,6 +46,8 @@ func (s kernelSpec) vecBytes() int {
 	}
 	return 32
 }
+
+var experiment = flag.Bool("experiment", false, "also emit experimental kernels")
 
 func genGemm() {
 	for _, rowA := range []bool{false, true} {
@@ -60,6 +69,10 @@ func genGemm() {
 			}
 			genKernel(sp)
 		}
+	}
+	if *experiment {
+		genKernel(kernelSpec{name: "sgemmKernel12x32AVX512ColAPf4", mr: 12, nv: 2, zmm: true, regBc: true, prefA: true, unroll: 4, pfShift: 4})
+		genKernel(kernelSpec{name: "sgemmKernel12x32AVX512ColAPf6", mr: 12, nv: 2, zmm: true, regBc: true, prefA: true, unroll: 4, pfShift: 6})
 	}
 }
 
@@ -204,6 +217,14 @@ func genKernel(s kernelSpec) {
 		ADDQ(U32(steps*s.nv*vb), b)
 	}
 
+	if s.prefA && !s.rowA {
+		MOVQ(st, R13)
+		sh := prefetchShift
+		if s.pfShift != 0 {
+			sh = s.pfShift
+		}
+		SHLQ(U8(sh), R13)
+	}
 	n4 := R11
 	MOVQ(k, n4)
 	SHRQ(U8(2), n4)
@@ -220,8 +241,8 @@ func genKernel(s kernelSpec) {
 				PREFETCHT0(m)
 			}
 		} else {
-			LEAQ(Mem{Base: a, Index: st, Scale: 8}, R10)
-			LEAQ(Mem{Base: R10, Index: st, Scale: 8}, R10)
+			// pfd = prefetchSteps*cs bytes ahead (set up before the loop).
+			LEAQ(Mem{Base: a, Index: R13, Scale: 1}, R10)
 			for u := 0; u < 4; u++ {
 				m := Mem{Base: R10}
 				switch u {

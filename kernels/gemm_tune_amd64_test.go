@@ -1,3 +1,5 @@
+//go:build amd64 && !noasm && !purego
+
 package kernels
 
 import (
@@ -39,6 +41,7 @@ func TestGemmTune(t *testing.T) {
 		reps, _ = strconv.Atoi(r)
 	}
 	kernels := tuneKernels()
+
 	type config struct {
 		kern            string
 		kc, mc, threads int
@@ -59,7 +62,21 @@ func TestGemmTune(t *testing.T) {
 			}
 		}
 	}
-	for _, sh := range gemmBenchShapes {
+	shapes := gemmBenchShapes
+	if v := os.Getenv("GEMM_SHAPES"); v != "" {
+		shapes = shapes[:0:0]
+		for _, f := range strings.Split(v, ";") {
+			x := strings.Split(f, ",")
+			m, _ := strconv.Atoi(x[0])
+			n, _ := strconv.Atoi(x[1])
+			k, _ := strconv.Atoi(x[2])
+			shapes = append(shapes, struct {
+				m, n, k        int
+				transA, transB bool
+			}{m, n, k, len(x) > 3, false})
+		}
+	}
+	for _, sh := range shapes {
 		rng := rand.New(rand.NewPCG(1, 1))
 		m, n, k := sh.m, sh.n, sh.k
 		a, bb, c := gemmRandSlice(rng, m*k), gemmRandSlice(rng, k*n), make([]float32, m*n)
