@@ -283,7 +283,3 @@ func (b *builder) block(s *nn.Scope, x int, t BlockType, f int, rate float64) in
 	h = s.StochasticDepth(h, rate)
 	return s.Act(s.Add("add", h, shortcut), act)
 }
-
-func buildMobile(a *Arch, opt Options) (*Backbone, error) {
-	return nil, fmt.Errorf("spinenet: the Mobile family (%s) is not built yet", a.Name)
-}
