@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spinenet-go/spinenet/infer"
 	"github.com/spinenet-go/spinenet/internal/bench"
 	"github.com/spinenet-go/spinenet/kernels"
 )
@@ -46,7 +47,72 @@ percentage of the peak measured in the same run:
 	kc.Flags().DurationVar(&opt.MinTime, "min-time", 1500*time.Millisecond, "least time spent timing each kernel")
 	kc.Flags().StringSliceVar(&opt.Only, "only", nil, "run only these kernels (comma-separated names)")
 	cmd.AddCommand(kc)
+	cmd.AddCommand(newBenchModelCmd(stdout, stderr))
 	return cmd
+}
+
+type benchModelOptions struct {
+	model   modelFlags
+	Size    int
+	Batch   int
+	JSON    bool
+	Threads int
+	MinTime time.Duration
+	NoWino  bool
+}
+
+func newBenchModelCmd(stdout, stderr io.Writer) *cobra.Command {
+	var opt benchModelOptions
+	cmd := &cobra.Command{
+		Use:   "model",
+		Short: "Time a model's compiled inference (median ms per image, GFLOP/s, % of the FMA peak)",
+		Long: `bench model builds a model with random weights, compiles it for inference (batch
+norm folded, activations and residual sums fused, buffers planned once) and times it
+on random images: median milliseconds per image, effective GFLOP/s (2·multiply-adds
+per second) and the percentage of the FMA peak measured in the same run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runBenchModel(opt, stdout, stderr) },
+	}
+	opt.model.register(cmd.Flags(), true)
+	cmd.Flags().IntVar(&opt.Size, "size", 640, "square input size")
+	cmd.Flags().IntVar(&opt.Batch, "batch", 1, "images per run")
+	cmd.Flags().BoolVar(&opt.JSON, "json", false, "print one JSON object")
+	cmd.Flags().IntVar(&opt.Threads, "threads", 0, "worker threads (default: all cores)")
+	cmd.Flags().DurationVar(&opt.MinTime, "min-time", 3*time.Second, "least time spent timing")
+	cmd.Flags().BoolVar(&opt.NoWino, "no-winograd", false, "use direct convolution for every 3×3 convolution")
+	return cmd
+}
+
+func runBenchModel(opt benchModelOptions, stdout, stderr io.Writer) error {
+	if opt.Size < 1 || opt.Batch < 1 || opt.Threads < 0 {
+		return usageError{fmt.Errorf("--size, --batch and --threads must be positive")}
+	}
+	if opt.Threads > 0 {
+		defer kernels.SetThreads(kernels.SetThreads(opt.Threads))
+	}
+	b, err := opt.model.build(false)
+	if err != nil {
+		return err
+	}
+	head := b.head
+	if head == "" {
+		head = "none"
+	}
+	if !opt.JSON {
+		fmt.Fprintf(stderr, "timing SpineNet-%s (head: %s) at %d×%d, batch %d, on %d threads…\n", b.arch.Name, head, opt.Size, opt.Size, opt.Batch, kernels.Threads())
+	}
+	copt := infer.DefaultOptions()
+	copt.Winograd = !opt.NoWino
+	r, err := bench.RunModel(b.graph, b.arch.Name, head, opt.Size, opt.Batch, bench.Options{MinTime: opt.MinTime}, copt)
+	if err != nil {
+		return err
+	}
+	if opt.JSON {
+		return json.NewEncoder(stdout).Encode(r)
+	}
+	fmt.Fprintf(stdout, "SpineNet-%s, head %s, %d×%d, batch %d: %.1f ms per image (median of %d), %.1f GFLOP/s = %.1f%% of the %.1f GFLOP/s FMA peak; %.2f B multiply-adds, %.0f MiB of activations\n",
+		r.Model, r.Head, r.Size, r.Size, r.Batch, r.MedianMs, r.Runs, r.GFLOPS, r.PctOfPeak, r.PeakGFLOPS, float64(r.MACs)/1e9, r.ArenaMB)
+	return nil
 }
 
 func runBenchKernels(opt benchKernelsOptions, stdout, stderr io.Writer) error {
