@@ -1,0 +1,533 @@
+package kernels
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Winograd convolution for 3×3 stride-1 kernels.
+//
+// F(m×m, 3×3) computes an m×m block of outputs from a T×T input tile
+// (T = m+2) as
+//
+//	Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A
+//
+// where g is the 3×3 filter and d the input tile. Summed over input channels,
+// the elementwise product becomes T·T independent matrix products
+//
+//	M[ξ] (tiles×OC) = V[ξ] (tiles×C) · U[ξ] (C×OC),   ξ = (i, j) in T×T
+//
+// with V[ξ][tile][c] the transformed input and U[ξ][c][oc] the transformed
+// filter, which run through GemmEx. Per output pixel this needs T²/m² of the
+// 9 multiply-adds of direct convolution: 36/16 for F(4×4) (4× fewer) and
+// 16/4 for F(2×2) (2.25× fewer).
+//
+// Both transforms use the interpolation points 0, ±a, ±b and ∞ (Toom–Cook).
+// F(4×4) uses a = 1/2, b = 2 (0, ±1/2, ±2, ∞), which measured the smallest
+// float32 error of the variants tried (0, ±1, ±2 is the classic choice and
+// about 1.7× less accurate; see TestWinogradPointsAccuracy). F(2×2) uses
+// 0, ±1, ∞.
+//
+// The convolution runs over blocks of output tiles. For each block the
+// threads of a small worker pool transform the input tiles into V (channels
+// innermost, so every transform loop is a contiguous run over channels), the
+// T² GEMMs produce M, and the threads transform M back into y, adding the
+// epilogue (bias, residual, activation) while the result is still in cache.
+// A block is sized so its V and M fit in the L2 caches.
+
+// Interpolation points of F(4×4, 3×3): 0, ±winoA, ±winoB, ∞.
+const (
+	winoA = 0.5
+	winoB = 2.0
+
+	wA2   = winoA * winoA
+	wB2   = winoB * winoB
+	wA2B2 = wA2 * wB2
+	wSum2 = wA2 + wB2
+	wA3   = wA2 * winoA
+	wB3   = wB2 * winoB
+	// Lagrange denominators Π(p − q) over the other finite points.
+	wN0 = wA2B2                       // point 0
+	wNA = 2 * wA2 * (wA2 - wB2)       // points ±a
+	wNB = 2 * wB2 * (wB2 - wA2)       // points ±b
+	wG0 = 1 / wN0                     // G row of point 0: [wG0, 0, 0]
+	wGA = 1 / wNA                     // G rows of ±a: [1, ±a, a²]·wGA
+	wGB = 1 / wNB                     // G rows of ±b: [1, ±b, b²]·wGB
+)
+
+// WinogradWeights holds 3×3 convolution weights transformed for
+// Conv2DWinogradPre: U[ξ][c][oc] for the T·T transform positions ξ.
+// A WinogradWeights is read-only during a convolution and may be shared by
+// concurrent calls.
+type WinogradWeights struct {
+	c, oc int
+	m     int // output tile size: 4 for F(4×4, 3×3), 2 for F(2×2, 3×3)
+	u     []float32
+}
+
+// winoDefaultTile is the output tile size TransformWinogradWeights and
+// Conv2DWinograd use (4 or 2); a variable so benchmarks can compare.
+var winoDefaultTile = 4
+
+// TransformWinogradWeights transforms the 3×3 weights w ([3, 3, c, oc], HWIO)
+// for Conv2DWinogradPre.
+func TransformWinogradWeights(c, oc int, w []float32) *WinogradWeights {
+	ww := new(WinogradWeights)
+	ww.Transform(c, oc, w)
+	return ww
+}
+
+// Transform refills ww from the 3×3 weights w ([3, 3, c, oc]), reusing its
+// memory when it is large enough.
+func (ww *WinogradWeights) Transform(c, oc int, w []float32) {
+	ww.transform(c, oc, winoDefaultTile, w)
+}
+
+// C returns the number of input channels of the transformed weights.
+func (ww *WinogradWeights) C() int { return ww.c }
+
+// OC returns the number of output channels of the transformed weights.
+func (ww *WinogradWeights) OC() int { return ww.oc }
+
+func (ww *WinogradWeights) transform(c, oc, m int, w []float32) {
+	if c < 1 || oc < 1 {
+		panic("kernels: Winograd weights need positive channel counts")
+	}
+	if len(w) < 9*c*oc {
+		panic("kernels: Winograd weights slice too short")
+	}
+	if m != 2 && m != 4 {
+		panic("kernels: Winograd tile must be 2 or 4")
+	}
+	t := m + 2
+	ww.c, ww.oc, ww.m = c, oc, m
+	ww.u = cvGrow(&ww.u, t*t*c*oc)
+	ws := winoWorkGet()
+	ws.ww = ww
+	ws.w = w
+	ws.phase = winoPhaseWeights
+	ws.items = c
+	ws.parallel(c * oc * 100)
+	winoWorkPut(ws)
+}
+
+// WinogradFaster reports whether Conv2DWinograd (with pre-transformed weights)
+// is expected to beat Conv2D for p on this machine. It is a rule of thumb
+// from the benchmarks in winograd_bench_test.go: Winograd pays off when the
+// GEMMs are wide enough (C and OC of at least 32) and there are enough output
+// tiles to amortise the transforms, and p must be a 3×3 stride-1 convolution.
+func WinogradFaster(p ConvParams) bool {
+	if !winoApplies(p) || p.check(false) != "" {
+		return false
+	}
+	tiles := p.N * cvCeilDiv(p.OutH(), 4) * cvCeilDiv(p.OutW(), 4)
+	return p.C >= 32 && p.OC >= 32 && tiles >= 16
+}
+
+func winoApplies(p ConvParams) bool {
+	return p.KH == 3 && p.KW == 3 && p.StrideH == 1 && p.StrideW == 1
+}
+
+// Conv2DWinograd computes the same convolution as Conv2D (including the
+// epilogue) with the Winograd algorithm; p must be a 3×3 stride-1
+// convolution, with any padding. It transforms w on every call; inference
+// should transform once with TransformWinogradWeights and call
+// Conv2DWinogradPre.
+func Conv2DWinograd(p ConvParams, x, w, y []float32, ep *Epilogue) {
+	if !winoApplies(p) {
+		panic("kernels: Conv2DWinograd needs a 3×3 stride-1 convolution")
+	}
+	p.mustValid(false)
+	if len(w) < 9*p.C*p.OC {
+		panic("kernels: Conv2DWinograd slice too short")
+	}
+	ws := winoWorkGet()
+	ws.ownW.transform(p.C, p.OC, winoDefaultTile, w)
+	ws.conv(p, x, &ws.ownW, y, ep)
+	winoWorkPut(ws)
+}
+
+// Conv2DWinogradPre is Conv2DWinograd with weights transformed in advance by
+// TransformWinogradWeights (for p.C input and p.OC output channels).
+func Conv2DWinogradPre(p ConvParams, x []float32, ww *WinogradWeights, y []float32, ep *Epilogue) {
+	if !winoApplies(p) {
+		panic("kernels: Conv2DWinograd needs a 3×3 stride-1 convolution")
+	}
+	p.mustValid(false)
+	if ww == nil || ww.c != p.C || ww.oc != p.OC {
+		panic("kernels: Winograd weights do not match the convolution")
+	}
+	ws := winoWorkGet()
+	ws.conv(p, x, ww, y, ep)
+	winoWorkPut(ws)
+}
+
+// winoBlockFloats bounds V plus M of one block of tiles (floats); it is a
+// variable so benchmarks can compare block sizes (0 means whole image).
+var winoBlockFloats = 1 << 19
+
+const (
+	winoPhaseWeights = iota
+	winoPhaseIn
+	winoPhaseOut
+)
+
+// winoWork is the scratch memory and job description of one Winograd call.
+type winoWork struct {
+	// call
+	p     ConvParams
+	x, y  []float32
+	w     []float32 // untransformed weights (weight phase)
+	ww    *WinogradWeights
+	ep    Epilogue
+	hasEp bool
+
+	m, t           int // output tile size, input tile size
+	oh, ow         int
+	tilesH, tilesW int
+	tiles          int
+	tb             int // tiles per block (stride of the V and M planes)
+	t0, t1         int // current block
+
+	v, mm []float32 // V[ξ][tile][C], M[ξ][tile][OC] of one block
+	amat  Matrix
+	bmat  Matrix
+	ownW  WinogradWeights // weights transformed by Conv2DWinograd
+
+	// parallel phases
+	phase    int
+	items    int // work items of the current phase
+	chunk    int // items claimed at once
+	nthreads int
+	next     atomic.Int64
+	_        [56]byte
+	pending  atomic.Int32
+	scratch  [][]float32 // per-thread transform buffers
+}
+
+const winoWorkMaxFree = 4
+
+var (
+	winoWorkMu   sync.Mutex
+	winoWorkFree []*winoWork
+)
+
+func winoWorkGet() *winoWork {
+	winoWorkMu.Lock()
+	var w *winoWork
+	if n := len(winoWorkFree); n > 0 {
+		w = winoWorkFree[n-1]
+		winoWorkFree[n-1] = nil
+		winoWorkFree = winoWorkFree[:n-1]
+	}
+	winoWorkMu.Unlock()
+	if w == nil {
+		w = new(winoWork)
+	}
+	return w
+}
+
+func winoWorkPut(w *winoWork) {
+	w.x, w.y, w.w, w.ww = nil, nil, nil, nil
+	w.ep = Epilogue{}
+	w.amat, w.bmat = Matrix{}, Matrix{}
+	winoWorkMu.Lock()
+	if len(winoWorkFree) < winoWorkMaxFree {
+		winoWorkFree = append(winoWorkFree, w)
+	}
+	winoWorkMu.Unlock()
+}
+
+// The transform worker pool: persistent goroutines like the GEMM pool's,
+// separate from it because the transforms run between GEMM calls.
+var winoPool struct {
+	mu      sync.Mutex
+	workers []chan *winoWork
+}
+
+func winoWorker(t int, ch chan *winoWork) {
+	for w := range ch {
+		w.work(t)
+		w.pending.Add(-1)
+	}
+}
+
+// parallel runs the current phase over ws.items work items on up to
+// Threads() threads; work is the approximate cost in scalar operations.
+func (ws *winoWork) parallel(work int) {
+	n := min(Threads(), ws.items, max(work/(1<<16), 1))
+	ws.next.Store(0)
+	ws.chunk = max(1, ws.items/(8*n))
+	if n > 1 && winoPool.mu.TryLock() {
+		for len(winoPool.workers) < n-1 {
+			ch := make(chan *winoWork)
+			winoPool.workers = append(winoPool.workers, ch)
+			go winoWorker(len(winoPool.workers), ch)
+		}
+		ws.nthreads = n
+		ws.grow(n)
+		ws.pending.Store(int32(n - 1))
+		for t := 1; t < n; t++ {
+			winoPool.workers[t-1] <- ws
+		}
+		ws.work(0)
+		for ws.pending.Load() != 0 {
+			runtime.Gosched()
+		}
+		winoPool.mu.Unlock()
+		return
+	}
+	ws.nthreads = 1
+	ws.grow(1)
+	ws.work(0)
+}
+
+func (ws *winoWork) grow(n int) {
+	for len(ws.scratch) < n {
+		ws.scratch = append(ws.scratch, nil)
+	}
+}
+
+// work is thread t's share of the current phase: it claims chunks of work
+// items until none are left.
+func (ws *winoWork) work(t int) {
+	for {
+		i0 := int(ws.next.Add(int64(ws.chunk))) - ws.chunk
+		if i0 >= ws.items {
+			return
+		}
+		i1 := min(i0+ws.chunk, ws.items)
+		switch ws.phase {
+		case winoPhaseWeights:
+			ws.ww.transformRows(ws.w, i0, i1, &ws.scratch[t])
+		case winoPhaseIn:
+			ws.inputTiles(ws.t0+i0, ws.t0+i1, &ws.scratch[t])
+		case winoPhaseOut:
+			ws.outputTiles(ws.t0+i0, ws.t0+i1, &ws.scratch[t])
+		}
+	}
+}
+
+// conv runs the whole convolution.
+func (ws *winoWork) conv(p ConvParams, x []float32, ww *WinogradWeights, y []float32, ep *Epilogue) {
+	oh, ow := p.OutH(), p.OutW()
+	if len(x) < p.N*p.H*p.W*p.C || len(y) < p.N*oh*ow*p.OC {
+		panic("kernels: Conv2DWinograd slice too short")
+	}
+	cvCheckEpilogue(ep, p.N*oh*ow, p.OC)
+	ws.p, ws.x, ws.y, ws.ww = p, x, y, ww
+	ws.hasEp = ep != nil
+	if ep != nil {
+		ws.ep = *ep
+	}
+	m := ww.m
+	t := m + 2
+	ws.m, ws.t = m, t
+	ws.oh, ws.ow = oh, ow
+	ws.tilesH, ws.tilesW = cvCeilDiv(oh, m), cvCeilDiv(ow, m)
+	ws.tiles = p.N * ws.tilesH * ws.tilesW
+	tt := t * t
+	tb := ws.tiles
+	if winoBlockFloats > 0 {
+		tb = min(tb, max(winoBlockFloats/(tt*(p.C+p.OC)), 16))
+	}
+	// Even blocks, a multiple of 4 tiles where possible.
+	nb := cvCeilDiv(ws.tiles, tb)
+	tb = cvCeilDiv(ws.tiles, nb)
+	ws.tb = tb
+	ws.v = cvGrow(&ws.v, tt*tb*p.C)
+	ws.mm = cvGrow(&ws.mm, tt*tb*p.OC)
+	for t0 := 0; t0 < ws.tiles; t0 += tb {
+		t1 := min(t0+tb, ws.tiles)
+		nt := t1 - t0
+		ws.t0, ws.t1 = t0, t1
+		ws.phase = winoPhaseIn
+		ws.items = nt
+		ws.parallel(nt * p.C * tt * 8)
+		for xi := 0; xi < tt; xi++ {
+			ws.amat = Matrix{Data: ws.v[xi*tb*p.C : (xi*tb+nt)*p.C], Stride: p.C}
+			ws.bmat = Matrix{Data: ww.u[xi*p.C*p.OC : (xi+1)*p.C*p.OC], Stride: p.OC}
+			GemmEx(nt, p.OC, p.C, &ws.amat, &ws.bmat, ws.mm[xi*tb*p.OC:(xi*tb+nt)*p.OC], p.OC, false, nil)
+		}
+		ws.phase = winoPhaseOut
+		ws.items = nt
+		ws.parallel(nt * p.OC * tt * 6)
+	}
+}
+
+// winoChunk is the number of channels a transform handles at once.
+const winoChunk = 64
+
+// inputTiles transforms input tiles [i0, i1) (global tile indices) into V.
+func (ws *winoWork) inputTiles(i0, i1 int, buf *[]float32) {
+	p := &ws.p
+	m, t, c := ws.m, ws.t, p.C
+	cc := min(c, winoChunk)
+	scr := cvGrow(buf, (t*t+1)*cc)
+	zero := scr[t*t*cc : (t*t+1)*cc]
+	clear(zero)
+	tmp := scr[:t*t*cc]
+	plane := ws.tb * c
+	var src [6][]float32
+	for ti := i0; ti < i1; ti++ {
+		n := ti / (ws.tilesH * ws.tilesW)
+		r := ti % (ws.tilesH * ws.tilesW)
+		ih0 := (r/ws.tilesW)*m - p.PadTop
+		iw0 := (r%ws.tilesW)*m - p.PadLeft
+		vo := (ti - ws.t0) * c
+		for c0 := 0; c0 < c; c0 += cc {
+			l := min(cc, c-c0)
+			// Pass 1: column j of the tile, rows k → tmp[(i*t+j)*cc].
+			for j := 0; j < t; j++ {
+				iw := iw0 + j
+				for k := 0; k < t; k++ {
+					ih := ih0 + k
+					if ih < 0 || ih >= p.H || iw < 0 || iw >= p.W {
+						src[k] = zero[:l]
+					} else {
+						o := ((n*p.H+ih)*p.W+iw)*c + c0
+						src[k] = ws.x[o : o+l]
+					}
+				}
+				if t == 6 {
+					winoBT6(tmp[j*cc:j*cc+l], tmp[(6+j)*cc:(6+j)*cc+l], tmp[(12+j)*cc:(12+j)*cc+l],
+						tmp[(18+j)*cc:(18+j)*cc+l], tmp[(24+j)*cc:(24+j)*cc+l], tmp[(30+j)*cc:(30+j)*cc+l],
+						src[0], src[1], src[2], src[3], src[4], src[5])
+				} else {
+					winoBT4(tmp[j*cc:j*cc+l], tmp[(4+j)*cc:(4+j)*cc+l], tmp[(8+j)*cc:(8+j)*cc+l],
+						tmp[(12+j)*cc:(12+j)*cc+l], src[0], src[1], src[2], src[3])
+				}
+			}
+			// Pass 2: row i of tmp → V[i*t+l'][tile][c0:].
+			v := ws.v[vo+c0:]
+			for i := 0; i < t; i++ {
+				s := tmp[i*t*cc:]
+				b := i * t * plane
+				if t == 6 {
+					winoBT6(v[b:b+l], v[b+plane:b+plane+l], v[b+2*plane:b+2*plane+l],
+						v[b+3*plane:b+3*plane+l], v[b+4*plane:b+4*plane+l], v[b+5*plane:b+5*plane+l],
+						s[:l], s[cc:cc+l], s[2*cc:2*cc+l], s[3*cc:3*cc+l], s[4*cc:4*cc+l], s[5*cc:5*cc+l])
+				} else {
+					winoBT4(v[b:b+l], v[b+plane:b+plane+l], v[b+2*plane:b+2*plane+l], v[b+3*plane:b+3*plane+l],
+						s[:l], s[cc:cc+l], s[2*cc:2*cc+l], s[3*cc:3*cc+l])
+				}
+			}
+		}
+	}
+}
+
+// outputTiles transforms M of tiles [i0, i1) back into y and applies the
+// epilogue.
+func (ws *winoWork) outputTiles(i0, i1 int, buf *[]float32) {
+	p := &ws.p
+	m, t, oc := ws.m, ws.t, p.OC
+	cc := min(oc, winoChunk)
+	scr := cvGrow(buf, (m*t+2)*cc)
+	tmp := scr[:m*t*cc]
+	zero := scr[m*t*cc : (m*t+1)*cc]
+	dummy := scr[(m*t+1)*cc : (m*t+2)*cc]
+	clear(zero)
+	plane := ws.tb * oc
+	ep := &ws.ep
+	var dst [4][]float32
+	for ti := i0; ti < i1; ti++ {
+		n := ti / (ws.tilesH * ws.tilesW)
+		r := ti % (ws.tilesH * ws.tilesW)
+		oh0 := (r / ws.tilesW) * m
+		ow0 := (r % ws.tilesW) * m
+		mo := (ti - ws.t0) * oc
+		for c0 := 0; c0 < oc; c0 += cc {
+			l := min(cc, oc-c0)
+			mv := ws.mm[mo+c0:]
+			// Pass 1: column j of M, rows k → tmp[(i*t+j)*cc], i < m.
+			for j := 0; j < t; j++ {
+				if t == 6 {
+					winoAT6(tmp[j*cc:j*cc+l], tmp[(6+j)*cc:(6+j)*cc+l], tmp[(12+j)*cc:(12+j)*cc+l], tmp[(18+j)*cc:(18+j)*cc+l],
+						mv[j*plane:j*plane+l], mv[(6+j)*plane:(6+j)*plane+l], mv[(12+j)*plane:(12+j)*plane+l],
+						mv[(18+j)*plane:(18+j)*plane+l], mv[(24+j)*plane:(24+j)*plane+l], mv[(30+j)*plane:(30+j)*plane+l])
+				} else {
+					winoAT4(tmp[j*cc:j*cc+l], tmp[(4+j)*cc:(4+j)*cc+l],
+						mv[j*plane:j*plane+l], mv[(4+j)*plane:(4+j)*plane+l], mv[(8+j)*plane:(8+j)*plane+l], mv[(12+j)*plane:(12+j)*plane+l])
+				}
+			}
+			// Pass 2: row i of tmp → output row oh0+i, columns ow0..ow0+m-1.
+			for i := 0; i < m; i++ {
+				oh := oh0 + i
+				if oh >= ws.oh {
+					break
+				}
+				rowBase := (n*ws.oh + oh) * ws.ow
+				for k := 0; k < m; k++ {
+					if ow0+k < ws.ow {
+						o := (rowBase+ow0+k)*oc + c0
+						dst[k] = ws.y[o : o+l]
+					} else {
+						dst[k] = dummy[:l]
+					}
+				}
+				s := tmp[i*t*cc:]
+				if t == 6 {
+					winoAT6(dst[0], dst[1], dst[2], dst[3],
+						s[:l], s[cc:cc+l], s[2*cc:2*cc+l], s[3*cc:3*cc+l], s[4*cc:4*cc+l], s[5*cc:5*cc+l])
+				} else {
+					winoAT4(dst[0], dst[1], s[:l], s[cc:cc+l], s[2*cc:2*cc+l], s[3*cc:3*cc+l])
+				}
+				if !ws.hasEp {
+					continue
+				}
+				for k := 0; k < m && ow0+k < ws.ow; k++ {
+					row := dst[k]
+					if ep.Bias != nil {
+						bias := ep.Bias[c0 : c0+l]
+						for q := range row {
+							row[q] += bias[q]
+						}
+					}
+					if ep.Residual != nil {
+						o := (rowBase+ow0+k)*ep.LdResidual + c0
+						res := ep.Residual[o : o+l]
+						for q := range row {
+							row[q] += res[q]
+						}
+					}
+					ApplyActivation(ep.Act, row)
+				}
+			}
+		}
+	}
+}
+
+// transformRows computes U[ξ][c][·] for input channels [c0, c1) from w.
+func (ww *WinogradWeights) transformRows(w []float32, c0, c1 int, buf *[]float32) {
+	c, oc, t := ww.c, ww.oc, ww.m+2
+	tmp := cvGrow(buf, 3*t*oc)
+	plane := c * oc
+	for ci := c0; ci < c1; ci++ {
+		// Pass 1: column kw of g, rows kh → tmp[(i*3+kw)*oc].
+		for kw := 0; kw < 3; kw++ {
+			g0 := w[((0*3+kw)*c+ci)*oc : ((0*3+kw)*c+ci+1)*oc]
+			g1 := w[((1*3+kw)*c+ci)*oc : ((1*3+kw)*c+ci+1)*oc]
+			g2 := w[((2*3+kw)*c+ci)*oc : ((2*3+kw)*c+ci+1)*oc]
+			if t == 6 {
+				winoG6(tmp[kw*oc:(kw+1)*oc], tmp[(3+kw)*oc:(4+kw)*oc], tmp[(6+kw)*oc:(7+kw)*oc],
+					tmp[(9+kw)*oc:(10+kw)*oc], tmp[(12+kw)*oc:(13+kw)*oc], tmp[(15+kw)*oc:(16+kw)*oc], g0, g1, g2)
+			} else {
+				winoG4(tmp[kw*oc:(kw+1)*oc], tmp[(3+kw)*oc:(4+kw)*oc], tmp[(6+kw)*oc:(7+kw)*oc],
+					tmp[(9+kw)*oc:(10+kw)*oc], g0, g1, g2)
+			}
+		}
+		// Pass 2: row i → U[i*t+j][ci][·].
+		for i := 0; i < t; i++ {
+			s := tmp[i*3*oc:]
+			u := ww.u[(i*t*c+ci)*oc:]
+			if t == 6 {
+				winoG6(u[:oc], u[plane:plane+oc], u[2*plane:2*plane+oc], u[3*plane:3*plane+oc],
+					u[4*plane:4*plane+oc], u[5*plane:5*plane+oc], s[:oc], s[oc:2*oc], s[2*oc:3*oc])
+			} else {
+				winoG4(u[:oc], u[plane:plane+oc], u[2*plane:2*plane+oc], u[3*plane:3*plane+oc],
+					s[:oc], s[oc:2*oc], s[2*oc:3*oc])
+			}
+		}
+	}
+}
