@@ -48,12 +48,12 @@ const (
 	wA3   = wA2 * winoA
 	wB3   = wB2 * winoB
 	// Lagrange denominators Π(p − q) over the other finite points.
-	wN0 = wA2B2                       // point 0
-	wNA = 2 * wA2 * (wA2 - wB2)       // points ±a
-	wNB = 2 * wB2 * (wB2 - wA2)       // points ±b
-	wG0 = 1 / wN0                     // G row of point 0: [wG0, 0, 0]
-	wGA = 1 / wNA                     // G rows of ±a: [1, ±a, a²]·wGA
-	wGB = 1 / wNB                     // G rows of ±b: [1, ±b, b²]·wGB
+	wN0 = wA2B2                 // point 0
+	wNA = 2 * wA2 * (wA2 - wB2) // points ±a
+	wNB = 2 * wB2 * (wB2 - wA2) // points ±b
+	wG0 = 1 / wN0               // G row of point 0: [wG0, 0, 0]
+	wGA = 1 / wNA               // G rows of ±a: [1, ±a, a²]·wGA
+	wGB = 1 / wNB               // G rows of ±b: [1, ±b, b²]·wGB
 )
 
 // WinogradWeights holds 3×3 convolution weights transformed for

@@ -510,7 +510,9 @@ func TestConv2DWinogradPanics(t *testing.T) {
 		name string
 		f    func()
 	}{
-		{"5x5", func() { Conv2DWinograd(ConvParams{N: 1, H: 5, W: 5, C: 1, KH: 5, KW: 5, OC: 1, StrideH: 1, StrideW: 1}, x, w, y, nil) }},
+		{"5x5", func() {
+			Conv2DWinograd(ConvParams{N: 1, H: 5, W: 5, C: 1, KH: 5, KW: 5, OC: 1, StrideH: 1, StrideW: 1}, x, w, y, nil)
+		}},
 		{"stride2", func() { Conv2DWinograd(cvSameStride2(), x, w, y, nil) }},
 		{"short_y", func() { Conv2DWinograd(winoSame(1, 8, 8, 2, 2), x, w, y[:100], nil) }},
 		{"ww_mismatch", func() {
