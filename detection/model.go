@@ -10,6 +10,11 @@ type Model struct {
 	Backbone *spinenet.Backbone
 	Head     *Head
 	Config   HeadConfig
+	// Matcher assigns anchors to ground truth for training.
+	Matcher Matcher
+
+	match []int32   // scratch: per-anchor match of the current image
+	iou   []float32 // scratch: IoU matrix
 }
 
 // Graph returns the model's graph.
@@ -33,5 +38,5 @@ func NewRetinaNet(arch *spinenet.Arch, opt spinenet.Options, head HeadConfig) (*
 	if err != nil {
 		return nil, err
 	}
-	return &Model{Backbone: bb, Head: h, Config: head}, nil
+	return &Model{Backbone: bb, Head: h, Config: head, Matcher: DefaultMatcher()}, nil
 }

@@ -1,0 +1,98 @@
+// Package box is plain box geometry for detection: boxes are [x1 y1 x2 y2]
+// in pixels (x2, y2 exclusive of nothing: a box's width is x2 − x1), stored
+// as Box values. It has no dependencies beyond the standard library, so
+// data loading, evaluation and serving can all use it.
+package box
+
+import (
+	"cmp"
+	"slices"
+)
+
+// Box is an axis-aligned box [X1, Y1, X2, Y2] in pixels.
+type Box struct{ X1, Y1, X2, Y2 float32 }
+
+// W returns the width (0 for an inverted box).
+func (b Box) W() float32 { return max(b.X2-b.X1, 0) }
+
+// H returns the height (0 for an inverted box).
+func (b Box) H() float32 { return max(b.Y2-b.Y1, 0) }
+
+// Area returns W·H.
+func (b Box) Area() float32 { return b.W() * b.H() }
+
+// Center returns the box centre.
+func (b Box) Center() (x, y float32) { return (b.X1 + b.X2) / 2, (b.Y1 + b.Y2) / 2 }
+
+// Clip limits the box to [0,w]×[0,h].
+func (b Box) Clip(w, h float32) Box {
+	return Box{min(max(b.X1, 0), w), min(max(b.Y1, 0), h), min(max(b.X2, 0), w), min(max(b.Y2, 0), h)}
+}
+
+// Scale multiplies every coordinate by s.
+func (b Box) Scale(s float32) Box { return Box{b.X1 * s, b.Y1 * s, b.X2 * s, b.Y2 * s} }
+
+// IoU returns the intersection over union of a and b (0 when both are empty).
+func IoU(a, b Box) float32 {
+	iw := min(a.X2, b.X2) - max(a.X1, b.X1)
+	ih := min(a.Y2, b.Y2) - max(a.Y1, b.Y1)
+	if iw <= 0 || ih <= 0 {
+		return 0
+	}
+	inter := iw * ih
+	return inter / (a.Area() + b.Area() - inter)
+}
+
+// IoUMatrix fills out[i*len(bs)+j] = IoU(as[i], bs[j]) and returns it,
+// reusing out's storage when large enough.
+func IoUMatrix(out []float32, as, bs []Box) []float32 {
+	n := len(as) * len(bs)
+	if cap(out) < n {
+		out = make([]float32, n)
+	}
+	out = out[:n]
+	for i, a := range as {
+		row := out[i*len(bs) : (i+1)*len(bs)]
+		for j, b := range bs {
+			row[j] = IoU(a, b)
+		}
+	}
+	return out
+}
+
+// Scored is a box with a score and a class, the unit of post-processing.
+type Scored struct {
+	Box   Box
+	Score float32
+	Class int
+}
+
+// NMS keeps, in descending score order, each box whose IoU with every kept
+// box of the same class is at most iouThresh (greedy non-maximum
+// suppression per class), stopping at maxKeep (≤ 0: no limit). dets is
+// sorted in place; the kept boxes are returned in score order, sharing
+// dets' storage.
+func NMS(dets []Scored, iouThresh float32, maxKeep int) []Scored {
+	slices.SortStableFunc(dets, func(a, b Scored) int { return cmp.Compare(b.Score, a.Score) })
+	kept := dets[:0]
+	for i := 0; i < len(dets); i++ {
+		d := dets[i]
+		ok := true
+		for _, k := range kept {
+			if k.Class == d.Class && IoU(k.Box, d.Box) > iouThresh {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			kept = append(kept, d)
+			if maxKeep > 0 && len(kept) == maxKeep {
+				break
+			}
+		}
+	}
+	return kept
+}
+
+// XYXY returns the box with corners (x1, y1) and (x2, y2).
+func XYXY(x1, y1, x2, y2 float32) Box { return Box{x1, y1, x2, y2} }
