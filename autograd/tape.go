@@ -104,18 +104,21 @@ type Tape struct {
 	nvar   int
 	record bool
 	rng    *rand.Rand
+	src    *rand.PCG
 }
 
 // NewTape returns a tape that records for training, with Training set and a
 // random generator seeded with seed (used by stochastic ops).
 func NewTape(seed uint64) *Tape {
-	return &Tape{Training: true, record: true, pool: tensor.NewPool(), rng: rand.New(rand.NewPCG(seed, 0x5eed))}
+	src := rand.NewPCG(seed, 0x5eed)
+	return &Tape{Training: true, record: true, pool: tensor.NewPool(), rng: rand.New(src), src: src}
 }
 
 // NewInferenceTape returns a tape that records nothing and runs BatchNorm with
 // its running statistics: forward only, with buffer reuse across Reset.
 func NewInferenceTape() *Tape {
-	return &Tape{pool: tensor.NewPool(), rng: rand.New(rand.NewPCG(0, 0))}
+	src := rand.NewPCG(0, 0)
+	return &Tape{pool: tensor.NewPool(), rng: rand.New(src), src: src}
 }
 
 // Pool returns the tape's buffer pool, for callers that build their own
@@ -124,6 +127,13 @@ func (t *Tape) Pool() *tensor.Pool { return t.pool }
 
 // Rand returns the tape's random generator (stochastic ops draw from it).
 func (t *Tape) Rand() *rand.Rand { return t.rng }
+
+// RandState returns the state of the tape's random generator, so that a
+// resumed training run draws the same stochastic-depth and dropout masks.
+func (t *Tape) RandState() ([]byte, error) { return t.src.MarshalBinary() }
+
+// SetRandState restores a state returned by RandState.
+func (t *Tape) SetRandState(b []byte) error { return t.src.UnmarshalBinary(b) }
 
 // Reset forgets the recorded operations and recycles every buffer the tape
 // handed out. Vars it created become invalid; Params keep their values and
