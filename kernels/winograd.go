@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -167,6 +168,9 @@ func Conv2DWinogradPre(p ConvParams, x []float32, ww *WinogradWeights, y []float
 // variable so benchmarks can compare block sizes (0 means whole image).
 var winoBlockFloats = 1 << 19
 
+// winoNoAsm forces the pure-Go transforms (tests and benchmarks).
+var winoNoAsm bool
+
 const (
 	winoPhaseWeights = iota
 	winoPhaseIn
@@ -203,7 +207,8 @@ type winoWork struct {
 	next     atomic.Int64
 	_        [56]byte
 	pending  atomic.Int32
-	scratch  [][]float32 // per-thread transform buffers
+	asm      bool           // use the assembly transforms
+	scratch  []*winoScratch // per-thread transform memory
 }
 
 const winoWorkMaxFree = 4
@@ -285,7 +290,7 @@ func (ws *winoWork) parallel(work int) {
 
 func (ws *winoWork) grow(n int) {
 	for len(ws.scratch) < n {
-		ws.scratch = append(ws.scratch, nil)
+		ws.scratch = append(ws.scratch, new(winoScratch))
 	}
 }
 
@@ -300,11 +305,11 @@ func (ws *winoWork) work(t int) {
 		i1 := min(i0+ws.chunk, ws.items)
 		switch ws.phase {
 		case winoPhaseWeights:
-			ws.ww.transformRows(ws.w, i0, i1, &ws.scratch[t])
+			ws.ww.transformRows(ws.w, i0, i1, &ws.scratch[t].buf)
 		case winoPhaseIn:
-			ws.inputTiles(ws.t0+i0, ws.t0+i1, &ws.scratch[t])
+			ws.inputTiles(ws.t0+i0, ws.t0+i1, ws.scratch[t])
 		case winoPhaseOut:
-			ws.outputTiles(ws.t0+i0, ws.t0+i1, &ws.scratch[t])
+			ws.outputTiles(ws.t0+i0, ws.t0+i1, ws.scratch[t])
 		}
 	}
 }
@@ -323,6 +328,7 @@ func (ws *winoWork) conv(p ConvParams, x []float32, ww *WinogradWeights, y []flo
 	}
 	m := ww.m
 	t := m + 2
+	ws.asm = winoAsm() && !winoNoAsm
 	ws.m, ws.t = m, t
 	ws.oh, ws.ow = oh, ow
 	ws.tilesH, ws.tilesW = cvCeilDiv(oh, m), cvCeilDiv(ow, m)
@@ -356,18 +362,32 @@ func (ws *winoWork) conv(p ConvParams, x []float32, ww *WinogradWeights, y []flo
 	}
 }
 
-// winoChunk is the number of channels a transform handles at once.
+// winoChunk is the number of channels a pure-Go transform handles at once.
 const winoChunk = 64
 
+// winoScratch is one thread's transform memory.
+type winoScratch struct {
+	buf  []float32
+	in   [36]*float32 // tile input rows for winoIn6
+	out  [16]*float32 // tile output pixels for winoOut6
+}
+
 // inputTiles transforms input tiles [i0, i1) (global tile indices) into V.
-func (ws *winoWork) inputTiles(i0, i1 int, buf *[]float32) {
+// With assembly, the first C&^15 channels of an F(4×4) tile go through
+// winoIn6 and the rest through the Go transforms.
+func (ws *winoWork) inputTiles(i0, i1 int, sc *winoScratch) {
 	p := &ws.p
 	m, t, c := ws.m, ws.t, p.C
 	cc := min(c, winoChunk)
-	scr := cvGrow(buf, (t*t+1)*cc)
-	zero := scr[t*t*cc : (t*t+1)*cc]
-	clear(zero)
+	c16 := 0
+	if t == 6 && ws.asm {
+		c16 = c &^ 15
+	}
+	scr := cvGrow(&sc.buf, t*t*cc+max(c, cc)+36*16)
 	tmp := scr[:t*t*cc]
+	zero := scr[t*t*cc : t*t*cc+max(c, cc)]
+	atmp := scr[t*t*cc+max(c, cc):]
+	clear(zero)
 	plane := ws.tb * c
 	var src [6][]float32
 	for ti := i0; ti < i1; ti++ {
@@ -376,7 +396,22 @@ func (ws *winoWork) inputTiles(i0, i1 int, buf *[]float32) {
 		ih0 := (r/ws.tilesW)*m - p.PadTop
 		iw0 := (r%ws.tilesW)*m - p.PadLeft
 		vo := (ti - ws.t0) * c
-		for c0 := 0; c0 < c; c0 += cc {
+		if c16 > 0 {
+			for k := 0; k < 6; k++ {
+				ih := ih0 + k
+				for j := 0; j < 6; j++ {
+					iw := iw0 + j
+					if ih < 0 || ih >= p.H || iw < 0 || iw >= p.W {
+						sc.in[k*6+j] = &zero[0]
+					} else {
+						sc.in[k*6+j] = &ws.x[((n*p.H+ih)*p.W+iw)*c]
+					}
+				}
+			}
+			_ = ws.v[vo+35*plane+c16-1]
+			winoIn6(&ws.v[vo], plane, &sc.in, &atmp[0], c16)
+		}
+		for c0 := c16; c0 < c; c0 += cc {
 			l := min(cc, c-c0)
 			// Pass 1: column j of the tile, rows k → tmp[(i*t+j)*cc].
 			for j := 0; j < t; j++ {
@@ -418,18 +453,40 @@ func (ws *winoWork) inputTiles(i0, i1 int, buf *[]float32) {
 }
 
 // outputTiles transforms M of tiles [i0, i1) back into y and applies the
-// epilogue.
-func (ws *winoWork) outputTiles(i0, i1 int, buf *[]float32) {
+// epilogue. With assembly, the first OC&^15 channels of an F(4×4) tile go
+// through winoOut6 (which adds the bias and fuses ReLU when there is no
+// residual) and the rest through the Go transforms.
+func (ws *winoWork) outputTiles(i0, i1 int, sc *winoScratch) {
 	p := &ws.p
 	m, t, oc := ws.m, ws.t, p.OC
 	cc := min(oc, winoChunk)
-	scr := cvGrow(buf, (m*t+2)*cc)
+	c16 := 0
+	if t == 6 && ws.asm {
+		c16 = oc &^ 15
+	}
+	zl := max(oc, cc)
+	scr := cvGrow(&sc.buf, m*t*cc+2*zl+24*16)
 	tmp := scr[:m*t*cc]
-	zero := scr[m*t*cc : (m*t+1)*cc]
-	dummy := scr[(m*t+1)*cc : (m*t+2)*cc]
+	zero := scr[m*t*cc : m*t*cc+zl]
+	dummy := scr[m*t*cc+zl : m*t*cc+2*zl]
+	atmp := scr[m*t*cc+2*zl:]
 	clear(zero)
 	plane := ws.tb * oc
 	ep := &ws.ep
+	bias := zero
+	lo := float32(math.Inf(-1))
+	asmDone := !ws.hasEp // the assembly leaves no epilogue work
+	if ws.hasEp {
+		if ep.Bias != nil {
+			bias = ep.Bias
+		}
+		if ep.Residual == nil && (ep.Act == ActNone || ep.Act == ActReLU) {
+			asmDone = true
+			if ep.Act == ActReLU {
+				lo = 0
+			}
+		}
+	}
 	var dst [4][]float32
 	for ti := i0; ti < i1; ti++ {
 		n := ti / (ws.tilesH * ws.tilesW)
@@ -437,7 +494,36 @@ func (ws *winoWork) outputTiles(i0, i1 int, buf *[]float32) {
 		oh0 := (r / ws.tilesW) * m
 		ow0 := (r % ws.tilesW) * m
 		mo := (ti - ws.t0) * oc
-		for c0 := 0; c0 < oc; c0 += cc {
+		if c16 > 0 {
+			for i := 0; i < 4; i++ {
+				for k := 0; k < 4; k++ {
+					if oh0+i < ws.oh && ow0+k < ws.ow {
+						sc.out[i*4+k] = &ws.y[((n*ws.oh+oh0+i)*ws.ow+ow0+k)*oc]
+					} else {
+						sc.out[i*4+k] = &dummy[0]
+					}
+				}
+			}
+			_ = ws.mm[mo+35*plane+c16-1]
+			_ = bias[c16-1]
+			winoOut6(&sc.out, &ws.mm[mo], plane, &bias[0], &atmp[0], c16, lo)
+			if !asmDone {
+				for i := 0; i < 4 && oh0+i < ws.oh; i++ {
+					for k := 0; k < 4 && ow0+k < ws.ow; k++ {
+						px := (n*ws.oh+oh0+i)*ws.ow + ow0 + k
+						row := ws.y[px*oc : px*oc+c16]
+						if ep.Residual != nil {
+							res := ep.Residual[px*ep.LdResidual : px*ep.LdResidual+c16]
+							for q := range row {
+								row[q] += res[q]
+							}
+						}
+						winoActivate(ep.Act, row)
+					}
+				}
+			}
+		}
+		for c0 := c16; c0 < oc; c0 += cc {
 			l := min(cc, oc-c0)
 			mv := ws.mm[mo+c0:]
 			// Pass 1: column j of M, rows k → tmp[(i*t+j)*cc], i < m.
@@ -479,9 +565,9 @@ func (ws *winoWork) outputTiles(i0, i1 int, buf *[]float32) {
 				for k := 0; k < m && ow0+k < ws.ow; k++ {
 					row := dst[k]
 					if ep.Bias != nil {
-						bias := ep.Bias[c0 : c0+l]
+						b := ep.Bias[c0 : c0+l]
 						for q := range row {
-							row[q] += bias[q]
+							row[q] += b[q]
 						}
 					}
 					if ep.Residual != nil {
@@ -491,10 +577,22 @@ func (ws *winoWork) outputTiles(i0, i1 int, buf *[]float32) {
 							row[q] += res[q]
 						}
 					}
-					ApplyActivation(ep.Act, row)
+					winoActivate(ep.Act, row)
 				}
 			}
 		}
+	}
+}
+
+// winoActivate is ApplyActivation with a branch-free ReLU (random signs
+// make the compare-and-branch loop mispredict half the time).
+func winoActivate(act Activation, v []float32) {
+	if act != ActReLU {
+		ApplyActivation(act, v)
+		return
+	}
+	for i, x := range v {
+		v[i] = max(x, 0)
 	}
 }
 
