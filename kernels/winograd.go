@@ -367,9 +367,9 @@ const winoChunk = 64
 
 // winoScratch is one thread's transform memory.
 type winoScratch struct {
-	buf  []float32
-	in   [36]*float32 // tile input rows for winoIn6
-	out  [16]*float32 // tile output pixels for winoOut6
+	buf []float32
+	in  [36]*float32 // tile input rows for winoIn6
+	out [16]*float32 // tile output pixels for winoOut6
 }
 
 // inputTiles transforms input tiles [i0, i1) (global tile indices) into V.
