@@ -1,0 +1,192 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"image/color"
+	"os"
+	"path/filepath"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// Record is one line of the metrics log (metrics.jsonl): a training step's
+// losses and throughput, or an evaluation's metrics.
+type Record struct {
+	Kind    string             `json:"kind"` // "train" or "eval"
+	Step    int                `json:"step"`
+	Epoch   float64            `json:"epoch"`
+	LR      float64            `json:"lr,omitempty"`
+	Images  float64            `json:"images_per_s,omitempty"`
+	Seconds float64            `json:"elapsed_s"`
+	Values  map[string]float64 `json:"values"`
+}
+
+// MetricsLog appends Records to a JSON-lines file and keeps them for the
+// plot. Every record is flushed to the file at once, so a crash loses
+// nothing that was logged.
+type MetricsLog struct {
+	path    string
+	f       *os.File
+	w       *bufio.Writer
+	records []Record
+}
+
+// OpenMetricsLog opens (appending to) path, reading back the records
+// already there so a resumed run's plot covers the whole run. Records after
+// step fromStep are dropped (they belong to a run resumed from earlier).
+func OpenMetricsLog(path string, fromStep int) (*MetricsLog, error) {
+	m := &MetricsLog{path: path}
+	if data, err := os.ReadFile(path); err == nil {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		for dec.More() {
+			var r Record
+			if err := dec.Decode(&r); err != nil {
+				break // a torn last line from a crash
+			}
+			if r.Step <= fromStep {
+				m.records = append(m.records, r)
+			}
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	m.f, m.w = f, bufio.NewWriter(f)
+	for _, r := range m.records {
+		if err := m.write(r); err != nil {
+			return nil, err
+		}
+	}
+	return m, m.w.Flush()
+}
+
+func (m *MetricsLog) write(r Record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	m.w.Write(b)
+	return m.w.WriteByte('\n')
+}
+
+// Add logs a record.
+func (m *MetricsLog) Add(r Record) error {
+	m.records = append(m.records, r)
+	if err := m.write(r); err != nil {
+		return err
+	}
+	return m.w.Flush()
+}
+
+// Records returns everything logged so far.
+func (m *MetricsLog) Records() []Record { return m.records }
+
+// Close flushes and closes the file.
+func (m *MetricsLog) Close() error {
+	if err := m.w.Flush(); err != nil {
+		m.f.Close()
+		return err
+	}
+	return m.f.Close()
+}
+
+// Plot draws the training loss (left) and the evaluation metrics (right)
+// against the step into a PNG at path. lossKey selects the loss value to
+// draw; evalKeys the evaluation values.
+func (m *MetricsLog) Plot(path, title, lossKey string, evalKeys []string) error {
+	var loss plotter.XYs
+	evals := map[string]plotter.XYs{}
+	for _, r := range m.records {
+		switch r.Kind {
+		case "train":
+			if v, ok := r.Values[lossKey]; ok {
+				loss = append(loss, plotter.XY{X: float64(r.Step), Y: v})
+			}
+		case "eval":
+			for _, k := range evalKeys {
+				if v, ok := r.Values[k]; ok {
+					evals[k] = append(evals[k], plotter.XY{X: float64(r.Step), Y: v})
+				}
+			}
+		}
+	}
+	lp := plot.New()
+	lp.Title.Text = title + ": training loss"
+	lp.X.Label.Text, lp.Y.Label.Text = "step", lossKey
+	if len(loss) > 0 {
+		l, err := plotter.NewLine(smooth(loss, 10))
+		if err != nil {
+			return err
+		}
+		l.Color = color.RGBA{R: 31, G: 119, B: 180, A: 255}
+		raw, err := plotter.NewScatter(loss)
+		if err != nil {
+			return err
+		}
+		raw.GlyphStyle.Radius = vg.Points(1)
+		raw.GlyphStyle.Color = color.RGBA{R: 31, G: 119, B: 180, A: 80}
+		lp.Add(raw, l)
+	}
+	ep := plot.New()
+	ep.Title.Text = title + ": evaluation"
+	ep.X.Label.Text = "step"
+	ep.Legend.Top = true
+	palette := []color.Color{color.RGBA{R: 214, G: 39, B: 40, A: 255}, color.RGBA{R: 44, G: 160, B: 44, A: 255}, color.RGBA{R: 255, G: 127, B: 14, A: 255}, color.RGBA{R: 148, G: 103, B: 189, A: 255}}
+	for i, k := range evalKeys {
+		pts := evals[k]
+		if len(pts) == 0 {
+			continue
+		}
+		l, s, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return err
+		}
+		l.Color, s.Color = palette[i%len(palette)], palette[i%len(palette)]
+		ep.Add(l, s)
+		ep.Legend.Add(k, l)
+	}
+	img := vgimg.New(12*vg.Inch, 4.5*vg.Inch)
+	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Inch / 4, PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8, PadLeft: vg.Inch / 8, PadRight: vg.Inch / 8}
+	canvases := plot.Align([][]*plot.Plot{{lp, ep}}, tiles, draw.New(img))
+	lp.Draw(canvases[0][0])
+	ep.Draw(canvases[0][1])
+	return savePNG(img, path)
+}
+
+// smooth returns the running mean over a window of w points.
+func smooth(pts plotter.XYs, w int) plotter.XYs {
+	out := make(plotter.XYs, len(pts))
+	var sum float64
+	for i, p := range pts {
+		sum += p.Y
+		if i >= w {
+			sum -= pts[i-w].Y
+		}
+		out[i] = plotter.XY{X: p.X, Y: sum / float64(min(i+1, w))}
+	}
+	return out
+}
+
+// savePNG writes the canvas as PNG atomically (temporary file + rename).
+func savePNG(c *vgimg.Canvas, path string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".plot-*.png")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
