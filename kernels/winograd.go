@@ -164,9 +164,15 @@ func Conv2DWinogradPre(p ConvParams, x []float32, ww *WinogradWeights, y []float
 	winoWorkPut(ws)
 }
 
-// winoBlockFloats bounds V plus M of one block of tiles (floats); it is a
-// variable so benchmarks can compare block sizes (0 means whole image).
-var winoBlockFloats = 1 << 19
+// Tile blocking. The T² GEMMs of a block each pack all of U[ξ] (C×OC), so
+// a block must hold enough tiles to amortise that (about winoMinBlockTiles);
+// beyond that, blocks are sized so V plus M take about winoBlockFloats. Both
+// are variables so tests and benchmarks can change them; winoBlockFloats = 0
+// means the whole batch is one block.
+var (
+	winoBlockFloats   = 1 << 21
+	winoMinBlockTiles = 384
+)
 
 // winoNoAsm forces the pure-Go transforms (tests and benchmarks).
 var winoNoAsm bool
@@ -336,11 +342,10 @@ func (ws *winoWork) conv(p ConvParams, x []float32, ww *WinogradWeights, y []flo
 	tt := t * t
 	tb := ws.tiles
 	if winoBlockFloats > 0 {
-		tb = min(tb, max(winoBlockFloats/(tt*(p.C+p.OC)), 16))
+		tb = max(winoBlockFloats/(tt*(p.C+p.OC)), winoMinBlockTiles, 1)
+		nb := max(1, (ws.tiles+tb/2)/tb) // even blocks
+		tb = cvCeilDiv(ws.tiles, nb)
 	}
-	// Even blocks, a multiple of 4 tiles where possible.
-	nb := cvCeilDiv(ws.tiles, tb)
-	tb = cvCeilDiv(ws.tiles, nb)
 	ws.tb = tb
 	ws.v = cvGrow(&ws.v, tt*tb*p.C)
 	ws.mm = cvGrow(&ws.mm, tt*tb*p.OC)

@@ -85,3 +85,30 @@ func BenchmarkWinograd(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkWinogradBlockSweep(b *testing.B) {
+	for _, sh := range []winoBenchShape{
+		{"head_256to256_80", winoSame(1, 80, 80, 256, 256)},
+		{"bneck_64to64_160", winoSame(1, 160, 160, 64, 64)},
+		{"head_256to256_20", winoSame(1, 20, 20, 256, 256)},
+	} {
+		p := sh.p
+		r := rand.New(rand.NewPCG(1, 1))
+		x := winoRand(r, p.N*p.H*p.W*p.C)
+		w := winoRand(r, 9*p.C*p.OC)
+		y := make([]float32, p.N*p.OutH()*p.OutW()*p.OC)
+		ep := &Epilogue{Bias: winoRand(r, p.OC), Act: ActReLU}
+		flops := 2 * float64(p.N*p.OutH()*p.OutW()) * float64(9*p.C) * float64(p.OC)
+		ww := TransformWinogradWeights(p.C, p.OC, w)
+		for _, bf := range []int{1 << 19, 1 << 20, 1 << 21, 1 << 22, 1 << 23, 0} {
+			b.Run(fmt.Sprintf("%s/block%d", sh.name, bf), func(b *testing.B) {
+				defer func(bf, mt int) { winoBlockFloats, winoMinBlockTiles = bf, mt }(winoBlockFloats, winoMinBlockTiles)
+				winoBlockFloats, winoMinBlockTiles = bf, 1
+				for b.Loop() {
+					Conv2DWinogradPre(p, x, ww, y, ep)
+				}
+				reportGFLOPS(b, flops)
+			})
+		}
+	}
+}

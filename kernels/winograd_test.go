@@ -445,9 +445,18 @@ func winoCheck(t *testing.T, what string, p ConvParams, m int, ep *Epilogue, r *
 func TestConv2DWinograd(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 11))
 	acts := []Activation{ActNone, ActReLU, ActSwish, ActHardSwish, ActSigmoid}
-	for _, m := range []int{4, 2} {
+	defer func(old bool) { winoNoAsm = old }(winoNoAsm)
+	for _, cfg := range []struct {
+		m     int
+		noAsm bool
+	}{{4, false}, {4, true}, {2, false}} {
+		m := cfg.m
+		winoNoAsm = cfg.noAsm
+		if cfg.noAsm && !winoAsm() {
+			continue // the first pass already ran the Go transforms
+		}
 		for i, tc := range winoCases(testing.Short()) {
-			winoCheck(t, fmt.Sprintf("F%d/%s/%+v", m, tc.name, tc.p), tc.p, m, nil, r)
+			winoCheck(t, fmt.Sprintf("F%d/noasm=%v/%s/%+v", m, cfg.noAsm, tc.name, tc.p), tc.p, m, nil, r)
 			ep := &Epilogue{Act: acts[i%len(acts)]}
 			if i%3 != 1 {
 				ep.Bias = []float32{}
@@ -455,7 +464,7 @@ func TestConv2DWinograd(t *testing.T) {
 			if i%3 != 2 {
 				ep.Residual = []float32{}
 			}
-			winoCheck(t, fmt.Sprintf("F%d/%s+ep%d/%+v", m, tc.name, ep.Act, tc.p), tc.p, m, ep, r)
+			winoCheck(t, fmt.Sprintf("F%d/noasm=%v/%s+ep%d/%+v", m, cfg.noAsm, tc.name, ep.Act, tc.p), tc.p, m, ep, r)
 		}
 	}
 }
@@ -464,7 +473,8 @@ func TestConv2DWinograd(t *testing.T) {
 // with one and two threads.
 func TestConv2DWinogradBlocks(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 13))
-	defer func(old int) { winoBlockFloats = old }(winoBlockFloats)
+	defer func(bf, mt int) { winoBlockFloats, winoMinBlockTiles = bf, mt }(winoBlockFloats, winoMinBlockTiles)
+	winoMinBlockTiles = 1
 	defer SetThreads(SetThreads(0))
 	for _, threads := range []int{1, 2} {
 		SetThreads(threads)
