@@ -1,0 +1,265 @@
+// Package recipe reads training configuration files and turns them into
+// runnable tasks: a RetinaNet detection task or a classification task, each
+// implementing train.Task, so `spinenet train --config FILE` and
+// `spinenet eval` work the same way for both.
+//
+// A config file is YAML or JSON in the spirit of the official SpineNet
+// yamls (see configs/ in the repository for complete examples):
+//
+//	task: detection
+//	model: {id: 49S, filter_size_scale: 0.5, activation: swish}
+//	data:  {format: voc, train_annotations: …, train_images: …, val_count: 40}
+//	input: {size: 320, scale_min: 0.8, scale_max: 1.25, flip: true}
+//	train: {batch: 8, epochs: 60, lr: {type: cosine, base_lr: 0.08, warmup_steps: 200}}
+//
+// Unknown keys are errors naming the key, so a typo cannot silently fall
+// back to a default.
+package recipe
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spinenet-go/spinenet/optim"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is a training recipe.
+type Config struct {
+	// Task is "detection" or "classification".
+	Task  string      `json:"task" yaml:"task"`
+	Model ModelConfig `json:"model" yaml:"model"`
+	Data  DataConfig  `json:"data" yaml:"data"`
+	Input InputConfig `json:"input" yaml:"input"`
+	Train TrainConfig `json:"train" yaml:"train"`
+	// Dir is the directory of the config file; relative data paths are
+	// resolved against it. It is not read from the file.
+	Dir string `json:"-" yaml:"-"`
+}
+
+// ModelConfig picks the architecture and overrides its scaling.
+type ModelConfig struct {
+	// ID is a built-in model id (49S, 49, 96, 143, 143L, 190, mobile-49XS,
+	// mobile-49S, mobile-49); Arch is an architecture file instead.
+	ID   string `json:"id" yaml:"id"`
+	Arch string `json:"arch" yaml:"arch"`
+	// Overrides of the scaling map (0 keeps the model's value).
+	FilterSizeScale     float64 `json:"filter_size_scale" yaml:"filter_size_scale"`
+	ResampleAlpha       float64 `json:"resample_alpha" yaml:"resample_alpha"`
+	EndpointsNumFilters int     `json:"endpoints_num_filters" yaml:"endpoints_num_filters"`
+	BlockRepeats        int     `json:"block_repeats" yaml:"block_repeats"`
+	// Activation: relu, swish or hard_swish (default swish; hard_swish for
+	// mobile-49/49S).
+	Activation      string  `json:"activation" yaml:"activation"`
+	StochasticDepth float64 `json:"stochastic_depth" yaml:"stochastic_depth"`
+	BNMomentum      float32 `json:"bn_momentum" yaml:"bn_momentum"`
+	BNEpsilon       float32 `json:"bn_epsilon" yaml:"bn_epsilon"`
+	Pooling         string  `json:"pooling" yaml:"pooling"`
+	Padding         string  `json:"padding" yaml:"padding"`
+	// Detection head overrides (0 keeps the model's head).
+	HeadFilters int     `json:"head_filters" yaml:"head_filters"`
+	HeadConvs   int     `json:"head_convs" yaml:"head_convs"`
+	AnchorSize  float64 `json:"anchor_size" yaml:"anchor_size"`
+	// Classification head.
+	Dropout        float64 `json:"dropout" yaml:"dropout"`
+	LabelSmoothing float64 `json:"label_smoothing" yaml:"label_smoothing"`
+	// InputChannels is 3 (RGB) or 1 (grayscale stem); 0 means 3.
+	InputChannels int `json:"input_channels" yaml:"input_channels"`
+	// Init is a weights file to start from (transfer learning); empty means
+	// random initialisation.
+	Init string `json:"init" yaml:"init"`
+}
+
+// DataConfig locates the data.
+type DataConfig struct {
+	// Format: coco, voc or synthetic (detection); idx or imagefolder
+	// (classification).
+	Format           string `json:"format" yaml:"format"`
+	TrainAnnotations string `json:"train_annotations" yaml:"train_annotations"`
+	TrainImages      string `json:"train_images" yaml:"train_images"`
+	ValAnnotations   string `json:"val_annotations" yaml:"val_annotations"`
+	ValImages        string `json:"val_images" yaml:"val_images"`
+	// ValCount holds out the last ValCount training samples for evaluation
+	// when no validation set is given (e.g. raccoon's fixed 160/40 split).
+	ValCount int `json:"val_count" yaml:"val_count"`
+	// ValIsTrain evaluates on the training set itself (an overfitting
+	// check, e.g. COCO128).
+	ValIsTrain bool `json:"val_is_train" yaml:"val_is_train"`
+	// Classes fixes the class list (VOC, ImageFolder); empty means taken
+	// from the data.
+	Classes []string `json:"classes" yaml:"classes"`
+	// Synthetic set sizes.
+	SyntheticTrain int `json:"synthetic_train" yaml:"synthetic_train"`
+	SyntheticVal   int `json:"synthetic_val" yaml:"synthetic_val"`
+	// Limit uses only the first Limit training samples (0: all).
+	Limit int `json:"limit" yaml:"limit"`
+	// Strict makes a corrupt image or bad annotation fatal instead of
+	// skipped and counted.
+	Strict bool `json:"strict" yaml:"strict"`
+}
+
+// InputConfig describes preprocessing and augmentation.
+type InputConfig struct {
+	// Size is the square network input (long side resized to it, padded).
+	Size int `json:"size" yaml:"size"`
+	// Scale jitter range (detection); 1,1 disables it.
+	ScaleMin float64 `json:"scale_min" yaml:"scale_min"`
+	ScaleMax float64 `json:"scale_max" yaml:"scale_max"`
+	Flip     bool    `json:"flip" yaml:"flip"`
+	// CropPad pads by this many pixels and crops back at random
+	// (classification).
+	CropPad int `json:"crop_pad" yaml:"crop_pad"`
+}
+
+// TrainConfig is the optimisation schedule.
+type TrainConfig struct {
+	Batch int `json:"batch" yaml:"batch"`
+	// Epochs or Steps (Steps wins when both are set).
+	Epochs int                  `json:"epochs" yaml:"epochs"`
+	Steps  int                  `json:"steps" yaml:"steps"`
+	LR     optim.ScheduleConfig `json:"lr" yaml:"lr"`
+	// Momentum, WeightDecay and ClipNorm default to the SpineNet recipe
+	// (0.9, 4e-5 detection / 1e-4 classification, 10) when absent.
+	Momentum    *float64 `json:"momentum" yaml:"momentum"`
+	WeightDecay *float64 `json:"weight_decay" yaml:"weight_decay"`
+	ClipNorm    *float64 `json:"clip_norm" yaml:"clip_norm"`
+	Seed        uint64   `json:"seed" yaml:"seed"`
+	Workers     int      `json:"workers" yaml:"workers"`
+	// EvalEvery evaluates every this many epochs (0: only at the end).
+	EvalEvery int `json:"eval_every" yaml:"eval_every"`
+	// CheckpointEvery writes a checkpoint every this many steps (default:
+	// every epoch).
+	CheckpointEvery int `json:"checkpoint_every" yaml:"checkpoint_every"`
+	// Output is the run directory (relative to the working directory).
+	Output string `json:"output" yaml:"output"`
+}
+
+// Load reads a YAML (.yaml, .yml) or JSON (.json) config file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Parse(data, strings.ToLower(filepath.Ext(path)) == ".json")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	c.Dir = filepath.Dir(path)
+	return c, nil
+}
+
+// Parse decodes a config (JSON if isJSON, else YAML), rejecting unknown
+// keys, fills defaults and validates it.
+func Parse(data []byte, isJSON bool) (*Config, error) {
+	var c Config
+	if isJSON {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return nil, fmt.Errorf("recipe: %w", err)
+		}
+	} else {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && err != io.EOF {
+			return nil, fmt.Errorf("recipe: %w", err)
+		}
+	}
+	c.defaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) defaults() {
+	if c.Model.ID == "" && c.Model.Arch == "" {
+		c.Model.ID = "49S"
+	}
+	if c.Input.ScaleMin == 0 && c.Input.ScaleMax == 0 {
+		c.Input.ScaleMin, c.Input.ScaleMax = 1, 1
+	}
+	if c.Train.Batch == 0 {
+		c.Train.Batch = 8
+	}
+	if c.Train.Seed == 0 {
+		c.Train.Seed = 1
+	}
+	if c.Train.Workers == 0 {
+		c.Train.Workers = 2
+	}
+	if c.Train.LR.Type == "" {
+		c.Train.LR.Type = "cosine"
+	}
+	if c.Model.InputChannels == 0 {
+		c.Model.InputChannels = 3
+	}
+}
+
+// ConfigError names the offending key of a config.
+type ConfigError struct {
+	Key, Reason string
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("recipe: %s: %s", e.Key, e.Reason) }
+
+// Validate checks the values that do not depend on the data.
+func (c *Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return &ConfigError{Key: key, Reason: fmt.Sprintf(format, args...)}
+	}
+	switch c.Task {
+	case "detection":
+		switch c.Data.Format {
+		case "coco", "voc", "synthetic":
+		default:
+			return bad("data.format", "%q, want coco, voc or synthetic for detection", c.Data.Format)
+		}
+	case "classification":
+		switch c.Data.Format {
+		case "idx", "imagefolder":
+		default:
+			return bad("data.format", "%q, want idx or imagefolder for classification", c.Data.Format)
+		}
+	default:
+		return bad("task", "%q, want detection or classification", c.Task)
+	}
+	if c.Input.Size < 16 {
+		return bad("input.size", "%d, want ≥ 16", c.Input.Size)
+	}
+	if c.Input.ScaleMin <= 0 || c.Input.ScaleMax < c.Input.ScaleMin {
+		return bad("input.scale_min/scale_max", "[%v, %v], want 0 < min ≤ max", c.Input.ScaleMin, c.Input.ScaleMax)
+	}
+	if c.Train.Batch < 1 {
+		return bad("train.batch", "%d, want ≥ 1", c.Train.Batch)
+	}
+	if c.Train.Epochs < 1 && c.Train.Steps < 1 {
+		return bad("train.epochs", "set train.epochs or train.steps")
+	}
+	if c.Train.Workers < 1 {
+		return bad("train.workers", "%d, want ≥ 1", c.Train.Workers)
+	}
+	if c.Train.Output == "" {
+		return bad("train.output", "the run directory is required")
+	}
+	if c.Model.InputChannels != 1 && c.Model.InputChannels != 3 {
+		return bad("model.input_channels", "%d, want 1 or 3", c.Model.InputChannels)
+	}
+	if c.Model.StochasticDepth < 0 || c.Model.StochasticDepth >= 1 {
+		return bad("model.stochastic_depth", "%v, want [0, 1)", c.Model.StochasticDepth)
+	}
+	return nil
+}
+
+// Path resolves a data path relative to the config file's directory.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}
