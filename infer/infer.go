@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/spinenet-go/spinenet/kernels"
+
 	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/tensor"
 )
@@ -54,7 +56,7 @@ type step struct {
 	stride    int
 	pad       tensor.Padding
 	depthwise bool
-	wino      *winogradWeights
+	wino      *kernels.WinogradWeights // pre-transformed weights for Winograd F(4×4,3×3)
 	// affine
 	scale, shift []float32
 	// pool / resize
@@ -247,7 +249,7 @@ func (m *Model) compileConv(n *nn.Node, in []int, single func(int) int, absorbed
 	}
 	st.weights, st.bias = w, bias
 	if m.opt.Winograd && !st.depthwise && st.kh == 3 && st.kw == 3 && st.stride == 1 {
-		st.wino = transformWinograd(k.Dim(2), k.Dim(3), w)
+		st.wino = kernels.TransformWinogradWeights(k.Dim(2), k.Dim(3), w)
 	}
 	st.out = end
 	return append(pre, st), end

@@ -171,8 +171,8 @@ func (m *Model) Run(x *tensor.Tensor) ([]*tensor.Tensor, error) {
 			switch {
 			case st.depthwise:
 				kernels.DepthwiseConv2D(cp, x.Data(), st.weights, y.Data(), ep)
-			case st.wino != nil && winogradFaster(cp):
-				convWinograd(cp, x.Data(), st.wino, y.Data(), ep)
+			case st.wino != nil && kernels.WinogradFaster(cp):
+				kernels.Conv2DWinogradPre(cp, x.Data(), st.wino, y.Data(), ep)
 			default:
 				kernels.Conv2D(cp, x.Data(), st.weights, y.Data(), ep)
 			}
