@@ -1,0 +1,138 @@
+package data
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// cocoFile is the part of a COCO instances file that detection needs.
+// Segmentations are not decoded (encoding/json skips unknown fields without
+// allocating).
+type cocoFile struct {
+	Images []struct {
+		ID       int64  `json:"id"`
+		FileName string `json:"file_name"`
+		Width    int    `json:"width"`
+		Height   int    `json:"height"`
+	} `json:"images"`
+	Annotations []struct {
+		ID         int64     `json:"id"`
+		ImageID    int64     `json:"image_id"`
+		CategoryID int       `json:"category_id"`
+		BBox       []float64 `json:"bbox"`
+		Area       float64   `json:"area"`
+		IsCrowd    int       `json:"iscrowd"`
+	} `json:"annotations"`
+	Categories []struct {
+		ID   int    `json:"id"`
+		Name string `json:"name"`
+	} `json:"categories"`
+}
+
+// LoadCOCO reads a COCO instances JSON file (images, annotations, categories)
+// whose image files live in imageDir.
+//
+// Each annotation's bbox [x y w h] becomes Box{x, y, x+w, y+h}; iscrowd=1
+// sets Object.Crowd; area is kept. Category ids, which are sparse in COCO
+// (1..90 for 80 classes), are mapped to contiguous classes in increasing id
+// order and Dataset.CategoryIDs keeps the inverse mapping. Samples follow the
+// order of the images array; images without annotations are kept (they are
+// negatives for training).
+//
+// Structural problems are returned as *AnnotationError naming the file, the
+// entry and the field: a bbox that does not have 4 values or has a negative
+// width or height, an unknown image_id or category_id, duplicate ids. Boxes
+// that are merely degenerate (zero size) or outside the image are left for
+// Dataset.Validate.
+func LoadCOCO(annotationsJSON, imageDir string) (*Dataset, error) {
+	raw, err := os.ReadFile(annotationsJSON)
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	var f cocoFile
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, &AnnotationError{File: annotationsJSON, Index: -1, Msg: "invalid JSON", Err: err}
+	}
+	aerr := func(section string, i int, id int64, field, format string, args ...any) error {
+		return &AnnotationError{File: annotationsJSON, Section: section, Index: i, ID: id, Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+
+	// Categories: contiguous classes in increasing id order.
+	type cat struct {
+		id   int
+		name string
+	}
+	cats := make([]cat, 0, len(f.Categories))
+	seenCat := map[int]bool{}
+	for i, c := range f.Categories {
+		if seenCat[c.ID] {
+			return nil, aerr("categories", i, int64(c.ID), "id", "duplicate category id %d", c.ID)
+		}
+		seenCat[c.ID] = true
+		cats = append(cats, cat{c.ID, c.Name})
+	}
+	slices.SortFunc(cats, func(a, b cat) int { return a.id - b.id })
+	ds := &Dataset{
+		Name:        filepath.Base(filepath.Dir(annotationsJSON)),
+		Classes:     make([]string, len(cats)),
+		CategoryIDs: make([]int, len(cats)),
+	}
+	classOf := make(map[int]int, len(cats))
+	for k, c := range cats {
+		ds.Classes[k], ds.CategoryIDs[k] = c.name, c.id
+		classOf[c.id] = k
+	}
+
+	// Images.
+	ds.Samples = make([]Sample, len(f.Images))
+	sampleOf := make(map[int64]int, len(f.Images))
+	for i, im := range f.Images {
+		if _, dup := sampleOf[im.ID]; dup {
+			return nil, aerr("images", i, im.ID, "id", "duplicate image id %d", im.ID)
+		}
+		if im.FileName == "" {
+			return nil, aerr("images", i, im.ID, "file_name", "missing")
+		}
+		sampleOf[im.ID] = i
+		ds.Samples[i] = Sample{ID: im.ID, Path: filepath.Join(imageDir, im.FileName), Width: im.Width, Height: im.Height}
+	}
+
+	// Annotations.
+	seenAnn := make(map[int64]bool, len(f.Annotations))
+	for i, a := range f.Annotations {
+		if seenAnn[a.ID] {
+			return nil, aerr("annotations", i, a.ID, "id", "duplicate annotation id %d", a.ID)
+		}
+		seenAnn[a.ID] = true
+		si, ok := sampleOf[a.ImageID]
+		if !ok {
+			return nil, aerr("annotations", i, a.ID, "image_id", "unknown image id %d", a.ImageID)
+		}
+		k, ok := classOf[a.CategoryID]
+		if !ok {
+			return nil, aerr("annotations", i, a.ID, "category_id", "unknown category id %d", a.CategoryID)
+		}
+		if len(a.BBox) != 4 {
+			return nil, aerr("annotations", i, a.ID, "bbox", "has %d values, want 4 [x y w h]", len(a.BBox))
+		}
+		x, y, w, h := a.BBox[0], a.BBox[1], a.BBox[2], a.BBox[3]
+		if w < 0 || h < 0 {
+			return nil, aerr("annotations", i, a.ID, "bbox", "negative width or height [%g %g %g %g]", x, y, w, h)
+		}
+		if a.IsCrowd != 0 && a.IsCrowd != 1 {
+			return nil, aerr("annotations", i, a.ID, "iscrowd", "is %d, want 0 or 1", a.IsCrowd)
+		}
+		s := &ds.Samples[si]
+		s.Objects = append(s.Objects, Object{
+			Box:        Box{float32(x), float32(y), float32(x + w), float32(y + h)},
+			Class:      k,
+			CategoryID: a.CategoryID,
+			Crowd:      a.IsCrowd == 1,
+			Area:       float32(a.Area),
+		})
+	}
+	return ds, nil
+}

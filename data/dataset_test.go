@@ -1,0 +1,254 @@
+package data_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/spinenet-go/spinenet/data"
+)
+
+// sharedData is ../shared/data relative to the repository root.
+const sharedData = "../../shared/data"
+
+func needDir(t testing.TB, dir string) {
+	t.Helper()
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("test data not available: %v", err)
+	}
+}
+
+func loadCOCO128(t testing.TB) *data.Dataset {
+	t.Helper()
+	dir := filepath.Join(sharedData, "coco128")
+	needDir(t, dir)
+	ds, err := data.LoadCOCO(filepath.Join(dir, "instances_train2017.json"), filepath.Join(dir, "images"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+func loadRaccoon(t testing.TB) *data.Dataset {
+	t.Helper()
+	dir := filepath.Join(sharedData, "raccoon")
+	needDir(t, dir)
+	ds, err := data.LoadVOC(filepath.Join(dir, "annotations"), filepath.Join(dir, "images"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+func TestLoadCOCO128(t *testing.T) {
+	ds := loadCOCO128(t)
+	// Counts from ../shared/data/README.md.
+	n, crowd := ds.NumObjects()
+	if len(ds.Samples) != 128 || n != 939 || crowd != 10 || len(ds.Classes) != 80 {
+		t.Fatalf("got %v, want 128 images, 939 objects, 10 crowd, 80 classes", ds)
+	}
+	if !slices.IsSorted(ds.CategoryIDs) || ds.CategoryIDs[0] != 1 || ds.CategoryIDs[79] != 90 {
+		t.Errorf("category ids %v: want sorted 1..90", ds.CategoryIDs)
+	}
+	if ds.Classes[0] != "person" || ds.Classes[79] != "toothbrush" {
+		t.Errorf("classes %q … %q", ds.Classes[0], ds.Classes[79])
+	}
+	for _, s := range ds.Samples {
+		for _, o := range s.Objects {
+			if ds.CategoryIDs[o.Class] != o.CategoryID {
+				t.Fatalf("class %d maps to %d, object has category %d", o.Class, ds.CategoryIDs[o.Class], o.CategoryID)
+			}
+		}
+	}
+	// Image 9 (000000000009.jpg, 640×480), first annotation: bowl
+	// (id 51) bbox [1.08, 187.69, 611.59, 285.84].
+	s := ds.Samples[0]
+	if s.ID != 9 || s.Width != 640 || s.Height != 480 || filepath.Base(s.Path) != "000000000009.jpg" {
+		t.Fatalf("first sample %+v", s)
+	}
+	o := s.Objects[0]
+	want := data.Box{X1: 1.08, Y1: 187.69, X2: 1.08 + 611.59, Y2: 187.69 + 285.84}
+	if o.Box != want || o.CategoryID != 51 || ds.Classes[o.Class] != "bowl" {
+		t.Errorf("first object %+v (%s), want box %v bowl", o, ds.Classes[o.Class], want)
+	}
+	rep, err := ds.Validate(data.ValidateConfig{Strict: true, CheckImages: true})
+	if err != nil {
+		t.Fatalf("coco128 validation: %v", err)
+	}
+	if rep.Problems() != 0 || rep.Samples != 128 || rep.Objects != 939 {
+		t.Errorf("report %s", rep)
+	}
+}
+
+func TestLoadRaccoon(t *testing.T) {
+	ds := loadRaccoon(t)
+	n, crowd := ds.NumObjects()
+	if len(ds.Samples) != 200 || n != 217 || crowd != 0 || !slices.Equal(ds.Classes, []string{"raccoon"}) || !slices.Equal(ds.CategoryIDs, []int{1}) {
+		t.Fatalf("got %v %v %v", ds, ds.Classes, ds.CategoryIDs)
+	}
+	// Natural order: raccoon-1, raccoon-2, ….
+	for i, name := range []string{"raccoon-1.jpg", "raccoon-2.jpg", "raccoon-3.jpg"} {
+		if got := filepath.Base(ds.Samples[i].Path); got != name || ds.Samples[i].ID != int64(i+1) {
+			t.Errorf("sample %d is %s (id %d), want %s", i, got, ds.Samples[i].ID, name)
+		}
+	}
+	// raccoon-1.xml: 650×417, xmin 81 ymin 88 xmax 522 ymax 408 (1-based inclusive).
+	s := ds.Samples[0]
+	if s.Width != 650 || s.Height != 417 || len(s.Objects) != 1 || s.Objects[0].Box != (data.Box{X1: 80, Y1: 87, X2: 522, Y2: 408}) {
+		t.Errorf("raccoon-1: %+v", s)
+	}
+	rep, err := ds.Validate(data.ValidateConfig{Strict: true, CheckImages: true})
+	if err != nil || rep.Problems() != 0 {
+		t.Fatalf("raccoon validation: %v %s", err, rep)
+	}
+	train, val := data.Split(ds, 160)
+	if len(train.Samples) != 160 || len(val.Samples) != 40 || filepath.Base(val.Samples[0].Path) != "raccoon-161.jpg" {
+		t.Errorf("split: %d/%d, val starts with %s", len(train.Samples), len(val.Samples), val.Samples[0].Path)
+	}
+	tr2, va2 := data.SplitRandom(ds, 40, 7)
+	tr3, va3 := data.SplitRandom(ds, 40, 7)
+	if len(tr2.Samples) != 160 || len(va2.Samples) != 40 || va2.Samples[0].ID != va3.Samples[0].ID || tr2.Samples[5].ID != tr3.Samples[5].ID {
+		t.Errorf("random split not deterministic or wrong size")
+	}
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadCOCOErrors(t *testing.T) {
+	const head = `{"images":[{"id":1,"file_name":"a.jpg","width":10,"height":10}],
+		"categories":[{"id":3,"name":"car"},{"id":1,"name":"person"}],"annotations":[`
+	tests := []struct {
+		name, anns string
+		want       []string // substrings of the error
+	}{
+		{"bbox length", `{"id":7,"image_id":1,"category_id":1,"bbox":[1,2,3],"area":1,"iscrowd":0}`, []string{"annotations[0]", "id 7", "bbox", "3 values"}},
+		{"negative width", `{"id":7,"image_id":1,"category_id":1,"bbox":[1,2,3,4],"area":1,"iscrowd":0},{"id":8,"image_id":1,"category_id":3,"bbox":[1,2,-3,4],"area":1,"iscrowd":0}`, []string{"annotations[1]", "id 8", "bbox", "negative"}},
+		{"unknown image", `{"id":9,"image_id":2,"category_id":1,"bbox":[1,2,3,4],"area":1,"iscrowd":0}`, []string{"annotations[0]", "id 9", "image_id", "unknown image id 2"}},
+		{"unknown category", `{"id":9,"image_id":1,"category_id":2,"bbox":[1,2,3,4],"area":1,"iscrowd":0}`, []string{"annotations[0]", "category_id", "unknown category id 2"}},
+		{"bad json", `{"id":"x"}`, []string{"invalid JSON"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := writeFile(t, t.TempDir(), "ann.json", head+tc.anns+`]}`)
+			_, err := data.LoadCOCO(p, "img")
+			if err == nil {
+				t.Fatal("no error")
+			}
+			var ae *data.AnnotationError
+			if !errors.As(err, &ae) {
+				t.Errorf("%v is not an AnnotationError", err)
+			}
+			for _, w := range append(tc.want, p) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+	// A good file: sparse ids map to classes in id order.
+	p := writeFile(t, t.TempDir(), "ann.json", head+`{"id":1,"image_id":1,"category_id":3,"bbox":[1,2,3,4],"area":12,"iscrowd":1}]}`)
+	ds, err := data.LoadCOCO(p, "img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := ds.Samples[0].Objects[0]
+	if !slices.Equal(ds.Classes, []string{"person", "car"}) || o.Class != 1 || !o.Crowd || o.Box != (data.Box{X1: 1, Y1: 2, X2: 4, Y2: 6}) || ds.ClassOf(3) != 1 {
+		t.Errorf("got %v %+v", ds.Classes, o)
+	}
+}
+
+const vocTemplate = `<annotation><filename>a.jpg</filename><size><width>100</width><height>50</height><depth>3</depth></size>
+<object><name>cat</name><difficult>%s</difficult><bndbox><xmin>%s</xmin><ymin>1</ymin><xmax>100</xmax><ymax>50</ymax></bndbox></object></annotation>`
+
+func TestLoadVOCErrors(t *testing.T) {
+	voc := func(difficult, xmin string) string {
+		return strings.Replace(strings.Replace(vocTemplate, "%s", difficult, 1), "%s", xmin, 1)
+	}
+	tests := []struct {
+		name, xml string
+		classes   []string
+		want      []string
+	}{
+		{"bad number", voc("0", "abc"), nil, []string{"object[0]", "bndbox/xmin", `"abc"`}},
+		{"inverted", voc("0", "101"), nil, []string{"object[0]", "bndbox", "xmax < xmin"}},
+		{"unknown class", voc("0", "1"), []string{"dog"}, []string{"object[0]", "name", `"cat"`}},
+		{"bad xml", "<annotation><filename>", nil, []string{"invalid XML"}},
+		{"no filename", "<annotation></annotation>", nil, []string{"filename", "missing"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := writeFile(t, dir, "b.xml", tc.xml)
+			_, err := data.LoadVOC(dir, dir, tc.classes)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range append(tc.want, p) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+	dir := t.TempDir()
+	writeFile(t, dir, "a.xml", voc("1", "1"))
+	ds, err := data.LoadVOC(dir, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := ds.Samples[0].Objects[0]
+	if o.Box != (data.Box{X1: 0, Y1: 0, X2: 100, Y2: 50}) || !o.Crowd || o.Area != 5000 {
+		t.Errorf("whole-image difficult box: %+v", o)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	mk := func() *data.Dataset {
+		return &data.Dataset{Name: "t", Classes: []string{"a"}, CategoryIDs: []int{1}, Samples: []data.Sample{
+			{ID: 1, Path: "ok.jpg", Width: 100, Height: 100, Objects: []data.Object{
+				{Box: data.Box{X1: 10, Y1: 10, X2: 20, Y2: 20}},
+				{Box: data.Box{X1: -0.5, Y1: 10, X2: 100.5, Y2: 20}}, // clipped
+				{Box: data.Box{X1: 10, Y1: 10, X2: 10, Y2: 20}},      // degenerate
+				{Box: data.Box{X1: 50, Y1: 50, X2: 150, Y2: 60}},     // outside
+			}},
+			{ID: 2, Path: "nosize.jpg", Objects: []data.Object{{Box: data.Box{X1: 1, Y1: 1, X2: 2, Y2: 2}}}},
+		}}
+	}
+	ds := mk()
+	rep, err := ds.Validate(data.ValidateConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds.Samples) != 1 || len(ds.Samples[0].Objects) != 2 || ds.Samples[0].Objects[1].Box != (data.Box{X1: 0, Y1: 10, X2: 100, Y2: 20}) {
+		t.Errorf("after validation: %+v", ds.Samples)
+	}
+	if rep.Counts[data.ReasonDegenerate] != 1 || rep.Counts[data.ReasonOutside] != 1 || rep.Counts[data.ReasonBadSize] != 1 ||
+		rep.SkippedSamples != 1 || rep.SkippedObjects != 3 || rep.ClippedObjects != 1 {
+		t.Errorf("report: %s", rep)
+	}
+	if !strings.Contains(rep.String(), "ok.jpg: object 2") {
+		t.Errorf("report lacks an example: %s", rep)
+	}
+	ds = mk()
+	_, err = ds.Validate(data.ValidateConfig{Strict: true})
+	var se *data.SampleError
+	if !errors.As(err, &se) || se.Reason != data.ReasonDegenerate || se.Object != 2 || !strings.Contains(err.Error(), "ok.jpg") {
+		t.Errorf("strict: %v", err)
+	}
+	if len(ds.Samples) != 2 || len(ds.Samples[0].Objects) != 4 || ds.Samples[0].Objects[1].Box.X1 != -0.5 {
+		t.Errorf("strict validation changed the dataset")
+	}
+}

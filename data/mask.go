@@ -1,0 +1,74 @@
+package data
+
+import "image"
+
+// Mask is a binary instance mask stored over the part of the image it
+// occupies: Pix has Rect.Dx()×Rect.Dy() bytes, row-major, 1 inside the
+// instance and 0 outside; pixels outside Rect are 0. Rect is in image pixel
+// coordinates.
+type Mask struct {
+	Rect image.Rectangle
+	Pix  []uint8
+}
+
+// At reports whether image pixel (x, y) belongs to the instance.
+func (m *Mask) At(x, y int) bool {
+	if !(image.Point{x, y}).In(m.Rect) {
+		return false
+	}
+	return m.Pix[(y-m.Rect.Min.Y)*m.Rect.Dx()+(x-m.Rect.Min.X)] != 0
+}
+
+// Area returns the number of pixels in the instance.
+func (m *Mask) Area() int {
+	n := 0
+	for _, v := range m.Pix {
+		if v != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// Box returns the tightest box around the instance's pixels (in the package's
+// continuous convention: a mask covering only pixel (3, 4) has box {3 4 4 5}),
+// and false if the mask is empty.
+func (m *Mask) Box() (Box, bool) {
+	w := m.Rect.Dx()
+	x1, y1, x2, y2 := m.Rect.Max.X, m.Rect.Max.Y, m.Rect.Min.X, m.Rect.Min.Y
+	for i, v := range m.Pix {
+		if v == 0 {
+			continue
+		}
+		x, y := m.Rect.Min.X+i%w, m.Rect.Min.Y+i/w
+		x1, y1 = min(x1, x), min(y1, y)
+		x2, y2 = max(x2, x+1), max(y2, y+1)
+	}
+	if x2 <= x1 {
+		return Box{}, false
+	}
+	return Box{float32(x1), float32(y1), float32(x2), float32(y2)}, true
+}
+
+// RLE returns the mask over a width×height image as uncompressed COCO
+// run-length counts: column-major (Fortran) order, alternating runs of 0s and
+// 1s, starting with a (possibly empty) run of 0s — the "counts" of
+// {"size": [height, width], "counts": [...]} as pycocotools expects.
+func (m *Mask) RLE(width, height int) []uint32 {
+	var counts []uint32
+	cur, run := uint8(0), uint32(0)
+	for x := range width {
+		for y := range height {
+			var v uint8
+			if m.At(x, y) {
+				v = 1
+			}
+			if v != cur {
+				counts = append(counts, run)
+				cur, run = v, 0
+			}
+			run++
+		}
+	}
+	return append(counts, run)
+}

@@ -1,0 +1,312 @@
+package data
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// ImageNet channel statistics in [0, 1] space (spec §4, TPU
+// input_utils.normalize_image).
+var (
+	ImageNetMean = [3]float32{0.485, 0.456, 0.406}
+	ImageNetStd  = [3]float32{0.229, 0.224, 0.225}
+)
+
+// Transform turns an RGB image and its objects into one S×S×3 network input
+// (spec §4): resize, (train only) flip and random crop, normalise, zero-pad.
+//
+// Training (Train) follows the TPU/TF2 detection parsers (retinanet_parser →
+// input_utils.resize_and_crop_image with random jittering):
+//
+//  1. flip horizontally with probability 0.5 (if Flip);
+//  2. draw s uniformly in [ScaleMin, ScaleMax] and resize so that the long
+//     side becomes s·Size (scale r = s·Size / max(W, H), the same r for both
+//     axes);
+//  3. if the resized image is larger than Size in a dimension, crop a random
+//     window: offset = floor(u·(scaled − Size)) with u uniform in [0, 1),
+//     drawn per axis; otherwise the offset is 0;
+//  4. zero-pad bottom/right to Size×Size (after normalisation).
+//
+// Boxes go through the same map (x ↦ W−x under the flip, then ·r − offset),
+// are clipped to the visible image area, and are dropped when their clipped
+// width or height is below MinBoxSide pixels. TF keeps every box with
+// positive clipped size (MinBoxSide = 0); the default of 1 px drops slivers
+// at the crop border. So with s < 1 the image sits in the top-left corner
+// with padding, and with s > 1 the network sees a random Size×Size window.
+//
+// Evaluation (Eval) resizes the long side to exactly Size (r = Size/max(W,H)),
+// pads bottom/right and never crops or flips; Placement.Scale maps
+// detections back to original pixels.
+//
+// Resampling is bilinear with half-pixel centres (network pixel u samples
+// source coordinate (u+0.5)/r − 0.5, clamped at the border; as TF2
+// tf.image.resize, without antialiasing).
+type Transform struct {
+	// Size is the side S of the square network input.
+	Size int
+	// ScaleMin and ScaleMax bound the training scale jitter s (spec §7:
+	// [0.8, 1.2] protocol A; [0.5, 2.0] protocols B/C and TPU yamls for
+	// 49S/49/96; [0.1, 2.0] TF2 yamls). 1, 1 disables jitter.
+	ScaleMin, ScaleMax float64
+	// Flip enables the random horizontal flip in training.
+	Flip bool
+	// Mean and Std normalise each RGB channel in [0, 1] space:
+	// v = (pixel/255 − Mean) / Std.
+	Mean, Std [3]float32
+	// MinBoxSide drops transformed boxes whose clipped width or height is
+	// below this many network pixels (training and evaluation).
+	MinBoxSide float32
+}
+
+// DefaultTransform returns the SpineNet-49 RetinaNet training settings at
+// input size size: scale jitter [0.5, 2.0] (TPU yamls for 49S/49/96, spec
+// §7), random flip, ImageNet mean/std, MinBoxSide 1.
+func DefaultTransform(size int) Transform {
+	return Transform{Size: size, ScaleMin: 0.5, ScaleMax: 2.0, Flip: true, Mean: ImageNetMean, Std: ImageNetStd, MinBoxSide: 1}
+}
+
+// Check reports an invalid configuration.
+func (t Transform) Check() error {
+	switch {
+	case t.Size <= 0:
+		return fmt.Errorf("data: transform size %d must be positive", t.Size)
+	case !(t.ScaleMin > 0) || !(t.ScaleMax >= t.ScaleMin) || math.IsInf(t.ScaleMax, 0):
+		return fmt.Errorf("data: transform scale range [%g, %g] must satisfy 0 < min ≤ max", t.ScaleMin, t.ScaleMax)
+	case t.Std[0] == 0 || t.Std[1] == 0 || t.Std[2] == 0:
+		return fmt.Errorf("data: transform std %v has a zero channel", t.Std)
+	case t.MinBoxSide < 0:
+		return fmt.Errorf("data: transform MinBoxSide %g is negative", t.MinBoxSide)
+	}
+	return nil
+}
+
+// Placement records where an original image landed in the network input.
+// Network coordinates x' relate to original coordinates x by
+// x' = (Flipped ? OrigWidth − x : x)·Scale − OffsetX, and y' = y·Scale − OffsetY.
+type Placement struct {
+	Scale            float32 // network pixels per original pixel
+	OffsetX, OffsetY int     // crop offset within the resized image (0 in evaluation)
+	Flipped          bool    // horizontally flipped before resizing
+	// OrigWidth and OrigHeight are the original image size.
+	OrigWidth, OrigHeight int
+	// Width and Height are the image region of the network input (the rest,
+	// to Size, is padding), anchored at the top-left.
+	Width, Height int
+}
+
+// ToNetwork maps an original-image box into the network input (unclipped).
+func (p Placement) ToNetwork(b Box) Box {
+	if p.Flipped {
+		w := float32(p.OrigWidth)
+		b.X1, b.X2 = w-b.X2, w-b.X1
+	}
+	s, ox, oy := p.Scale, float32(p.OffsetX), float32(p.OffsetY)
+	return Box{b.X1*s - ox, b.Y1*s - oy, b.X2*s - ox, b.Y2*s - oy}
+}
+
+// ToOriginal maps a network-input box (e.g. a detection) back to original
+// image pixels, clipped to the image.
+func (p Placement) ToOriginal(b Box) Box {
+	s, ox, oy := p.Scale, float32(p.OffsetX), float32(p.OffsetY)
+	b = Box{(b.X1 + ox) / s, (b.Y1 + oy) / s, (b.X2 + ox) / s, (b.Y2 + oy) / s}
+	if p.Flipped {
+		w := float32(p.OrigWidth)
+		b.X1, b.X2 = w-b.X2, w-b.X1
+	}
+	return clipBox(b, float32(p.OrigWidth), float32(p.OrigHeight))
+}
+
+// visible returns the extent of the resized image inside the network input
+// window, in network pixels: the exact W·Scale − OffsetX where the image ends
+// inside the window (Width is that rounded), or Width where the window
+// crops it (likewise for the height).
+func (p Placement) visible() (w, h float32) {
+	ext := func(n, off, got int) float32 {
+		r := float64(p.Scale)
+		if got < scaledSize(n, r)-off { // cropped by the window
+			return float32(got)
+		}
+		return max(0, float32(float64(n)*r-float64(off)))
+	}
+	return ext(p.OrigWidth, p.OffsetX, p.Width), ext(p.OrigHeight, p.OffsetY, p.Height)
+}
+
+func clipBox(b Box, w, h float32) Box {
+	return Box{min(max(b.X1, 0), w), min(max(b.Y1, 0), h), min(max(b.X2, 0), w), min(max(b.Y2, 0), h)}
+}
+
+// Train applies the training transform (random flip, scale jitter, random
+// crop, normalisation, padding; see Transform) with randomness from rng. It
+// writes the Size×Size×3 input (HWC) into dst, appends the surviving objects
+// in network coordinates to out, and returns them with the placement.
+// dst must hold Size·Size·3 values; every value is written.
+func (t Transform) Train(dst []float32, img *RGB, objs []Object, rng *rand.Rand, out []Object) ([]Object, Placement) {
+	p := t.TrainPlacement(img.Width, img.Height, rng)
+	t.render(dst, img, p)
+	return t.mapObjects(objs, p, out), p
+}
+
+// TrainPlacement draws a training placement for a w×h image: first the flip
+// (one rng.Float64 if Flip), then the scale, then the x and y crop offsets.
+func (t Transform) TrainPlacement(w, h int, rng *rand.Rand) Placement {
+	flip := t.Flip && rng.Float64() < 0.5
+	s := t.ScaleMin + (t.ScaleMax-t.ScaleMin)*rng.Float64()
+	r := float64(float32(s * float64(t.Size) / float64(max(w, h)))) // as stored in Placement.Scale
+	sw, sh := scaledSize(w, r), scaledSize(h, r)
+	ux, uy := rng.Float64(), rng.Float64()
+	ox := int(ux * float64(max(0, sw-t.Size)))
+	oy := int(uy * float64(max(0, sh-t.Size)))
+	return Placement{
+		Scale: float32(r), OffsetX: ox, OffsetY: oy, Flipped: flip,
+		OrigWidth: w, OrigHeight: h,
+		Width: min(t.Size, sw-ox), Height: min(t.Size, sh-oy),
+	}
+}
+
+// EvalPlacement is the evaluation placement of a w×h image: long side
+// resized to Size, no flip, no crop.
+func (t Transform) EvalPlacement(w, h int) Placement {
+	r := float64(float32(float64(t.Size) / float64(max(w, h))))
+	return Placement{
+		Scale: float32(r), OrigWidth: w, OrigHeight: h,
+		Width: min(t.Size, scaledSize(w, r)), Height: min(t.Size, scaledSize(h, r)),
+	}
+}
+
+func scaledSize(n int, r float64) int { return max(1, int(math.Round(float64(n)*r))) }
+
+// Eval applies the evaluation transform (resize long side to Size, normalise,
+// pad bottom/right). Like Train it writes dst and appends the objects, in
+// network coordinates, to out.
+func (t Transform) Eval(dst []float32, img *RGB, objs []Object, out []Object) ([]Object, Placement) {
+	p := t.EvalPlacement(img.Width, img.Height)
+	t.render(dst, img, p)
+	return t.mapObjects(objs, p, out), p
+}
+
+// Apply renders img at a given placement (from TrainPlacement, EvalPlacement
+// or built by hand for the same image size) and maps the objects.
+func (t Transform) Apply(dst []float32, img *RGB, objs []Object, p Placement, out []Object) []Object {
+	t.render(dst, img, p)
+	return t.mapObjects(objs, p, out)
+}
+
+// mapObjects transforms, clips and filters boxes.
+func (t Transform) mapObjects(objs []Object, p Placement, out []Object) []Object {
+	// Clip to the resized image's exact extent inside the window (Width
+	// and Height are that extent rounded to whole pixels).
+	w, h := p.visible()
+	a := p.Scale * p.Scale
+	for _, o := range objs {
+		b := clipBox(p.ToNetwork(o.Box), w, h)
+		if !(b.Width() >= t.MinBoxSide && b.Height() >= t.MinBoxSide) || b.Area() == 0 {
+			continue
+		}
+		o.Box, o.Area, o.Mask = b, o.Area*a, nil
+		out = append(out, o)
+	}
+	return out
+}
+
+// render resamples img bilinearly into the network input at placement p,
+// normalises, and zero-fills the padding.
+func (t Transform) render(dst []float32, img *RGB, p Placement) {
+	S := t.Size
+	if len(dst) < S*S*3 {
+		panic("data: short dst")
+	}
+	dst = dst[:S*S*3]
+	W, H := img.Width, img.Height
+	vw, vh := max(0, min(S, p.Width)), max(0, min(S, p.Height))
+	var mul, add [3]float32
+	for c := range 3 {
+		mul[c] = 1 / (255 * t.Std[c])
+		add[c] = -t.Mean[c] / t.Std[c]
+	}
+	inv := 1 / float64(p.Scale)
+
+	// Separable bilinear: each needed source row is interpolated
+	// horizontally once into a float row (two cached rows, so upscaling
+	// reuses them), then output rows blend two of those vertically.
+	xi := make([]int32, 2*vw) // per output column: byte offsets of the two taps
+	xw := make([]float32, vw) // weight of the second tap
+	for ox := range vw {
+		fx := (float64(ox+p.OffsetX)+0.5)*inv - 0.5
+		if p.Flipped {
+			fx = float64(W-1) - fx
+		}
+		x0, x1, w := taps(fx, W)
+		xi[2*ox], xi[2*ox+1], xw[ox] = int32(3*x0), int32(3*x1), w
+	}
+	rows := make([]float32, 2*3*vw)
+	hrow := [2][]float32{rows[:3*vw], rows[3*vw:]}
+	held := [2]int{-1, -1} // source row in each buffer
+	stride := 3 * W
+	for oy := range vh {
+		fy := (float64(oy+p.OffsetY)+0.5)*inv - 0.5
+		y0, y1, wy := taps(fy, H)
+		if held[0] != y0 {
+			if held[1] == y0 { // moving down by one source row
+				hrow[0], hrow[1] = hrow[1], hrow[0]
+				held[0], held[1] = held[1], held[0]
+			} else {
+				interpRow(hrow[0], img.Pix[y0*stride:(y0+1)*stride], xi, xw)
+				held[0] = y0
+			}
+		}
+		r1 := hrow[0]
+		if y1 != y0 {
+			if held[1] != y1 {
+				interpRow(hrow[1], img.Pix[y1*stride:(y1+1)*stride], xi, xw)
+				held[1] = y1
+			}
+			r1 = hrow[1]
+		}
+		blendRow(dst[oy*S*3:(oy*S+vw)*3], hrow[0], r1, wy, mul, add)
+		clear(dst[(oy*S+vw)*3 : (oy+1)*S*3])
+	}
+	clear(dst[vh*S*3:])
+}
+
+// interpRow interpolates one source row (RGB bytes) at the column taps.
+func interpRow(dst []float32, src []uint8, xi []int32, xw []float32) {
+	dst = dst[:3*len(xw)]
+	xi = xi[:2*len(xw)]
+	for ox, wx := range xw {
+		a := (*[3]uint8)(src[xi[2*ox]:])
+		b := (*[3]uint8)(src[xi[2*ox+1]:])
+		d := (*[3]float32)(dst[3*ox:])
+		a0, a1, a2 := float32(a[0]), float32(a[1]), float32(a[2])
+		d[0] = a0 + wx*(float32(b[0])-a0)
+		d[1] = a1 + wx*(float32(b[1])-a1)
+		d[2] = a2 + wx*(float32(b[2])-a2)
+	}
+}
+
+// blendRow writes normalise(r0 + wy·(r1−r0)) per channel.
+func blendRow(o, r0, r1 []float32, wy float32, mul, add [3]float32) {
+	n := len(o) / 3
+	r0, r1 = r0[:3*n], r1[:3*n]
+	for i := range n {
+		a := (*[3]float32)(r0[3*i:])
+		b := (*[3]float32)(r1[3*i:])
+		q := (*[3]float32)(o[3*i:])
+		q[0] = (a[0]+wy*(b[0]-a[0]))*mul[0] + add[0]
+		q[1] = (a[1]+wy*(b[1]-a[1]))*mul[1] + add[1]
+		q[2] = (a[2]+wy*(b[2]-a[2]))*mul[2] + add[2]
+	}
+}
+
+// taps returns the two neighbouring source indices of coordinate f in
+// [0, n) and the weight of the second, clamping at the borders.
+func taps(f float64, n int) (i0, i1 int, w float32) {
+	if f <= 0 {
+		return 0, 0, 0
+	}
+	if f >= float64(n-1) {
+		return n - 1, n - 1, 0
+	}
+	i0 = int(f)
+	return i0, i0 + 1, float32(f - float64(i0))
+}

@@ -1,0 +1,243 @@
+package data
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Reason classifies a data problem found by Dataset.Validate or a Loader.
+type Reason string
+
+// Problems that cause an object or a sample to be skipped (or, in strict
+// mode, an error).
+const (
+	ReasonOutside      Reason = "box outside image"                  // object: beyond the tolerance
+	ReasonDegenerate   Reason = "degenerate box"                     // object: too small, inverted or not finite
+	ReasonBadSize      Reason = "invalid image size"                 // sample: width or height ≤ 0
+	ReasonUnreadable   Reason = "unreadable image"                   // sample: missing, corrupt or unsupported file
+	ReasonSizeMismatch Reason = "image size differs from annotation" // sample: decoded size ≠ Width×Height
+)
+
+// maxExamples is how many example files a Report keeps per reason.
+const maxExamples = 5
+
+// Report counts the data problems that were skipped. The trainer logs it
+// (String). The zero value is empty and ready to use.
+type Report struct {
+	// Samples and Objects are how many were checked.
+	Samples, Objects int
+	// SkippedSamples and SkippedObjects are how many were removed.
+	SkippedSamples, SkippedObjects int
+	// ClippedObjects are boxes that stuck out of the image by less than the
+	// tolerance and were clipped to it (not a problem).
+	ClippedObjects int
+	// Counts is the number of problems per reason.
+	Counts map[Reason]int
+	// Examples holds up to 5 "file: detail" strings per reason.
+	Examples map[Reason][]string
+}
+
+func (r *Report) add(reason Reason, file, detail string) {
+	if r.Counts == nil {
+		r.Counts = map[Reason]int{}
+		r.Examples = map[Reason][]string{}
+	}
+	r.Counts[reason]++
+	if len(r.Examples[reason]) < maxExamples {
+		r.Examples[reason] = append(r.Examples[reason], file+": "+detail)
+	}
+}
+
+// Problems returns the total number of problems.
+func (r Report) Problems() int {
+	n := 0
+	for _, c := range r.Counts {
+		n += c
+	}
+	return n
+}
+
+// Clone returns a deep copy.
+func (r Report) Clone() Report {
+	c := r
+	c.Counts, c.Examples = nil, nil
+	for k, v := range r.Counts {
+		if c.Counts == nil {
+			c.Counts, c.Examples = map[Reason]int{}, map[Reason][]string{}
+		}
+		c.Counts[k] = v
+		c.Examples[k] = slices.Clone(r.Examples[k])
+	}
+	return c
+}
+
+// String formats the report on one line per reason, for logs.
+func (r Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d samples, %d objects checked; skipped %d samples, %d objects; clipped %d objects",
+		r.Samples, r.Objects, r.SkippedSamples, r.SkippedObjects, r.ClippedObjects)
+	reasons := make([]Reason, 0, len(r.Counts))
+	for k := range r.Counts {
+		reasons = append(reasons, k)
+	}
+	slices.Sort(reasons)
+	for _, k := range reasons {
+		fmt.Fprintf(&b, "\n  %s: %d (e.g. %s)", k, r.Counts[k], strings.Join(r.Examples[k], "; "))
+	}
+	return b.String()
+}
+
+// SampleError is a problem with one sample (strict mode, or a Loader in
+// strict mode): the file, the reason and details.
+type SampleError struct {
+	Path     string // image file (or in-memory name)
+	SampleID int64
+	Object   int    // object index for object problems, else -1
+	Reason   Reason // what kind of problem
+	Detail   string
+	Err      error // underlying error (decoding), if any
+}
+
+func (e *SampleError) Error() string {
+	s := "data: " + e.Path
+	if e.Object >= 0 {
+		s += fmt.Sprintf(": object %d", e.Object)
+	}
+	s += ": " + string(e.Reason)
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+func (e *SampleError) Unwrap() error { return e.Err }
+
+// ValidateConfig configures Dataset.Validate.
+type ValidateConfig struct {
+	// Strict makes the first problem an error (a *SampleError) instead of
+	// skipping the offending object or sample.
+	Strict bool
+	// Tolerance is how far (pixels) a box may stick out of the image before
+	// it counts as outside; boxes within it are clipped. 0 means 1 pixel;
+	// negative means exactly 0.
+	Tolerance float32
+	// MinSide is the smallest width and height of a valid box in pixels;
+	// smaller boxes are degenerate. 0 means any positive size is valid.
+	MinSide float32
+	// CheckImages also reads every image file's header (Sample.Path) and
+	// checks that it decodes and that its size matches Width×Height. It does
+	// not detect truncated files; the Loader does, when it decodes them.
+	CheckImages bool
+}
+
+// Validate checks every sample and object and, by default, removes in place
+// what cannot be trained on, returning a Report of what it removed:
+//   - samples with a non-positive Width or Height (and, with CheckImages,
+//     unreadable images or a size that differs from the annotation);
+//   - objects whose box is not finite, inverted, or thinner than MinSide
+//     (degenerate), or that stick out of the image by more than Tolerance
+//     (outside); boxes within the tolerance are clipped.
+//
+// Samples left without objects are kept: they are negatives. With Strict
+// the first problem is returned as a *SampleError and the dataset is left
+// unchanged.
+func (d *Dataset) Validate(cfg ValidateConfig) (*Report, error) {
+	tol := cfg.Tolerance
+	if tol == 0 {
+		tol = 1
+	} else if tol < 0 {
+		tol = 0
+	}
+	rep := &Report{}
+	keep := make([]Sample, 0, len(d.Samples))
+	for si := range d.Samples {
+		s := d.Samples[si]
+		rep.Samples++
+		rep.Objects += len(s.Objects)
+		bad := func(reason Reason, detail string, err error) error {
+			if cfg.Strict {
+				return &SampleError{Path: s.Path, SampleID: s.ID, Object: -1, Reason: reason, Detail: detail, Err: err}
+			}
+			rep.add(reason, s.Path, detail)
+			rep.SkippedSamples++
+			rep.SkippedObjects += len(s.Objects)
+			return nil
+		}
+		if s.Width <= 0 || s.Height <= 0 {
+			if err := bad(ReasonBadSize, fmt.Sprintf("%d×%d", s.Width, s.Height), nil); err != nil {
+				return rep, err
+			}
+			continue
+		}
+		if cfg.CheckImages {
+			w, h, err := imageSize(s.Path)
+			if err != nil {
+				if err := bad(ReasonUnreadable, err.Error(), err); err != nil {
+					return rep, err
+				}
+				continue
+			}
+			if w != s.Width || h != s.Height {
+				if err := bad(ReasonSizeMismatch, fmt.Sprintf("file is %d×%d, annotation says %d×%d", w, h, s.Width, s.Height), nil); err != nil {
+					return rep, err
+				}
+				continue
+			}
+		}
+		W, H := float32(s.Width), float32(s.Height)
+		objs := make([]Object, 0, len(s.Objects)) // new slice: Split shares Object slices
+		for oi, o := range s.Objects {
+			b := o.Box
+			var reason Reason
+			var detail string
+			switch {
+			case !finite(b.X1) || !finite(b.Y1) || !finite(b.X2) || !finite(b.Y2) ||
+				!(b.Width() > 0 && b.Width() >= cfg.MinSide) || !(b.Height() > 0 && b.Height() >= cfg.MinSide):
+				reason, detail = ReasonDegenerate, fmt.Sprintf("box %v", b)
+			case b.X1 < -tol || b.Y1 < -tol || b.X2 > W+tol || b.Y2 > H+tol:
+				reason, detail = ReasonOutside, fmt.Sprintf("box %v in a %d×%d image", b, s.Width, s.Height)
+			}
+			if reason != "" {
+				if cfg.Strict {
+					return rep, &SampleError{Path: s.Path, SampleID: s.ID, Object: oi, Reason: reason, Detail: detail}
+				}
+				rep.add(reason, s.Path, fmt.Sprintf("object %d: %s", oi, detail))
+				rep.SkippedObjects++
+				continue
+			}
+			if c := clipBox(b, W, H); c != b {
+				o.Box = c
+				rep.ClippedObjects++
+			}
+			objs = append(objs, o)
+		}
+		s.Objects = objs
+		keep = append(keep, s)
+	}
+	d.Samples = keep
+	return rep, nil
+}
+
+func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
+
+// syncReport is a Report shared between goroutines.
+type syncReport struct {
+	mu sync.Mutex
+	r  Report
+}
+
+func (s *syncReport) add(reason Reason, file, detail string) {
+	s.mu.Lock()
+	s.r.add(reason, file, detail)
+	s.r.SkippedSamples++
+	s.mu.Unlock()
+}
+
+func (s *syncReport) snapshot() Report {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.r.Clone()
+}
