@@ -414,25 +414,16 @@ func (j *gemmJob) macro(sc *gemmScratch, rows0, rows1, jc, ncur, pp0, pp1, pc, k
 	}
 }
 
-// epilogueTile applies the epilogue to the mr×nr tile of C at (i0, j0).
+// epilogueTile applies the epilogue to the mr×nr tile of C at (i0, j0): one
+// fused pass (bias, residual, activation) per row while the tile is in cache.
 func (j *gemmJob) epilogueTile(i0, j0, mr, nr int) {
 	ep := &j.ep
-	for r := 0; r < mr; r++ {
-		o := (i0+r)*j.ldc + j0
-		row := j.c[o : o+nr]
-		if ep.Bias != nil {
-			bias := ep.Bias[j0 : j0+nr]
-			for i := range row {
-				row[i] += bias[i]
-			}
-		}
-		if ep.Residual != nil {
-			o := (i0+r)*ep.LdResidual + j0
-			res := ep.Residual[o : o+nr]
-			for i := range row {
-				row[i] += res[i]
-			}
-		}
-		ApplyActivation(ep.Act, row)
+	var bias, res []float32
+	if ep.Bias != nil {
+		bias = ep.Bias[j0 : j0+nr]
 	}
+	if ep.Residual != nil {
+		res = ep.Residual[i0*ep.LdResidual+j0:]
+	}
+	EpilogueRows(ep.Act, j.c[i0*j.ldc+j0:], j.ldc, mr, nr, bias, res, ep.LdResidual)
 }
