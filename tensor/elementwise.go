@@ -99,48 +99,18 @@ func Activate(dst, x *Tensor, act Activation) {
 }
 
 // ActivationBackward computes the input gradient of dst-producing Activate:
-// dx (= or +=) dy ⊙ act'(x), where x is the activation's input.
+// dx (= or +=) dy ⊙ act'(x), where x is the activation's input. It runs the
+// vectorised kernels.ActivationBackward (float32, accumulation fused).
 func ActivationBackward(dx, x, dy *Tensor, act Activation, accumulate bool) {
 	MustSameShape("ActivationBackward", dx, x)
 	MustSameShape("ActivationBackward", x, dy)
-	d, xs, g := dx.data, x.data[:len(dx.data)], dy.data[:len(dx.data)]
-	for i := range d {
-		v := g[i] * activationDerivative(act, xs[i])
-		if accumulate {
-			d[i] += v
-		} else {
-			d[i] = v
-		}
-	}
+	kernels.ActivationBackward(act, dx.data, x.data, dy.data, accumulate)
 }
 
-// activationDerivative returns act'(x).
+// activationDerivative returns act'(x) (kernels.ActivationDerivative, the
+// scalar twin of the vectorised kernel).
 func activationDerivative(act Activation, x float32) float32 {
-	switch act {
-	case ActNone:
-		return 1
-	case ActReLU:
-		if x > 0 {
-			return 1
-		}
-		return 0
-	case ActSwish:
-		s := kernels.Sigmoid(x)
-		return s * (1 + x*(1-s))
-	case ActHardSwish:
-		switch {
-		case x <= -3:
-			return 0
-		case x >= 3:
-			return 1
-		default:
-			return (2*x + 3) / 6
-		}
-	case ActSigmoid:
-		s := kernels.Sigmoid(x)
-		return s * (1 - s)
-	}
-	panic("tensor: unknown activation")
+	return kernels.ActivationDerivative(act, x)
 }
 
 // Sum returns the sum of all elements, accumulated in float64.
