@@ -151,6 +151,7 @@ type AnnotationError struct {
 	Err     error  // underlying error, if any
 }
 
+// Error formats the error as "data: FILE: ...: problem".
 func (e *AnnotationError) Error() string {
 	var b strings.Builder
 	b.WriteString("data: ")
@@ -178,6 +179,7 @@ func (e *AnnotationError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the underlying error, if any.
 func (e *AnnotationError) Unwrap() error { return e.Err }
 
 // naturalLess orders strings with embedded decimal numbers numerically

@@ -85,7 +85,9 @@ type Batch struct {
 // sample index), and batches are assembled in the epoch's sample order, so
 // the output is identical for any number of workers. Image buffers and
 // batch tensors are recycled: in steady state the Loader allocates no large
-// buffers. Call Close when done.
+// buffers beyond what the image decoder itself allocates. It holds
+// Workers+2 single-image buffers and Prefetch+2 batches of
+// BatchSize·S·S·3 float32 (at S=640, 4.9 MB per image). Call Close when done.
 type Loader struct {
 	ds     *Dataset
 	cfg    LoaderConfig
@@ -162,7 +164,7 @@ func NewLoader(ds *Dataset, cfg LoaderConfig) (*Loader, error) {
 	}
 	S := cfg.Transform.Size
 	l.sz = S * S * 3
-	nBufs := 2*cfg.Workers + 1
+	nBufs := cfg.Workers + 2 // one per worker, two results waiting to be put in order
 	nBatches := cfg.Prefetch + 2
 	l.jobs = make(chan job, nBufs)
 	l.results = make(chan job, nBufs+1)

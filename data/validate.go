@@ -101,6 +101,7 @@ type SampleError struct {
 	Err      error // underlying error (decoding), if any
 }
 
+// Error formats the error as "data: FILE: ...: problem".
 func (e *SampleError) Error() string {
 	s := "data: " + e.Path
 	if e.Object >= 0 {
@@ -113,6 +114,7 @@ func (e *SampleError) Error() string {
 	return s
 }
 
+// Unwrap returns the underlying error, if any.
 func (e *SampleError) Unwrap() error { return e.Err }
 
 // ValidateConfig configures Dataset.Validate.
