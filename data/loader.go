@@ -37,6 +37,12 @@ type LoaderConfig struct {
 	DropLast bool
 	// Epochs is the number of passes over the data; 0 means unlimited.
 	Epochs int
+	// StartEpoch is the first epoch produced (its shuffle and augmentations
+	// are those of that epoch number), and SkipBatches skips the first
+	// batches of it, so a resumed training run continues with exactly the
+	// batches it would have seen (exact when no sample in the skipped part
+	// was unreadable).
+	StartEpoch, SkipBatches int
 	// Train selects Transform.Train (random flip, scale jitter, crop);
 	// otherwise Transform.Eval.
 	Train bool
@@ -145,6 +151,9 @@ func NewLoader(ds *Dataset, cfg LoaderConfig) (*Loader, error) {
 	}
 	if cfg.BatchSize <= 0 {
 		return nil, fmt.Errorf("data: loader: batch size %d must be positive", cfg.BatchSize)
+	}
+	if cfg.StartEpoch < 0 || cfg.SkipBatches < 0 {
+		return nil, fmt.Errorf("data: loader: StartEpoch %d and SkipBatches %d must not be negative", cfg.StartEpoch, cfg.SkipBatches)
 	}
 	if err := cfg.Transform.Check(); err != nil {
 		return nil, err
@@ -289,8 +298,16 @@ func (l *Loader) dispatch() {
 	defer l.wg.Done()
 	defer close(l.jobs)
 	var seq uint64
-	for epoch := 0; l.cfg.Epochs <= 0 || epoch < l.cfg.Epochs; epoch++ {
-		for _, idx := range l.order(epoch) {
+	for e := 0; l.cfg.Epochs <= 0 || e < l.cfg.Epochs; e++ {
+		epoch := l.cfg.StartEpoch + e
+		order := l.order(epoch)
+		if e == 0 {
+			order = order[min(l.cfg.SkipBatches*l.cfg.BatchSize, len(order)):]
+			if len(order) == 0 {
+				continue // resumed exactly at the end of the epoch
+			}
+		}
+		for _, idx := range order {
 			if l.bad[idx].Load() {
 				continue
 			}
@@ -353,7 +370,7 @@ func (l *Loader) assemble() {
 	defer close(l.out)
 	pending := map[uint64]job{}
 	var next uint64
-	a := assembler{l: l, reported: map[int]bool{}}
+	a := assembler{l: l, reported: map[int]bool{}, index: l.cfg.SkipBatches}
 	for r := range l.results {
 		pending[r.seq] = r
 		for {
