@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spinenet-go/spinenet/detection"
 	"github.com/spinenet-go/spinenet/infer"
 	"github.com/spinenet-go/spinenet/internal/bench"
 	"github.com/spinenet-go/spinenet/kernels"
@@ -48,6 +49,7 @@ percentage of the peak measured in the same run:
 	kc.Flags().StringSliceVar(&opt.Only, "only", nil, "run only these kernels (comma-separated names)")
 	cmd.AddCommand(kc)
 	cmd.AddCommand(newBenchModelCmd(stdout, stderr))
+	cmd.AddCommand(newBenchTrainCmd(stdout, stderr))
 	return cmd
 }
 
@@ -136,4 +138,63 @@ func runBenchKernels(opt benchKernelsOptions, stdout, stderr io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%.2f\t%.1f\t%.1f\t%d\t\n", k.Name, k.MedianMs, k.GFLOPS, k.PctOfPeak, k.Runs)
 	}
 	return tw.Flush()
+}
+
+type benchTrainOptions struct {
+	model   modelFlags
+	Size    int
+	Batch   int
+	Classes int
+	JSON    bool
+	MinTime time.Duration
+}
+
+func newBenchTrainCmd(stdout, stderr io.Writer) *cobra.Command {
+	var opt benchTrainOptions
+	cmd := &cobra.Command{
+		Use:   "train",
+		Short: "Time RetinaNet training steps (images/s)",
+		Long: `bench train times full SpineNet RetinaNet training steps — forward in training
+mode, focal and Huber loss, backward, SGD update — on random images with random
+boxes, and prints the median step time, images per second and effective GFLOP/s
+(3 × forward multiply-adds × 2 per step).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opt.Size < 32 || opt.Batch < 1 {
+				return usageError{fmt.Errorf("--size must be ≥ 32 and --batch ≥ 1")}
+			}
+			a, o, err := opt.model.arch()
+			if err != nil {
+				return err
+			}
+			hc, err := detection.HeadForModel(a.Name, opt.Classes, o.Activation)
+			if err != nil {
+				return err
+			}
+			m, err := detection.NewRetinaNet(a, o, hc)
+			if err != nil {
+				return err
+			}
+			if !opt.JSON {
+				fmt.Fprintf(stderr, "timing SpineNet-%s RetinaNet training at %d×%d, batch %d, on %d threads…\n", a.Name, opt.Size, opt.Size, opt.Batch, kernels.Threads())
+			}
+			r, err := bench.RunTrainStep(m, a.Name, opt.Size, opt.Batch, bench.Options{MinTime: opt.MinTime})
+			if err != nil {
+				return err
+			}
+			if opt.JSON {
+				return json.NewEncoder(stdout).Encode(r)
+			}
+			fmt.Fprintf(stdout, "SpineNet-%s RetinaNet training, %d×%d, batch %d: %.0f ms per step (median of %d), %.2f images/s, %.1f GFLOP/s = %.1f%% of the FMA peak\n",
+				r.Model, r.Size, r.Size, r.Batch, r.MedianMs, r.Steps, r.ImagesPS, r.GFLOPS, r.PctOfPeak)
+			return nil
+		},
+	}
+	opt.model.register(cmd.Flags(), false)
+	cmd.Flags().IntVar(&opt.Size, "size", 640, "square input size")
+	cmd.Flags().IntVar(&opt.Batch, "batch", 2, "images per step")
+	cmd.Flags().IntVar(&opt.Classes, "classes", 91, "head classes")
+	cmd.Flags().BoolVar(&opt.JSON, "json", false, "print one JSON object")
+	cmd.Flags().DurationVar(&opt.MinTime, "min-time", 10*time.Second, "least time spent timing")
+	return cmd
 }
