@@ -1,5 +1,7 @@
 package kernels
 
+//go:generate sh -c "cd _asm && go run ./winograd -out ../winograd_amd64.s -stubs ../winograd_amd64.go -pkg kernels"
+
 import (
 	"math"
 	"runtime"
@@ -114,16 +116,18 @@ func (ww *WinogradWeights) transform(c, oc, m int, w []float32) {
 }
 
 // WinogradFaster reports whether Conv2DWinograd (with pre-transformed weights)
-// is expected to beat Conv2D for p on this machine. It is a rule of thumb
-// from the benchmarks in winograd_bench_test.go: Winograd pays off when the
-// GEMMs are wide enough (C and OC of at least 32) and there are enough output
-// tiles to amortise the transforms, and p must be a 3×3 stride-1 convolution.
+// is expected to beat Conv2D for p on this machine; p must be a 3×3 stride-1
+// convolution. The rule comes from BenchmarkWinograd (medians of -count 5,
+// 2 cores): Winograd won by 1.5–5× whenever there were at least ~50 output
+// tiles of 4×4 (e.g. 28×28 and larger at batch 1) and C, OC ≥ 16, broke even
+// at 25 tiles (20×20) and lost at 9 (10×10), where packing U for the T² GEMMs
+// (36·C·OC floats per call) outweighs the arithmetic saved.
 func WinogradFaster(p ConvParams) bool {
 	if !winoApplies(p) || p.check(false) != "" {
 		return false
 	}
 	tiles := p.N * cvCeilDiv(p.OutH(), 4) * cvCeilDiv(p.OutW(), 4)
-	return p.C >= 32 && p.OC >= 32 && tiles >= 16
+	return p.C >= 16 && p.OC >= 16 && tiles >= 36
 }
 
 func winoApplies(p ConvParams) bool {

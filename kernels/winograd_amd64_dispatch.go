@@ -4,8 +4,6 @@ package kernels
 
 import "github.com/spinenet-go/spinenet/internal/cpu"
 
-//go:generate sh -c "cd _asm && go run ./winograd -out ../winograd_amd64.s -stubs ../winograd_amd64.go -pkg kernels"
-
 // winoAsm reports whether the AVX-512 F(4×4, 3×3) transforms can run.
 func winoAsm() bool { return cpu.Has(cpu.AVX512) }
 

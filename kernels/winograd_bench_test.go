@@ -38,6 +38,13 @@ func winoBenchShapes() []winoBenchShape {
 		winoBenchShape{"bneck_64to64_160", winoSame(1, 160, 160, 64, 64)},
 		winoBenchShape{"bneck_128to128_80", winoSame(1, 80, 80, 128, 128)},
 		winoBenchShape{"train_b4_128to128_40", winoSame(4, 40, 40, 128, 128)},
+		// Around the WinogradFaster threshold.
+		winoBenchShape{"rule_b4_256to256_20", winoSame(4, 20, 20, 256, 256)},
+		winoBenchShape{"rule_64to64_40", winoSame(1, 40, 40, 64, 64)},
+		winoBenchShape{"rule_64to64_28", winoSame(1, 28, 28, 64, 64)},
+		winoBenchShape{"rule_32to32_80", winoSame(1, 80, 80, 32, 32)},
+		winoBenchShape{"rule_16to16_80", winoSame(1, 80, 80, 16, 16)},
+		winoBenchShape{"rule_256to256_28", winoSame(1, 28, 28, 256, 256)},
 	)
 	return s
 }

@@ -550,8 +550,15 @@ func TestWinogradFaster(t *testing.T) {
 	if WinogradFaster(cvSameStride2()) {
 		t.Error("stride 2 reported faster")
 	}
-	if !WinogradFaster(winoSame(1, 80, 80, 256, 256)) {
-		t.Error("256→256 at 80×80 not reported faster")
+	for _, p := range []ConvParams{winoSame(1, 80, 80, 256, 256), winoSame(1, 160, 160, 64, 64), winoSame(4, 20, 20, 256, 256)} {
+		if !WinogradFaster(p) {
+			t.Errorf("%+v not reported faster", p)
+		}
+	}
+	for _, p := range []ConvParams{winoSame(1, 20, 20, 256, 256), winoSame(1, 10, 10, 256, 256), winoSame(1, 80, 80, 3, 64)} {
+		if WinogradFaster(p) {
+			t.Errorf("%+v reported faster", p)
+		}
 	}
 }
 
