@@ -1,9 +1,14 @@
 package kernels
 
+import "sync"
+
 // Depthwise convolutions (channel multiplier 1), as used by SpineNet-Mobile's
-// inverted bottlenecks. They are direct loops: each tap adds a contiguous run
-// of C products, so the inner loops are bounds-check free slices of equal
-// length.
+// inverted bottlenecks. They are direct loops over pixels whose inner loop is
+// dwMAC (elementwise.go): for a run of pixels, a sum over taps of products of
+// two contiguous runs of C channels, vectorised (AVX-512 / AVX2 assembly, or
+// pure Go). Interior pixels, where every tap is inside the input, go through
+// one dwMAC call per output row; border pixels one call each with their valid
+// taps. Rows are split across threads.
 
 func depthwiseCheck(p ConvParams, xLen, wLen, yLen int, name string) {
 	p.mustValid(false)
@@ -30,33 +35,54 @@ func DepthwiseConv2D(p ConvParams, x, w, y []float32, ep *Epilogue) {
 	oh, ow, c := p.OutH(), p.OutW(), p.C
 	cvCheckEpilogue(ep, p.N*oh*ow, c)
 	rows := p.N * oh
+	sw := p.StrideW
+	// Output columns [xLo, xHi) have every kw inside the input.
+	xLo := min(cvCeilDiv(p.PadLeft, sw), ow)
+	xHi := max(min(cvFloorDiv(p.W-p.KW+p.PadLeft, sw)+1, ow), xLo)
 	convParallel(rows, rows*ow*c*p.KH*p.KW, func(lo, hi int) {
+		ta := make([]*float32, 0, p.KH*p.KW)
+		tb := make([]*float32, 0, p.KH*p.KW)
 		for r := lo; r < hi; r++ {
 			n, y0 := r/oh, r%oh
-			for x0 := 0; x0 < ow; x0++ {
-				pix := r*ow + x0
-				yr := y[pix*c : pix*c+c]
-				clear(yr)
+			yrow := y[r*ow*c : (r+1)*ow*c]
+			// taps collects the valid taps of output column x0 (all kw if
+			// interior).
+			taps := func(x0 int, interior bool) {
+				ta, tb = ta[:0], tb[:0]
 				for kh := 0; kh < p.KH; kh++ {
 					ih := y0*p.StrideH + kh - p.PadTop
 					if ih < 0 || ih >= p.H {
 						continue
 					}
-					xrow := x[(n*p.H+ih)*p.W*c : (n*p.H+ih+1)*p.W*c]
+					xrow := (n*p.H + ih) * p.W
 					for kw := 0; kw < p.KW; kw++ {
-						iw := x0*p.StrideW + kw - p.PadLeft
-						if iw < 0 || iw >= p.W {
+						iw := x0*sw + kw - p.PadLeft
+						if !interior && (iw < 0 || iw >= p.W) {
 							continue
 						}
-						xs := xrow[iw*c : iw*c+c]
-						ws := w[(kh*p.KW+kw)*c : (kh*p.KW+kw)*c+c]
-						xs, ws = xs[:len(yr)], ws[:len(yr)]
-						for i := range yr {
-							yr[i] += xs[i] * ws[i]
-						}
+						ta = append(ta, &x[(xrow+iw)*c])
+						tb = append(tb, &w[(kh*p.KW+kw)*c])
 					}
 				}
-				cvEpilogueRow(ep, yr, pix)
+			}
+			if xHi > xLo {
+				taps(xLo, true)
+				dwMAC(yrow[xLo*c:], c, ta, tb, sw*c, 0, c, xHi-xLo, false)
+			}
+			for x0 := 0; x0 < ow; x0++ {
+				if x0 == xLo && xHi > xLo {
+					x0 = xHi - 1
+					continue
+				}
+				taps(x0, false)
+				dwMAC(yrow[x0*c:], c, ta, tb, 0, 0, c, 1, false)
+			}
+			if ep != nil {
+				var res []float32
+				if ep.Residual != nil {
+					res = ep.Residual[r*ow*ep.LdResidual:]
+				}
+				EpilogueRows(ep.Act, yrow, c, ow, c, ep.Bias, res, ep.LdResidual)
 			}
 		}
 	})
@@ -67,19 +93,11 @@ func cvEpilogueRow(ep *Epilogue, row []float32, pix int) {
 	if ep == nil {
 		return
 	}
-	if ep.Bias != nil {
-		b := ep.Bias[:len(row)]
-		for i := range row {
-			row[i] += b[i]
-		}
-	}
+	var res []float32
 	if ep.Residual != nil {
-		res := ep.Residual[pix*ep.LdResidual : pix*ep.LdResidual+len(row)]
-		for i := range row {
-			row[i] += res[i]
-		}
+		res = ep.Residual[pix*ep.LdResidual:]
 	}
-	ApplyActivation(ep.Act, row)
+	EpilogueRows(ep.Act, row, len(row), 1, len(row), ep.Bias, res, ep.LdResidual)
 }
 
 // DepthwiseConv2DBackwardData computes the input gradient of
@@ -89,38 +107,65 @@ func cvEpilogueRow(ep *Epilogue, row []float32, pix int) {
 //	    dx[n, ih, iw, c] += dy[n, oh, ow, c] · w[kh, kw, c]
 //
 // It runs in gather form (each dx pixel sums the taps that reach it), so
-// rows of dx are independent and computed in parallel.
+// rows of dx are independent and computed in parallel. The columns of a row
+// are taken by phase (iw mod StrideW), which fixes the set of kw that reach
+// them, so interior columns of one phase form one dwMAC run.
 func DepthwiseConv2DBackwardData(p ConvParams, dy, w, dx []float32, accumulate bool) {
 	depthwiseCheck(p, len(dx), len(w), len(dy), "DepthwiseConv2DBackwardData")
 	oh, ow, c := p.OutH(), p.OutW(), p.C
 	rows := p.N * p.H
+	sw := p.StrideW
 	convParallel(rows, rows*p.W*c*p.KH*p.KW, func(lo, hi int) {
+		ta := make([]*float32, 0, p.KH*p.KW)
+		tb := make([]*float32, 0, p.KH*p.KW)
 		for r := lo; r < hi; r++ {
 			n, ih := r/p.H, r%p.H
-			for iw := 0; iw < p.W; iw++ {
-				pix := r*p.W + iw
-				dr := dx[pix*c : pix*c+c]
-				if !accumulate {
-					clear(dr)
-				}
+			dxrow := dx[r*p.W*c : (r+1)*p.W*c]
+			// taps collects the taps reaching column iw; all reports whether
+			// every kw of the phase reached it.
+			taps := func(iw int) (all bool) {
+				ta, tb = ta[:0], tb[:0]
+				all = true
 				for kh := 0; kh < p.KH; kh++ {
 					t := ih + p.PadTop - kh
 					if t < 0 || t%p.StrideH != 0 || t/p.StrideH >= oh {
 						continue
 					}
-					dyrow := dy[(n*oh+t/p.StrideH)*ow*c : (n*oh+t/p.StrideH+1)*ow*c]
+					dyrow := (n*oh + t/p.StrideH) * ow
 					for kw := 0; kw < p.KW; kw++ {
 						u := iw + p.PadLeft - kw
-						if u < 0 || u%p.StrideW != 0 || u/p.StrideW >= ow {
+						if cvFloorDiv(u, sw)*sw != u {
 							continue
 						}
-						g := dyrow[u/p.StrideW*c : u/p.StrideW*c+c]
-						ws := w[(kh*p.KW+kw)*c : (kh*p.KW+kw)*c+c]
-						g, ws = g[:len(dr)], ws[:len(dr)]
-						for i := range dr {
-							dr[i] += g[i] * ws[i]
+						if u < 0 || u/sw >= ow {
+							all = false
+							continue
 						}
+						ta = append(ta, &dy[(dyrow+u/sw)*c])
+						tb = append(tb, &w[(kh*p.KW+kw)*c])
 					}
+				}
+				return all
+			}
+			for ph := 0; ph < sw && ph < p.W; ph++ {
+				// Columns ph, ph+sw, ...: a run of interior ones goes in one call.
+				iw := ph
+				for iw < p.W {
+					if !taps(iw) {
+						dwMAC(dxrow[iw*c:], c, ta, tb, 0, 0, c, 1, accumulate)
+						iw += sw
+						continue
+					}
+					end := iw + sw
+					for end < p.W {
+						u := end + p.PadLeft - p.KW + 1 // smallest u of the phase's kw is ≥ this
+						if u < 0 || (end+p.PadLeft)/sw >= ow {
+							break
+						}
+						end += sw
+					}
+					dwMAC(dxrow[iw*c:], sw*c, ta, tb, c, 0, c, (end-iw)/sw, accumulate)
+					iw = end
 				}
 			}
 		}
@@ -133,40 +178,65 @@ func DepthwiseConv2DBackwardData(p ConvParams, dy, w, dx []float32, accumulate b
 //	for n, oh, ow, c, kh, kw with ih = oh·StrideH+kh−PadTop, iw = ow·StrideW+kw−PadLeft inside the input:
 //	    dw[kh, kw, c] += x[n, ih, iw, c] · dy[n, oh, ow, c]
 //
-// Taps are independent and are split across threads.
+// Output rows are split across threads, each summing into a private copy of
+// dw that is added to dw at the end. Within a row, for each kh the output
+// columns whose every kw is inside the input go in one dwMAC call (taps =
+// columns, pixels = kw); the border columns are added per kw.
 func DepthwiseConv2DBackwardFilter(p ConvParams, x, dy, dw []float32, accumulate bool) {
 	depthwiseCheck(p, len(x), len(dw), len(dy), "DepthwiseConv2DBackwardFilter")
 	oh, ow, c := p.OutH(), p.OutW(), p.C
 	taps := p.KH * p.KW
-	convParallel(taps, taps*p.N*oh*ow*c, func(lo, hi int) {
-		for tap := lo; tap < hi; tap++ {
-			kh, kw := tap/p.KW, tap%p.KW
-			acc := dw[tap*c : tap*c+c]
-			if !accumulate {
-				clear(acc)
-			}
-			// Output columns whose input column lies inside the input.
-			owLo := max(cvCeilDiv(p.PadLeft-kw, p.StrideW), 0)
-			owHi := min(cvCeilDiv(p.W+p.PadLeft-kw, p.StrideW), ow)
-			for n := 0; n < p.N; n++ {
-				for y0 := 0; y0 < oh; y0++ {
-					ih := y0*p.StrideH + kh - p.PadTop
-					if ih < 0 || ih >= p.H {
+	dw = dw[:taps*c]
+	if !accumulate {
+		clear(dw)
+	}
+	rows := p.N * oh
+	sw := p.StrideW
+	xLo := min(cvCeilDiv(p.PadLeft, sw), ow)
+	xHi := max(min(cvFloorDiv(p.W-p.KW+p.PadLeft, sw)+1, ow), xLo)
+	var mu sync.Mutex
+	convParallel(rows, rows*ow*c*taps, func(lo, hi int) {
+		acc := make([]float32, taps*c)
+		ta := make([]*float32, 0, ow)
+		tb := make([]*float32, 0, ow)
+		one := make([]*float32, 2)
+		for r := lo; r < hi; r++ {
+			n, y0 := r/oh, r%oh
+			dyrow := r * ow
+			for kh := 0; kh < p.KH; kh++ {
+				ih := y0*p.StrideH + kh - p.PadTop
+				if ih < 0 || ih >= p.H {
+					continue
+				}
+				xrow := (n*p.H + ih) * p.W
+				if xHi > xLo {
+					ta, tb = ta[:0], tb[:0]
+					for x0 := xLo; x0 < xHi; x0++ {
+						ta = append(ta, &x[(xrow+x0*sw-p.PadLeft)*c])
+						tb = append(tb, &dy[(dyrow+x0)*c])
+					}
+					dwMAC(acc[kh*p.KW*c:], c, ta, tb, c, 0, c, p.KW, true)
+				}
+				for x0 := 0; x0 < ow; x0++ {
+					if x0 == xLo && xHi > xLo {
+						x0 = xHi - 1
 						continue
 					}
-					xrow := x[(n*p.H+ih)*p.W*c : (n*p.H+ih+1)*p.W*c]
-					dyrow := dy[(n*oh+y0)*ow*c : (n*oh+y0+1)*ow*c]
-					for x0 := owLo; x0 < owHi; x0++ {
-						iw := x0*p.StrideW + kw - p.PadLeft
-						xs := xrow[iw*c : iw*c+c]
-						g := dyrow[x0*c : x0*c+c]
-						xs, g = xs[:len(acc)], g[:len(acc)]
-						for i := range acc {
-							acc[i] += xs[i] * g[i]
+					for kw := 0; kw < p.KW; kw++ {
+						iw := x0*sw + kw - p.PadLeft
+						if iw < 0 || iw >= p.W {
+							continue
 						}
+						one[0], one[1] = &x[(xrow+iw)*c], &dy[(dyrow+x0)*c]
+						dwMAC(acc[(kh*p.KW+kw)*c:], 0, one[:1], one[1:], 0, 0, c, 1, true)
 					}
 				}
 			}
 		}
+		mu.Lock()
+		for i, v := range acc {
+			dw[i] += v
+		}
+		mu.Unlock()
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/spinenet-go/spinenet/internal/cpu"
 )
 
 func depthwiseCases(short bool) []convCase {
@@ -17,6 +19,9 @@ func depthwiseCases(short bool) []convCase {
 		convCase{"mobile3x3s2", cvSame(1, 11, 10, 24, 3, 2, 24)},
 		convCase{"mobile5x5s1", cvSame(1, 9, 12, 33, 5, 1, 33)},
 		convCase{"mobile5x5s2", cvSame(2, 13, 8, 18, 5, 2, 18)},
+		convCase{"mobile3x3s1c149", cvSame(1, 9, 11, 149, 3, 1, 149)},
+		convCase{"mobile3x3s2c149", cvSame(2, 12, 9, 149, 3, 2, 149)},
+		convCase{"mobile5x5s2c96", cvSame(1, 11, 10, 96, 5, 2, 96)},
 	)
 }
 
@@ -98,6 +103,17 @@ func TestDepthwiseConv2D(t *testing.T) {
 				cvCompare(t, "backward data", dx, wantX, magX)
 				cvCompare(t, "backward filter", dw, wantW, magW)
 			}
+		})
+	}
+}
+
+// TestDepthwiseConv2DPaths reruns TestDepthwiseConv2D on the AVX2 and pure-Go
+// paths of dwMAC and the epilogue.
+func TestDepthwiseConv2DPaths(t *testing.T) {
+	for _, fs := range ewFeatureSets[1:] {
+		t.Run(fs.name, func(t *testing.T) {
+			defer cpu.Disable(fs.off)()
+			TestDepthwiseConv2D(t)
 		})
 	}
 }

@@ -34,27 +34,28 @@ const (
 	expP5    = 5.0000001201e-1
 )
 
-// fma32 returns a·b+c. The float64 product is exact; the sum is rounded to
-// float64 and then float32, which equals the single-rounded float32 FMA of
-// the assembly except in rare double-rounding cases (at most 1 ulp).
-func fma32(a, b, c float32) float32 {
-	return float32(math.FMA(float64(a), float64(b), float64(c)))
-}
+// expRound is 1.5·2²³: adding and subtracting it rounds a float32 of
+// magnitude below 2²² to the nearest integer, ties to even.
+const expRound = 12582912
 
 // expCore returns exp(u) for u in [−104, 89] or NaN: the scalar twin of
-// expCore in _asm/elementwise.
+// expCore in _asm/elementwise, with the same constants and order of
+// operations but a separate multiplication and addition where the assembly
+// has a fused multiply-add (a float32 FMA emulated through math.FMA costs
+// more than all the rest), so results may differ from the assembly's in the
+// last bit or two.
 func expCore(u float32) float32 {
-	n := float32(math.RoundToEven(float64(u * expLog2e)))
-	r := fma32(-n, expC1, u)
-	r = fma32(-n, expC2, r)
+	n := u * expLog2e
+	n = (n + expRound) - expRound // roundEven, |n| < 2²²
+	r := u - n*expC1              // exact (C1 has 9 significant bits)
+	r -= n * expC2
 	z := r * r
-	p := float32(expP0)
-	p = fma32(p, r, expP1)
-	p = fma32(p, r, expP2)
-	p = fma32(p, r, expP3)
-	p = fma32(p, r, expP4)
-	p = fma32(p, r, expP5)
-	p = fma32(p, z, r)
+	p := expP0*r + expP1
+	p = p*r + expP2
+	p = p*r + expP3
+	p = p*r + expP4
+	p = p*r + expP5
+	p = p*z + r
 	p += 1
 	// p·2ⁿ in two exact-or-once-rounded steps (n in [−150, 129]).
 	ni := int32(n)
@@ -76,11 +77,7 @@ func Exp32(x float32) float32 {
 func swishGo(x float32) float32 {
 	xc := max(x, -104)
 	a := expCore(-min(abs32(xc), 104))
-	num := xc
-	if math.Float32bits(xc)>>31 != 0 {
-		num = xc * a
-	}
-	return num / (a + 1)
+	return xc * selNeg(xc, a, 1) / (a + 1)
 }
 
 // sigmoidGo is 1/(1+exp(−x)) computed as (x<0 ? a : 1)/(1+a) with the a of
@@ -88,11 +85,14 @@ func swishGo(x float32) float32 {
 func sigmoidGo(x float32) float32 {
 	xc := max(x, -104)
 	a := expCore(-min(abs32(xc), 104))
-	num := float32(1)
-	if math.Float32bits(xc)>>31 != 0 {
-		num = a
-	}
-	return num / (a + 1)
+	return selNeg(xc, a, 1) / (a + 1)
+}
+
+// selNeg returns neg if x has its sign bit set, else pos, without a branch
+// (the sign of x is unpredictable).
+func selNeg(x, neg, pos float32) float32 {
+	m := uint32(int32(math.Float32bits(x)) >> 31)
+	return math.Float32frombits(math.Float32bits(neg)&m | math.Float32bits(pos)&^m)
 }
 
 func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
@@ -137,12 +137,14 @@ func ActivationDerivative(act Activation, x float32) float32 {
 	case ActSwish:
 		// s·(1 + x·(1−s)) with 1−s = sigmoid(−x) computed directly.
 		inv, small := sigmoidParts(x)
-		s, q := inv, small
+		// x < 0 (not the sign bit: −0 gives the same either way).
+		xn := float32(0)
 		if x < 0 {
-			s, q = small, inv
+			xn = -1
 		}
+		s, q := selNeg(xn, small, inv), selNeg(xn, inv, small)
 		xc := min(max(x, -104), 104)
-		return s * fma32(xc, q, 1)
+		return s * (xc*q + 1)
 	case ActHardSwish:
 		switch {
 		case x >= 3:
@@ -246,8 +248,8 @@ func EpilogueRow(act Activation, row, bias, residual []float32) {
 	EpilogueRows(act, row, len(row), 1, len(row), bias, residual, 0)
 }
 
-// ActivationBackward computes dx = dy·act'(x), or dx += dy·act'(x) (one
-// fused multiply-add) if accumulate, elementwise over len(dx) elements
+// ActivationBackward computes dx = dy·act'(x), or dx += dy·act'(x) (a fused
+// multiply-add in the assembly) if accumulate, elementwise over len(dx) elements
 // (x and dy must be at least as long).
 func ActivationBackward(act Activation, dx, x, dy []float32, accumulate bool) {
 	n := len(dx)
@@ -271,7 +273,7 @@ func activationBackwardGo(act Activation, dx, x, dy []float32, accumulate bool) 
 	for i := range dx {
 		d := ActivationDerivative(act, x[i])
 		if accumulate {
-			dx[i] = fma32(dy[i], d, dx[i])
+			dx[i] += dy[i] * d
 		} else {
 			dx[i] = dy[i] * d
 		}

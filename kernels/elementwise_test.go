@@ -223,6 +223,10 @@ func TestActivationBackwardFiniteDiff(t *testing.T) {
 	}
 }
 
+// ewMaxULP is how far the assembly may be from the pure-Go twin: the same
+// operations, but fused multiply-adds in the assembly only.
+const ewMaxULP = 4
+
 // ewULPDiff is the distance in ulps between a and b (0 if both NaN).
 func ewULPDiff(a, b float32) int64 {
 	if a != a || b != b {
@@ -306,7 +310,7 @@ func TestEpilogueRowsAsmVsGo(t *testing.T) {
 						}
 						for i := range got {
 							d := ewULPDiff(got[i], want[i])
-							if d > 1 {
+							if d > ewMaxULP {
 								t.Fatalf("shape %+v bias %v res %v: element %d: got %g, Go twin %g (input %g)", sh, hb, hr, i, got[i], want[i], c0[i])
 							}
 							if d != 0 {
@@ -317,7 +321,7 @@ func TestEpilogueRowsAsmVsGo(t *testing.T) {
 				}
 			}
 			if bits != 0 {
-				t.Logf("%d elements differ by 1 ulp from the Go twin", bits)
+				t.Logf("%d elements differ (by at most %d ulp) from the Go twin", bits, ewMaxULP)
 			}
 		})
 	}
@@ -348,9 +352,24 @@ func TestActivationBackwardAsmVsGo(t *testing.T) {
 					ActivationBackward(act, got[guard:guard+n], x, dy, acc)
 					activationBackwardGo(act, want[guard:guard+n], x, dy, acc)
 					for i := range got {
-						if ewULPDiff(got[i], want[i]) > 1 {
-							t.Fatalf("n=%d acc=%v: element %d: got %g, Go twin %g", n, acc, i, got[i], want[i])
+						if ewULPDiff(got[i], want[i]) <= ewMaxULP {
+							continue
 						}
+						// Cancellation (swish' near its root, dx + dy·d
+						// near 0) makes ulps meaningless: compare to the
+						// size of the terms.
+						j := i - guard
+						if j >= 0 && j < n {
+							g, w := float64(got[i]), float64(want[i])
+							scale := math.Abs(float64(dy[j])) * (1 + math.Abs(float64(x[j])))
+							if acc {
+								scale += math.Abs(float64(dx0[i]))
+							}
+							if math.Abs(g-w) <= 1e-6*scale {
+								continue
+							}
+						}
+						t.Fatalf("n=%d acc=%v: element %d: got %g, Go twin %g", n, acc, i, got[i], want[i])
 					}
 				}
 			}
