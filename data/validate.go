@@ -243,3 +243,24 @@ func (s *syncReport) snapshot() Report {
 	defer s.mu.Unlock()
 	return s.r.Clone()
 }
+
+// Merge adds the counts and examples of o to r.
+func (r *Report) Merge(o Report) {
+	r.Samples += o.Samples
+	r.Objects += o.Objects
+	r.SkippedSamples += o.SkippedSamples
+	r.SkippedObjects += o.SkippedObjects
+	r.ClippedObjects += o.ClippedObjects
+	for reason, n := range o.Counts {
+		if r.Counts == nil {
+			r.Counts = map[Reason]int{}
+			r.Examples = map[Reason][]string{}
+		}
+		r.Counts[reason] += n
+		for _, ex := range o.Examples[reason] {
+			if len(r.Examples[reason]) < maxExamples {
+				r.Examples[reason] = append(r.Examples[reason], ex)
+			}
+		}
+	}
+}

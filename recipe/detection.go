@@ -1,0 +1,334 @@
+package recipe
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spinenet-go/spinenet/autograd"
+	"github.com/spinenet-go/spinenet/cocoeval"
+	"github.com/spinenet-go/spinenet/data"
+	"github.com/spinenet-go/spinenet/detection"
+	"github.com/spinenet-go/spinenet/detection/box"
+	"github.com/spinenet-go/spinenet/infer"
+	"github.com/spinenet-go/spinenet/nn"
+	"github.com/spinenet-go/spinenet/train"
+)
+
+// DetectionTask trains and evaluates a SpineNet RetinaNet (train.Task).
+type DetectionTask struct {
+	cfg        *Config
+	Model      *detection.Model
+	Anchors    *detection.Anchors
+	AnchorCfg  detection.AnchorConfig
+	Train, Val *data.Dataset
+	// Source supplies in-memory images (synthetic data); nil reads files.
+	Source data.ImageSource
+	// ValGT is the COCO ground truth the evaluation scores against.
+	ValGT *cocoeval.Dataset
+	// Report counts the annotation problems skipped when the data was
+	// loaded; LoaderReport the unreadable images skipped in the latest
+	// training epoch.
+	Report, LoaderReport data.Report
+	Post   detection.PostConfig
+	gts    []detection.GroundTruth
+}
+
+// NewDetectionTask loads the data of c and builds the model.
+func NewDetectionTask(c *Config) (*DetectionTask, error) {
+	t := &DetectionTask{cfg: c, Post: detection.DefaultPost()}
+	if err := t.loadData(); err != nil {
+		return nil, err
+	}
+	arch, opt, err := c.Arch()
+	if err != nil {
+		return nil, err
+	}
+	head, err := detection.HeadForModel(arch.Name, len(t.Train.Classes), opt.Activation)
+	if err != nil {
+		return nil, err
+	}
+	if c.Model.HeadFilters > 0 {
+		head.Filters = c.Model.HeadFilters
+	}
+	if c.Model.HeadConvs > 0 {
+		head.Convs = c.Model.HeadConvs
+	}
+	if t.Model, err = detection.NewRetinaNet(arch, opt, head); err != nil {
+		return nil, err
+	}
+	if c.Model.Init != "" {
+		if _, err := t.Model.Graph().LoadWeights(c.Path(c.Model.Init)); err != nil {
+			return nil, err
+		}
+	}
+	t.AnchorCfg = detection.DefaultAnchors(arch.Name)
+	t.AnchorCfg.MinLevel, t.AnchorCfg.MaxLevel = arch.MinLevel, arch.MaxLevel
+	if c.Model.AnchorSize > 0 {
+		t.AnchorCfg.AnchorSize = c.Model.AnchorSize
+	}
+	if t.Anchors, err = detection.NewAnchors(t.AnchorCfg, c.Input.Size, c.Input.Size); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// loadData reads the training and validation sets the config names and
+// validates them (bad annotations skipped and counted, or fatal if strict).
+func (t *DetectionTask) loadData() error {
+	c := t.cfg
+	d := c.Data
+	var err error
+	switch d.Format {
+	case "synthetic":
+		n, nv := d.SyntheticTrain, d.SyntheticVal
+		if n == 0 {
+			n = 512
+		}
+		if nv == 0 {
+			nv = 64
+		}
+		all, src, err := data.GenerateShapes(n+nv, c.Input.Size, int64(c.Train.Seed))
+		if err != nil {
+			return err
+		}
+		t.Train, t.Val = data.Split(all, n)
+		t.Source = src
+	case "coco":
+		if t.Train, err = data.LoadCOCO(c.Path(d.TrainAnnotations), c.Path(d.TrainImages)); err != nil {
+			return err
+		}
+		if d.ValAnnotations != "" {
+			if t.Val, err = data.LoadCOCO(c.Path(d.ValAnnotations), c.Path(d.ValImages)); err != nil {
+				return err
+			}
+		}
+	case "voc":
+		if t.Train, err = data.LoadVOC(c.Path(d.TrainAnnotations), c.Path(d.TrainImages), d.Classes); err != nil {
+			return err
+		}
+		if d.ValAnnotations != "" {
+			if t.Val, err = data.LoadVOC(c.Path(d.ValAnnotations), c.Path(d.ValImages), t.Train.Classes); err != nil {
+				return err
+			}
+		}
+	}
+	if d.Limit > 0 && d.Limit < len(t.Train.Samples) {
+		t.Train, _ = data.Split(t.Train, d.Limit)
+	}
+	switch {
+	case t.Val != nil:
+	case d.ValIsTrain:
+		t.Val = t.Train
+	case d.ValCount > 0:
+		if d.ValCount >= len(t.Train.Samples) {
+			return &ConfigError{Key: "data.val_count", Reason: fmt.Sprintf("%d, but the data has only %d images", d.ValCount, len(t.Train.Samples))}
+		}
+		t.Train, t.Val = data.Split(t.Train, len(t.Train.Samples)-d.ValCount)
+	default:
+		return &ConfigError{Key: "data", Reason: "no validation data: set val_annotations, val_count or val_is_train"}
+	}
+	vc := data.ValidateConfig{Strict: d.Strict}
+	for _, ds := range []*data.Dataset{t.Train, t.Val} {
+		rep, err := ds.Validate(vc)
+		if err != nil {
+			return err
+		}
+		t.Report.Merge(*rep)
+	}
+	t.ValGT = CocoGroundTruth(t.Val)
+	return nil
+}
+
+// CocoGroundTruth converts a dataset into COCO ground truth for evaluation:
+// boxes as [x y w h], crowd (and VOC difficult) objects as iscrowd, areas
+// as recorded (segmentation area for COCO, box area otherwise).
+func CocoGroundTruth(ds *data.Dataset) *cocoeval.Dataset {
+	gt := &cocoeval.Dataset{}
+	for i, name := range ds.Classes {
+		gt.Categories = append(gt.Categories, cocoeval.Category{ID: int64(ds.CategoryIDs[i]), Name: name})
+	}
+	id := int64(0)
+	for _, s := range ds.Samples {
+		gt.Images = append(gt.Images, cocoeval.Image{ID: s.ID, Width: s.Width, Height: s.Height, FileName: s.Path})
+		for _, o := range s.Objects {
+			id++
+			b := o.Box
+			area := float64(o.Area)
+			if area <= 0 {
+				area = float64(b.Area())
+			}
+			gt.Annotations = append(gt.Annotations, cocoeval.Annotation{ID: id, ImageID: s.ID, CategoryID: int64(o.CategoryID),
+				BBox: [4]float64{float64(b.X1), float64(b.Y1), float64(b.Width()), float64(b.Height())}, HasBBox: true,
+				Area: area, IsCrowd: o.Crowd})
+		}
+	}
+	return gt
+}
+
+// Graph implements train.Task.
+func (t *DetectionTask) Graph() *nn.Graph { return t.Model.Graph() }
+
+// StepsPerEpoch implements train.Task: full batches per epoch (the last
+// partial batch is dropped).
+func (t *DetectionTask) StepsPerEpoch() int {
+	return max(len(t.Train.Samples)/t.cfg.Train.Batch, 1)
+}
+
+func (t *DetectionTask) transform() data.Transform {
+	tr := data.DefaultTransform(t.cfg.Input.Size)
+	tr.ScaleMin, tr.ScaleMax, tr.Flip = t.cfg.Input.ScaleMin, t.cfg.Input.ScaleMax, t.cfg.Input.Flip
+	return tr
+}
+
+// loaderBatches adapts a data.Loader to train.Batches.
+type loaderBatches struct {
+	l    *data.Loader
+	task *DetectionTask
+}
+
+func (b *loaderBatches) Next() (any, bool, error) {
+	batch, err := b.l.Next()
+	if errors.Is(err, io.EOF) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return batch, true, nil
+}
+
+func (b *loaderBatches) Close() error {
+	b.task.LoaderReport = b.l.Report()
+	return b.l.Close()
+}
+
+// Epoch implements train.Task.
+func (t *DetectionTask) Epoch(epoch, skip int) (train.Batches, error) {
+	l, err := data.NewLoader(t.Train, data.LoaderConfig{
+		BatchSize: t.cfg.Train.Batch, Workers: t.cfg.Train.Workers, Shuffle: true, Seed: t.cfg.Train.Seed,
+		DropLast: true, Epochs: 1, StartEpoch: epoch, SkipBatches: skip, Train: true,
+		Transform: t.transform(), Source: t.Source, Strict: t.cfg.Data.Strict,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &loaderBatches{l: l, task: t}, nil
+}
+
+// groundTruth converts a batch's objects to matcher input, leaving out
+// crowd regions (spec §7: skipped in training).
+func (t *DetectionTask) groundTruth(b *data.Batch) []detection.GroundTruth {
+	n := b.Images.Dim(0)
+	if cap(t.gts) < n {
+		t.gts = make([]detection.GroundTruth, n)
+	}
+	gts := t.gts[:n]
+	for i := range gts {
+		gts[i].Boxes, gts[i].Classes = gts[i].Boxes[:0], gts[i].Classes[:0]
+		for _, o := range b.Objects[i] {
+			if o.Crowd {
+				continue
+			}
+			gts[i].Boxes = append(gts[i].Boxes, box.XYXY(o.Box.X1, o.Box.Y1, o.Box.X2, o.Box.Y2))
+			gts[i].Classes = append(gts[i].Classes, o.Class)
+		}
+	}
+	return gts
+}
+
+// Loss implements train.Task: focal + Huber (spec §7).
+func (t *DetectionTask) Loss(tp *autograd.Tape, batch any) (*autograd.Var, map[string]float64, int, error) {
+	b := batch.(*data.Batch)
+	outs := t.Model.Graph().Forward(tp, tp.Constant(b.Images))
+	cls, boxes := t.Model.Outputs(outs)
+	l, err := t.Model.Loss(tp, cls, boxes, t.Anchors, t.groundTruth(b), detection.DefaultLoss())
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	parts := map[string]float64{
+		"class": float64(l.Class.Value.Data()[0]), "box": float64(l.Box.Value.Data()[0]),
+		"positives": float64(l.Positives) / float64(b.Images.Dim(0)),
+	}
+	return l.Total, parts, b.Images.Dim(0), nil
+}
+
+// EvalKeys implements train.Task.
+func (t *DetectionTask) EvalKeys() []string { return []string{"AP", "AP50", "AP75"} }
+
+// Evaluate implements train.Task: COCO box AP of the current weights on the
+// validation set.
+func (t *DetectionTask) Evaluate() (map[string]float64, error) {
+	dets, err := t.Detect(t.Val, t.Source)
+	if err != nil {
+		return nil, err
+	}
+	res, err := cocoeval.Evaluate(t.ValGT, dets, "bbox")
+	if err != nil {
+		return nil, err
+	}
+	return StatsMap(res), nil
+}
+
+// StatsMap names the 12 COCO summary numbers.
+func StatsMap(r *cocoeval.Result) map[string]float64 {
+	keys := []string{"AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"}
+	m := make(map[string]float64, len(keys))
+	for i, k := range keys {
+		m[k] = r.Stats[i]
+	}
+	return m
+}
+
+// Detect runs the compiled model over every image of ds (evaluation
+// transform) and returns COCO detections in original image pixels with
+// the dataset's category ids.
+func (t *DetectionTask) Detect(ds *data.Dataset, src data.ImageSource) ([]cocoeval.Detection, error) {
+	m, err := infer.Compile(t.Model.Graph(), infer.DefaultOptions())
+	if err != nil {
+		return nil, err
+	}
+	return DetectDataset(m, t.Model, t.Anchors, t.cfg.Input.Size, ds, src, t.cfg.Train.Workers, t.Post)
+}
+
+// DetectDataset runs a compiled RetinaNet over a dataset and returns COCO
+// detections in original pixels.
+func DetectDataset(m *infer.Model, model *detection.Model, anchors *detection.Anchors, size int, ds *data.Dataset, src data.ImageSource, workers int, post detection.PostConfig) ([]cocoeval.Detection, error) {
+	l, err := data.NewLoader(ds, data.LoaderConfig{BatchSize: 1, Workers: workers, Epochs: 1, Transform: data.DefaultTransform(size), Source: src})
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	var dets []cocoeval.Detection
+	for b, err := range l.All() {
+		if err != nil {
+			return nil, err
+		}
+		outs, err := m.Run(b.Images)
+		if err != nil {
+			return nil, err
+		}
+		cls, boxes := model.OutputTensors(outs)
+		pl := b.Placements[0]
+		found := detection.Detect(cls, boxes, anchors, model.Config.NumClasses, [][2]float32{{float32(pl.Width), float32(pl.Height)}}, post)
+		for _, d := range found[0] {
+			ob := pl.ToOriginal(data.Box{X1: d.Box.X1, Y1: d.Box.Y1, X2: d.Box.X2, Y2: d.Box.Y2})
+			if ob.Width() <= 0 || ob.Height() <= 0 {
+				continue
+			}
+			dets = append(dets, cocoeval.Detection{ImageID: b.Samples[0].ID, CategoryID: int64(ds.CategoryIDs[d.Class]),
+				BBox: [4]float64{float64(ob.X1), float64(ob.Y1), float64(ob.Width()), float64(ob.Height())}, HasBBox: true, Score: float64(d.Score)})
+		}
+	}
+	return dets, nil
+}
+
+// Detector returns the task's model with the anchors, classes and input
+// size that describe it in a weights file.
+func (t *DetectionTask) Detector() *detection.Detector {
+	return &detection.Detector{Model: t.Model, Anchors: t.AnchorCfg, Classes: t.Train.Classes, CategoryIDs: t.Train.CategoryIDs, InputSize: t.cfg.Input.Size}
+}
+
+// Metadata implements train.Task: the backbone's description plus the
+// head, anchors, classes and input size, so detect needs only the file.
+func (t *DetectionTask) Metadata() (map[string]string, error) { return t.Detector().Metadata() }

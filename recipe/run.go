@@ -1,0 +1,68 @@
+package recipe
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spinenet-go/spinenet/train"
+)
+
+// RunOptions returns the train.Options of the config for a task with
+// stepsPerEpoch batches per epoch: total steps from train.steps or
+// train.epochs, the schedule and SGD settings, a checkpoint every epoch (or
+// every train.checkpoint_every steps), an evaluation every train.eval_every
+// epochs and at the end.
+func (c *Config) RunOptions(stepsPerEpoch int, title string, resume bool, progress, log io.Writer) (train.Options, error) {
+	total := c.TotalSteps(stepsPerEpoch)
+	sched, err := c.Schedule(total)
+	if err != nil {
+		return train.Options{}, err
+	}
+	ck := c.Train.CheckpointEvery
+	if ck == 0 {
+		ck = stepsPerEpoch
+	}
+	return train.Options{
+		OutDir: c.Train.Output, Steps: total, Schedule: sched, SGD: c.SGD(), Seed: c.Train.Seed,
+		EvalEvery: c.Train.EvalEvery * stepsPerEpoch, CheckpointEvery: ck, Resume: resume,
+		Progress: progress, Log: log, Config: c, Title: title,
+	}, nil
+}
+
+// modelName is the model id, or the architecture file, for titles.
+func (c *Config) modelName() string {
+	if c.Model.Arch != "" {
+		return c.Model.Arch
+	}
+	return "SpineNet-" + c.Model.ID
+}
+
+// TrainDetection loads the data, builds the RetinaNet and trains it as c
+// describes (train.Run: checkpoints, resume, progress bar, metrics log,
+// plot), writing to c.Train.Output.
+func TrainDetection(c *Config, resume bool, progress, log io.Writer) (*train.Summary, error) {
+	t, err := NewDetectionTask(c)
+	if err != nil {
+		return nil, err
+	}
+	opt, err := c.RunOptions(t.StepsPerEpoch(), fmt.Sprintf("%s RetinaNet, %s", c.modelName(), t.Train.Name), resume, progress, log)
+	if err != nil {
+		return nil, err
+	}
+	if log != nil {
+		acc, err := t.Graph().Account(c.Input.Size, c.Input.Size)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(log, "detection: %d training / %d validation images, %d classes, input %d×%d, %d parameters, %.2f B multiply-adds per image, %d steps (%d per epoch)\n",
+			len(t.Train.Samples), len(t.Val.Samples), len(t.Train.Classes), c.Input.Size, c.Input.Size, acc.TrainableParams, float64(acc.MACs)/1e9, opt.Steps, t.StepsPerEpoch())
+		if t.Report.Problems() > 0 {
+			fmt.Fprintf(log, "data problems skipped:\n%s", t.Report.String())
+		}
+	}
+	sum, err := train.Run(t, opt)
+	if log != nil && t.LoaderReport.Problems() > 0 {
+		fmt.Fprintf(log, "images skipped while training:\n%s", t.LoaderReport.String())
+	}
+	return sum, err
+}
