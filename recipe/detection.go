@@ -30,8 +30,8 @@ type DetectionTask struct {
 	// loaded; LoaderReport the unreadable images skipped in the latest
 	// training epoch.
 	Report, LoaderReport data.Report
-	Post   detection.PostConfig
-	gts    []detection.GroundTruth
+	Post                 detection.PostConfig
+	gts                  []detection.GroundTruth
 }
 
 // NewDetectionTask loads the data of c and builds the model.
