@@ -152,7 +152,7 @@ func ActivationDerivative(act Activation, x float32) float32 {
 		case x <= -3:
 			return 0
 		}
-		return (x + x + 3) / 6
+		return (x + x + 3) * (1.0 / 6)
 	case ActSigmoid:
 		inv, small := sigmoidParts(x)
 		return inv * small
