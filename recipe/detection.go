@@ -10,7 +10,6 @@ import (
 	"github.com/spinenet-go/spinenet/data"
 	"github.com/spinenet-go/spinenet/detection"
 	"github.com/spinenet-go/spinenet/detection/box"
-	"github.com/spinenet-go/spinenet/infer"
 	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/train"
 )
@@ -280,21 +279,23 @@ func StatsMap(r *cocoeval.Result) map[string]float64 {
 	return m
 }
 
-// Detect runs the compiled model over every image of ds (evaluation
-// transform) and returns COCO detections in original image pixels with
-// the dataset's category ids.
+// Detect runs the current model (compiled for inference) over every image
+// of ds with the evaluation transform and returns COCO detections in
+// original image pixels with the dataset's category ids.
 func (t *DetectionTask) Detect(ds *data.Dataset, src data.ImageSource) ([]cocoeval.Detection, error) {
-	m, err := infer.Compile(t.Model.Graph(), infer.DefaultOptions())
+	p, err := NewPredictor(t.Detector())
 	if err != nil {
 		return nil, err
 	}
-	return DetectDataset(m, t.Model, t.Anchors, t.cfg.Input.Size, ds, src, t.cfg.Train.Workers, t.Post)
+	p.Post = t.Post
+	return p.DetectDataset(ds, src, t.cfg.Train.Workers)
 }
 
-// DetectDataset runs a compiled RetinaNet over a dataset and returns COCO
-// detections in original pixels.
-func DetectDataset(m *infer.Model, model *detection.Model, anchors *detection.Anchors, size int, ds *data.Dataset, src data.ImageSource, workers int, post detection.PostConfig) ([]cocoeval.Detection, error) {
-	l, err := data.NewLoader(ds, data.LoaderConfig{BatchSize: 1, Workers: workers, Epochs: 1, Transform: data.DefaultTransform(size), Source: src})
+// DetectDataset runs the predictor over a dataset (images decoded and
+// transformed ahead on workers goroutines) and returns COCO detections in
+// original pixels with the dataset's category ids.
+func (p *Predictor) DetectDataset(ds *data.Dataset, src data.ImageSource, workers int) ([]cocoeval.Detection, error) {
+	l, err := data.NewLoader(ds, data.LoaderConfig{BatchSize: 1, Workers: workers, Epochs: 1, Transform: p.tr, Source: src})
 	if err != nil {
 		return nil, err
 	}
@@ -304,20 +305,13 @@ func DetectDataset(m *infer.Model, model *detection.Model, anchors *detection.An
 		if err != nil {
 			return nil, err
 		}
-		outs, err := m.Run(b.Images)
+		found, err := p.run(b.Images, b.Placements[0])
 		if err != nil {
 			return nil, err
 		}
-		cls, boxes := model.OutputTensors(outs)
-		pl := b.Placements[0]
-		found := detection.Detect(cls, boxes, anchors, model.Config.NumClasses, [][2]float32{{float32(pl.Width), float32(pl.Height)}}, post)
-		for _, d := range found[0] {
-			ob := pl.ToOriginal(data.Box{X1: d.Box.X1, Y1: d.Box.Y1, X2: d.Box.X2, Y2: d.Box.Y2})
-			if ob.Width() <= 0 || ob.Height() <= 0 {
-				continue
-			}
-			dets = append(dets, cocoeval.Detection{ImageID: b.Samples[0].ID, CategoryID: int64(ds.CategoryIDs[d.Class]),
-				BBox: [4]float64{float64(ob.X1), float64(ob.Y1), float64(ob.Width()), float64(ob.Height())}, HasBBox: true, Score: float64(d.Score)})
+		for _, f := range found {
+			dets = append(dets, cocoeval.Detection{ImageID: b.Samples[0].ID, CategoryID: int64(ds.CategoryIDs[f.Class]),
+				BBox: [4]float64{float64(f.Box.X1), float64(f.Box.Y1), float64(f.Box.Width()), float64(f.Box.Height())}, HasBBox: true, Score: float64(f.Score)})
 		}
 	}
 	return dets, nil

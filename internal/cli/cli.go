@@ -62,6 +62,7 @@ Commands print results on stdout and progress and diagnostics on stderr.`,
 	root.AddCommand(newInfoCmd(stdout))
 	root.AddCommand(newImportCmd(stdout, stderr))
 	root.AddCommand(newForwardCmd(stdout, stderr))
+	root.AddCommand(newDetectCmd(stdout, stderr))
 	root.AddCommand(newEvalCmd(stdout, stderr))
 	return root
 }

@@ -3,43 +3,109 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spinenet-go/spinenet/internal/toy"
+	"github.com/spinenet-go/spinenet/configs"
+	"github.com/spinenet-go/spinenet/data"
+	"github.com/spinenet-go/spinenet/internal/annotate"
+	"github.com/spinenet-go/spinenet/recipe"
+	"github.com/spinenet-go/spinenet/train"
 )
 
+type demoOptions struct {
+	Output   string
+	Epochs   int
+	Examples int
+	Quiet    bool
+}
+
 func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
-	var cfg toy.Config
+	var opt demoOptions
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Train a small network on an embedded synthetic task (no data needed)",
-		Long: `demo generates a synthetic 4-class image task (bars, diagonals and hollow squares
-on noisy 16×16 backgrounds), trains a 3-layer convolutional network on it with
-the pure-Go compute core (convolutions, batch norm, autograd, SGD with warm-up and
-cosine decay), and reports the loss curve and the accuracy on held-out images.`,
+		Short: "Train a small SpineNet RetinaNet on synthetic shapes (no data needed) and evaluate it",
+		Long: `demo needs no data and no flags. It generates a synthetic detection set — circles,
+squares, triangles and crosses in random colours and sizes on textured backgrounds,
+with exact boxes and masks — trains a small SpineNet-49S RetinaNet on it from
+scratch for a few minutes (the embedded recipe configs/demo.yaml), evaluates COCO
+box AP on held-out synthetic images, and writes to the output folder:
+
+  model.safetensors   the trained detector (use it with 'spinenet detect')
+  curves.png          training loss and AP over the run
+  metrics.jsonl       the logged losses and evaluations
+  examples/*.png      held-out images with the detections drawn on them`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if cfg.Steps < 1 || cfg.Batch < 1 {
-				return usageError{fmt.Errorf("--steps and --batch must be positive")}
-			}
-			start := time.Now()
-			cfg.Progress = func(step int, loss, lr float64) {
-				fmt.Fprintf(stderr, "step %4d/%d  loss %.4f  lr %.4f  %.0f images/s\n",
-					step, cfg.Steps, loss, lr, float64(step*cfg.Batch)/time.Since(start).Seconds())
-			}
-			_, res, err := toy.Train(cfg)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "trained %d steps of %d images in %.1f s: loss %.3f → %.3f, held-out accuracy %.1f%% (chance 25%%)\n",
-				cfg.Steps, cfg.Batch, time.Since(start).Seconds(), res.FirstLoss, res.LastLoss, 100*res.Accuracy)
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(opt, stdout, stderr) },
 	}
-	cmd.Flags().IntVar(&cfg.Steps, "steps", 300, "training steps")
-	cmd.Flags().IntVar(&cfg.Batch, "batch", 32, "images per step")
-	cmd.Flags().Float64Var(&cfg.LR, "lr", 0.1, "peak learning rate")
-	cmd.Flags().Uint64Var(&cfg.Seed, "seed", 1, "random seed for data, weights and training")
+	cmd.Flags().StringVar(&opt.Output, "output", "spinenet-demo", "output folder")
+	cmd.Flags().IntVar(&opt.Epochs, "epochs", 0, "training epochs (default: the recipe's)")
+	cmd.Flags().IntVar(&opt.Examples, "examples", 8, "annotated held-out images to write")
+	cmd.Flags().BoolVar(&opt.Quiet, "quiet", false, "no progress bar")
 	return cmd
+}
+
+func runDemo(opt demoOptions, stdout, stderr io.Writer) error {
+	raw, err := configs.FS.ReadFile("demo.yaml")
+	if err != nil {
+		return err
+	}
+	c, err := recipe.Parse(raw, false)
+	if err != nil {
+		return err
+	}
+	c.Train.Output = opt.Output
+	if opt.Epochs > 0 {
+		c.Train.Epochs = opt.Epochs
+	}
+	var progress io.Writer = stderr
+	if opt.Quiet {
+		progress = nil
+	}
+	fmt.Fprintf(stderr, "spinenet demo: training a SpineNet-%s RetinaNet on synthetic shapes (%d training images, %d epochs)…\n", c.Model.ID, c.Data.SyntheticTrain, c.Train.Epochs)
+	task, err := recipe.NewDetectionTask(c)
+	if err != nil {
+		return err
+	}
+	ro, err := c.RunOptions(task.StepsPerEpoch(), "SpineNet demo: synthetic shapes", false, progress, stderr)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	sum, err := train.Run(task, ro)
+	if err != nil {
+		return err
+	}
+	// Draw the detections on a few held-out images.
+	dir := filepath.Join(opt.Output, "examples")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	p, err := recipe.NewPredictor(task.Detector())
+	if err != nil {
+		return err
+	}
+	p.Post.ScoreThreshold = 0.3
+	src := task.Source.(*data.MemorySource)
+	var rgb data.RGB
+	for i, s := range task.Val.Samples[:min(opt.Examples, len(task.Val.Samples))] {
+		img := src.Image(s.ID)
+		found, err := p.Predict(data.ToRGB(&rgb, img))
+		if err != nil {
+			return err
+		}
+		var boxes []annotate.Box
+		for _, f := range found {
+			boxes = append(boxes, annotate.Box{X1: f.Box.X1, Y1: f.Box.Y1, X2: f.Box.X2, Y2: f.Box.Y2, Label: task.Val.Classes[f.Class], Score: f.Score, Class: f.Class})
+		}
+		if err := annotate.Save(filepath.Join(dir, fmt.Sprintf("val-%02d.png", i+1)), annotate.Draw(img, boxes)); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "trained %d steps in %s (%.0f images/s)\n", sum.Steps, time.Since(start).Round(time.Second), sum.ImagesPS)
+	fmt.Fprintf(stdout, "held-out COCO box AP %.3f, AP50 %.3f, AP75 %.3f (%d synthetic images)\n", sum.Eval["AP"], sum.Eval["AP50"], sum.Eval["AP75"], len(task.Val.Samples))
+	fmt.Fprintf(stdout, "outputs in %s/: model.safetensors, curves.png, metrics.jsonl, examples/\n", opt.Output)
+	return nil
 }
