@@ -203,7 +203,9 @@ func gridSet(n, size int) *Set {
 }
 
 // Raw transform: values are pixel/255 exactly, one channel.
-func rawTransform(size int) Transform { return Transform{Size: size, Channels: 1, Std: [3]float32{1, 1, 1}} }
+func rawTransform(size int) Transform {
+	return Transform{Size: size, Channels: 1, Std: [3]float32{1, 1, 1}}
+}
 
 func pixel(dst []float32, size, x, y int) float32 { return dst[y*size+x] * 255 }
 

@@ -1,0 +1,498 @@
+package recipe
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/spinenet-go/spinenet/autograd"
+	"github.com/spinenet-go/spinenet/classify"
+	"github.com/spinenet-go/spinenet/data/labeled"
+	"github.com/spinenet-go/spinenet/infer"
+	"github.com/spinenet-go/spinenet/nn"
+	"github.com/spinenet-go/spinenet/spinenet"
+	"github.com/spinenet-go/spinenet/tensor"
+	"github.com/spinenet-go/spinenet/train"
+)
+
+// Metadata keys a classification weights file adds to the backbone's
+// (spinenet.Backbone.Metadata with task "classification"), so that it can be
+// evaluated or used without its config.
+const (
+	MetaNumClasses = "classify.num_classes" // decimal
+	MetaClasses    = "classify.classes"     // JSON list of class names
+	MetaDropout    = "classify.dropout"     // decimal
+	MetaInput      = "classify.input"       // JSON inputMeta: size, channels, mean, std
+)
+
+// inputMeta is the preprocessing a classification model was trained with.
+type inputMeta struct {
+	Size     int        `json:"size"`
+	Channels int        `json:"channels"`
+	Mean     [3]float32 `json:"mean"`
+	Std      [3]float32 `json:"std"`
+}
+
+// evalBatch is the batch size of evaluation (inference only).
+const evalBatch = 250
+
+// ClassificationTask trains a SpineNet classifier (spec §5.7) on an IDX or
+// ImageFolder set; it implements train.Task.
+//
+// Input: a 1-channel IDX set (MNIST, Fashion-MNIST) feeds a 1-channel stem
+// when model.input_channels is 1 (replicating gray to 3 channels gives the
+// same function class at a 3× larger stem kernel, so 1 is the better choice),
+// or is replicated to RGB when it is 3. IDX images are normalised with the
+// training set's own pixel mean and standard deviation (Fashion-MNIST:
+// 0.2860, 0.3530), RGB images with the ImageNet statistics. See
+// labeled.Transform for resizing and augmentation.
+type ClassificationTask struct {
+	Config *Config
+	Model  *classify.Model
+	// Train and Val are the training and evaluation sets.
+	Train, Val *labeled.Set
+	// Transform is the evaluation preprocessing; training adds Augment.
+	Transform labeled.Transform
+	Augment   labeled.Augment
+
+	logits int // index of "logits" among the graph outputs
+	prob   *tensor.Tensor
+}
+
+// NewClassificationTask loads the data of c and builds the model.
+//
+// Data (c.Data): for format idx, train_images/train_annotations are the
+// training images and labels files, val_images/val_annotations the test set;
+// for imagefolder, train_images and val_images are ImageFolder roots. Without
+// a validation set, val_count holds out the last val_count training samples
+// (val_is_train evaluates on the training set). limit keeps the first limit
+// training samples; classes names (IDX) or selects and orders (ImageFolder)
+// the classes.
+func NewClassificationTask(c *Config) (*ClassificationTask, error) {
+	if c.Task != "classification" {
+		return nil, &ConfigError{Key: "task", Reason: fmt.Sprintf("%q, want classification", c.Task)}
+	}
+	tr, val, err := loadLabeledSets(c)
+	if err != nil {
+		return nil, err
+	}
+	t := &ClassificationTask{Config: c, Train: tr, Val: val}
+	t.Transform, err = inputTransform(c, tr)
+	if err != nil {
+		return nil, err
+	}
+	t.Augment = labeled.Augment{Flip: c.Input.Flip, CropPad: c.Input.CropPad, RandomWindow: c.Data.Format == "imagefolder"}
+	arch, opt, err := c.Arch()
+	if err != nil {
+		return nil, err
+	}
+	if t.Model, err = classify.NewClassifier(arch, opt, classify.HeadConfig{NumClasses: len(tr.Classes), Dropout: c.Model.Dropout}); err != nil {
+		return nil, &ConfigError{Key: "model", Reason: err.Error()}
+	}
+	if err := t.setup(); err != nil {
+		return nil, err
+	}
+	if c.Model.Init != "" {
+		if err := loadInit(t.Model.Graph(), c.Path(c.Model.Init)); err != nil {
+			return nil, err
+		}
+	}
+	if t.StepsPerEpoch() < 1 {
+		return nil, &ConfigError{Key: "train.batch", Reason: fmt.Sprintf("%d is larger than the %d training images", c.Train.Batch, tr.N)}
+	}
+	return t, nil
+}
+
+func (t *ClassificationTask) setup() error {
+	g := t.Model.Graph()
+	t.logits = -1
+	for i, name := range g.OutputNames {
+		if name == "logits" {
+			t.logits = i
+		}
+	}
+	if t.logits < 0 {
+		return fmt.Errorf("recipe: the classifier graph has no logits output")
+	}
+	if t.Transform.Channels != g.Nodes[g.Inputs[0]].Channels {
+		return fmt.Errorf("recipe: input has %d channels, the model %d", t.Transform.Channels, g.Nodes[g.Inputs[0]].Channels)
+	}
+	return nil
+}
+
+// loadLabeledSets reads the training and validation sets of c.
+func loadLabeledSets(c *Config) (tr, val *labeled.Set, err error) {
+	d := c.Data
+	need := func(key, v string) error {
+		if v == "" {
+			return &ConfigError{Key: key, Reason: fmt.Sprintf("required for format %s", d.Format)}
+		}
+		return nil
+	}
+	if err := need("data.train_images", d.TrainImages); err != nil {
+		return nil, nil, err
+	}
+	hasVal := d.ValImages != ""
+	switch d.Format {
+	case "idx":
+		if err := need("data.train_annotations", d.TrainAnnotations); err != nil {
+			return nil, nil, err
+		}
+		if tr, err = labeled.ReadIDX(c.Path(d.TrainImages), c.Path(d.TrainAnnotations)); err != nil {
+			return nil, nil, err
+		}
+		if hasVal {
+			if err := need("data.val_annotations", d.ValAnnotations); err != nil {
+				return nil, nil, err
+			}
+			if val, err = labeled.ReadIDX(c.Path(d.ValImages), c.Path(d.ValAnnotations)); err != nil {
+				return nil, nil, err
+			}
+		}
+		// The label count is the larger of the two sets' (a small subset
+		// may miss the last class).
+		if val != nil && len(val.Classes) > len(tr.Classes) {
+			tr.Classes = val.Classes
+		}
+		if len(d.Classes) > 0 {
+			if err := tr.WithClasses(d.Classes); err != nil {
+				return nil, nil, &ConfigError{Key: "data.classes", Reason: err.Error()}
+			}
+		}
+		if val != nil {
+			if err := val.WithClasses(tr.Classes); err != nil {
+				return nil, nil, &ConfigError{Key: "data.val_annotations", Reason: err.Error()}
+			}
+		}
+	case "imagefolder":
+		if d.TrainAnnotations != "" || d.ValAnnotations != "" {
+			return nil, nil, &ConfigError{Key: "data.train_annotations", Reason: "not used by imagefolder (labels are the directory names)"}
+		}
+		if tr, err = labeled.ReadImageFolder(c.Path(d.TrainImages), d.Classes); err != nil {
+			return nil, nil, err
+		}
+		if hasVal {
+			if val, err = labeled.ReadImageFolder(c.Path(d.ValImages), tr.Classes); err != nil {
+				return nil, nil, err
+			}
+		}
+	default:
+		return nil, nil, &ConfigError{Key: "data.format", Reason: fmt.Sprintf("%q, want idx or imagefolder for classification", d.Format)}
+	}
+	switch {
+	case val != nil:
+	case d.ValIsTrain:
+	case d.ValCount > 0:
+		if d.ValCount >= tr.N {
+			return nil, nil, &ConfigError{Key: "data.val_count", Reason: fmt.Sprintf("%d, but there are only %d training images", d.ValCount, tr.N)}
+		}
+		val = tr.Slice(tr.N-d.ValCount, tr.N)
+		tr = tr.Slice(0, tr.N-d.ValCount)
+	default:
+		return nil, nil, &ConfigError{Key: "data.val_images", Reason: "set a validation set, val_count or val_is_train"}
+	}
+	tr = tr.Subset(d.Limit)
+	if d.ValIsTrain && val == nil {
+		val = tr
+	}
+	return tr, val, nil
+}
+
+// inputTransform is the evaluation preprocessing of c for training set tr.
+func inputTransform(c *Config, tr *labeled.Set) (labeled.Transform, error) {
+	t := labeled.Transform{Size: c.Input.Size, Channels: c.Model.InputChannels}
+	if tr.C == 1 {
+		m, s, err := tr.Stats()
+		if err != nil {
+			return t, err
+		}
+		t.Mean = [3]float32{float32(m), float32(m), float32(m)}
+		t.Std = [3]float32{float32(s), float32(s), float32(s)}
+	} else {
+		t.Mean, t.Std = labeled.ImageNetMean, labeled.ImageNetStd
+		if t.Channels == 1 { // luma of the ImageNet statistics
+			t.Mean[0] = 0.299*t.Mean[0] + 0.587*t.Mean[1] + 0.114*t.Mean[2]
+			t.Std[0] = 0.226
+		}
+	}
+	if c.Input.CropPad < 0 || c.Input.CropPad >= c.Input.Size {
+		return t, &ConfigError{Key: "input.crop_pad", Reason: fmt.Sprintf("%d, want 0 ≤ crop_pad < size", c.Input.CropPad)}
+	}
+	return t, t.Check()
+}
+
+// loadInit copies the tensors of a weights file into g for transfer
+// learning: every backbone tensor must be present; the head's dense layer is
+// taken only when its shape matches (another class count keeps the fresh
+// initialisation).
+func loadInit(g *nn.Graph, path string) error {
+	sd, _, err := nn.ReadStateDict(path)
+	if err != nil {
+		return err
+	}
+	own := g.StateDict()
+	var missing []string
+	for name, dst := range own {
+		src, ok := sd[name]
+		if ok && tensor.SameShape(src, dst) {
+			dst.CopyFrom(src)
+			continue
+		}
+		if !strings.HasPrefix(name, "head/") {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return &nn.WeightsError{Source: path, Missing: missing}
+	}
+	return nil
+}
+
+// Graph implements train.Task.
+func (t *ClassificationTask) Graph() *nn.Graph { return t.Model.Graph() }
+
+// StepsPerEpoch is the number of full batches (the last partial batch is
+// dropped so batch-norm statistics always see a full batch).
+func (t *ClassificationTask) StepsPerEpoch() int {
+	return labeled.NumBatches(t.Train.N, t.Config.Train.Batch, true)
+}
+
+// Epoch returns the shuffled, augmented batches of an epoch; order and
+// augmentation depend only on train.seed and the epoch.
+func (t *ClassificationTask) Epoch(epoch, skip int) (train.Batches, error) {
+	tf := t.Transform
+	tf.Augment = t.Augment
+	return labeled.NewLoader(t.Train, labeled.LoaderConfig{
+		BatchSize: t.Config.Train.Batch, Transform: tf, Seed: t.Config.Train.Seed, Epoch: epoch,
+		Shuffle: true, DropLast: true, Skip: skip, Workers: t.Config.Train.Workers,
+	})
+}
+
+// Loss is the softmax cross-entropy with model.label_smoothing; parts are
+// the unsmoothed cross-entropy "ce" and the batch's top-1 accuracy "acc".
+func (t *ClassificationTask) Loss(tp *autograd.Tape, batch any) (*autograd.Var, map[string]float64, int, error) {
+	b, ok := batch.(*labeled.Batch)
+	if !ok {
+		return nil, nil, 0, fmt.Errorf("recipe: classification batch is %T", batch)
+	}
+	out := t.Graph().Forward(tp, tp.Constant(b.Images))
+	logits := out[t.logits]
+	loss := tp.SoftmaxCrossEntropy(logits, b.Labels, t.Config.Model.LabelSmoothing)
+	parts := map[string]float64{"acc": autograd.TopKAccuracy(logits.Value, b.Labels, 1)}
+	if t.Config.Model.LabelSmoothing > 0 {
+		parts["ce"] = t.crossEntropy(logits.Value, b.Labels) / float64(len(b.Labels))
+	} else {
+		parts["ce"] = float64(loss.Value.Data()[0])
+	}
+	return loss, parts, len(b.Labels), nil
+}
+
+// crossEntropy is the summed unsmoothed cross-entropy of logits [N, K].
+func (t *ClassificationTask) crossEntropy(logits *tensor.Tensor, labels []int32) float64 {
+	if t.prob == nil || !tensor.SameShape(t.prob, logits) {
+		t.prob = tensor.New(logits.Shape()...)
+	}
+	return tensor.SoftmaxCrossEntropy(t.prob, logits, labels, 0)
+}
+
+// Evaluate runs the model in inference mode (batch norm with moving
+// statistics, no dropout or stochastic depth; compiled with infer) over the
+// validation set and returns "top1", "top5" (fractions) and "loss" (mean
+// unsmoothed cross-entropy).
+func (t *ClassificationTask) Evaluate() (map[string]float64, error) {
+	run, err := t.predictor()
+	if err != nil {
+		return nil, err
+	}
+	ld, err := labeled.NewLoader(t.Val, labeled.LoaderConfig{BatchSize: min(evalBatch, t.Val.N), Transform: t.Transform, Workers: t.Config.Train.Workers})
+	if err != nil {
+		return nil, err
+	}
+	defer ld.Close()
+	k := len(t.Train.Classes)
+	var top1, top5 int
+	var ce float64
+	for {
+		b, err := ld.NextBatch()
+		if err != nil {
+			return nil, err
+		}
+		if b == nil {
+			break
+		}
+		logits, err := run(b.Images)
+		if err != nil {
+			return nil, err
+		}
+		top1 += tensor.TopKCorrect(logits, b.Labels, 1)
+		top5 += tensor.TopKCorrect(logits, b.Labels, min(5, k))
+		ce += t.crossEntropy(logits, b.Labels)
+	}
+	n := float64(t.Val.N)
+	return map[string]float64{"top1": float64(top1) / n, "top5": float64(top5) / n, "loss": ce / n}, nil
+}
+
+// predictor returns a function computing the logits of a batch: the graph
+// compiled for inference, or the inference tape if it cannot be compiled.
+func (t *ClassificationTask) predictor() (func(*tensor.Tensor) (*tensor.Tensor, error), error) {
+	g := t.Graph()
+	if m, err := infer.Compile(g, infer.DefaultOptions()); err == nil {
+		return func(x *tensor.Tensor) (*tensor.Tensor, error) {
+			out, err := m.Run(x)
+			if err != nil {
+				return nil, err
+			}
+			return out[t.logits], nil
+		}, nil
+	}
+	return func(x *tensor.Tensor) (*tensor.Tensor, error) {
+		tp := autograd.NewInferenceTape()
+		return g.Forward(tp, tp.Constant(x))[t.logits].Value, nil
+	}, nil
+}
+
+// EvalKeys implements train.Task: top-1 is the headline metric.
+func (t *ClassificationTask) EvalKeys() []string { return []string{"top1", "top5"} }
+
+// Metadata is the backbone's metadata with task "classification" plus the
+// head (class count and names, dropout) and the input preprocessing.
+func (t *ClassificationTask) Metadata() (map[string]string, error) {
+	meta, err := t.Model.Backbone.Metadata("classification")
+	if err != nil {
+		return nil, err
+	}
+	classes, err := json.Marshal(t.Train.Classes)
+	if err != nil {
+		return nil, err
+	}
+	in, err := json.Marshal(inputMeta{t.Transform.Size, t.Transform.Channels, t.Transform.Mean, t.Transform.Std})
+	if err != nil {
+		return nil, err
+	}
+	meta[MetaNumClasses] = strconv.Itoa(t.Model.Config.NumClasses)
+	meta[MetaClasses] = string(classes)
+	meta[MetaDropout] = strconv.FormatFloat(t.Model.Config.Dropout, 'g', -1, 64)
+	meta[MetaInput] = string(in)
+	return meta, nil
+}
+
+// RunOptions returns the train.Options of the config: steps from
+// train.steps or train.epochs, the schedule and SGD settings, a checkpoint
+// every epoch (or train.checkpoint_every steps), an evaluation every
+// train.eval_every epochs and at the end.
+func (t *ClassificationTask) RunOptions(resume bool, progress, log io.Writer) (train.Options, error) {
+	c := t.Config
+	spe := t.StepsPerEpoch()
+	total := c.TotalSteps(spe)
+	sched, err := c.Schedule(total)
+	if err != nil {
+		return train.Options{}, err
+	}
+	ck := c.Train.CheckpointEvery
+	if ck == 0 {
+		ck = spe
+	}
+	name := c.Model.ID
+	if c.Model.Arch != "" {
+		name = c.Model.Arch
+	}
+	return train.Options{
+		OutDir: c.Train.Output, Steps: total, Schedule: sched, SGD: c.SGD(), Seed: c.Train.Seed,
+		EvalEvery: c.Train.EvalEvery * spe, CheckpointEvery: ck, Resume: resume,
+		Progress: progress, Log: log, Config: c,
+		Title: fmt.Sprintf("SpineNet-%s classification, %s", name, t.Train.Source),
+	}, nil
+}
+
+// TrainClassification loads the data, builds the model and trains it as c
+// describes (train.Run: checkpoints, resume, progress bar, metrics log,
+// plot), writing to c.Train.Output.
+func TrainClassification(c *Config, resume bool, progress, log io.Writer) (*train.Summary, error) {
+	t, err := NewClassificationTask(c)
+	if err != nil {
+		return nil, err
+	}
+	opt, err := t.RunOptions(resume, progress, log)
+	if err != nil {
+		return nil, err
+	}
+	if log != nil {
+		acc, _ := t.Graph().Account(t.Transform.Size, t.Transform.Size)
+		params := 0
+		if acc != nil {
+			params = acc.TrainableParams
+		}
+		fmt.Fprintf(log, "classification: %d training / %d validation images, %d classes, input %d×%d×%d, %d parameters, %d steps (%d per epoch)\n",
+			t.Train.N, t.Val.N, len(t.Train.Classes), t.Transform.Size, t.Transform.Size, t.Transform.Channels, params, opt.Steps, t.StepsPerEpoch())
+	}
+	return train.Run(t, opt)
+}
+
+// EvaluateClassification evaluates a classification weights file (written
+// by train.Run as model.safetensors) on the validation set of c. The model
+// and its preprocessing come from the file's metadata; c supplies the data.
+func EvaluateClassification(c *Config, weightsPath string) (map[string]float64, error) {
+	t, err := LoadClassificationTask(c, weightsPath)
+	if err != nil {
+		return nil, err
+	}
+	return t.Evaluate()
+}
+
+// LoadClassificationTask loads the data of c and the model of a
+// classification weights file.
+func LoadClassificationTask(c *Config, weightsPath string) (*ClassificationTask, error) {
+	if c.Task != "classification" {
+		return nil, &ConfigError{Key: "task", Reason: fmt.Sprintf("%q, want classification", c.Task)}
+	}
+	sd, meta, err := nn.ReadStateDict(weightsPath)
+	if err != nil {
+		return nil, err
+	}
+	if meta[spinenet.MetaTask] != "classification" {
+		return nil, fmt.Errorf("recipe: %s: task %q, want a classification weights file", weightsPath, meta[spinenet.MetaTask])
+	}
+	arch, opt, err := spinenet.ArchFromMetadata(weightsPath, meta)
+	if err != nil {
+		return nil, err
+	}
+	k, err := strconv.Atoi(meta[MetaNumClasses])
+	if err != nil {
+		return nil, fmt.Errorf("recipe: %s: metadata %s: %w", weightsPath, MetaNumClasses, err)
+	}
+	var in inputMeta
+	if err := json.Unmarshal([]byte(meta[MetaInput]), &in); err != nil {
+		return nil, fmt.Errorf("recipe: %s: metadata %s: %w", weightsPath, MetaInput, err)
+	}
+	dropout, _ := strconv.ParseFloat(meta[MetaDropout], 64)
+	opt.SkipInit = true
+	m, err := classify.NewClassifier(arch, opt, classify.HeadConfig{NumClasses: k, Dropout: dropout})
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Graph().LoadStateDict(sd, weightsPath); err != nil {
+		return nil, err
+	}
+	tr, val, err := loadLabeledSets(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(tr.Classes) > k {
+		return nil, fmt.Errorf("recipe: %s has %d classes, the data %d", weightsPath, k, len(tr.Classes))
+	}
+	var names []string
+	if json.Unmarshal([]byte(meta[MetaClasses]), &names) == nil && len(names) == k {
+		tr.Classes = names
+	}
+	t := &ClassificationTask{Config: c, Model: m, Train: tr, Val: val,
+		Transform: labeled.Transform{Size: in.Size, Channels: in.Channels, Mean: in.Mean, Std: in.Std}}
+	if err := t.Transform.Check(); err != nil {
+		return nil, fmt.Errorf("recipe: %s: metadata %s: %w", weightsPath, MetaInput, err)
+	}
+	if err := t.setup(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
