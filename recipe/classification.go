@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -311,7 +312,7 @@ func (t *ClassificationTask) Evaluate() (map[string]float64, error) {
 		return nil, err
 	}
 	defer ld.Close()
-	k := len(t.Train.Classes)
+	k := t.Model.Config.NumClasses
 	var top1, top5 int
 	var ce float64
 	for {
@@ -402,8 +403,17 @@ func (t *ClassificationTask) RunOptions(resume bool, progress, log io.Writer) (t
 		OutDir: c.Train.Output, Steps: total, Schedule: sched, SGD: c.SGD(), Seed: c.Train.Seed,
 		EvalEvery: c.Train.EvalEvery * spe, CheckpointEvery: ck, Resume: resume,
 		Progress: progress, Log: log, Config: c,
-		Title: fmt.Sprintf("SpineNet-%s classification, %s", name, t.Train.Source),
+		Title: fmt.Sprintf("SpineNet-%s classification (%s)", name, t.dataName()),
 	}, nil
+}
+
+// dataName names the training data for the plot: the IDX file's
+// directory or the ImageFolder root.
+func (t *ClassificationTask) dataName() string {
+	if t.Train.Paths == nil {
+		return filepath.Base(filepath.Dir(t.Train.Source))
+	}
+	return filepath.Base(t.Train.Source)
 }
 
 // TrainClassification loads the data, builds the model and trains it as c

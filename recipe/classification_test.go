@@ -3,6 +3,10 @@ package recipe
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spinenet-go/spinenet/data/labeled"
+	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/train"
 )
 
@@ -159,6 +165,65 @@ func TestClassificationResume(t *testing.T) {
 				t.Fatalf("%s[%d]: resumed %v, uninterrupted %v", name, i, got, v)
 			}
 		}
+	}
+}
+
+// An ImageFolder tree (PNG stripes in two class directories) trains
+// through the same task with a 3-channel stem, and is evaluated on a
+// separate folder with the training classes' order.
+func TestClassificationImageFolder(t *testing.T) {
+	root := t.TempDir()
+	for _, split := range []string{"train", "val"} {
+		for i := range 8 {
+			cls := []string{"horizontal", "vertical"}[i%2]
+			img := image.NewRGBA(image.Rect(0, 0, 20, 14))
+			for y := range 14 {
+				for x := range 20 {
+					v := y
+					if i%2 == 1 {
+						v = x
+					}
+					img.Set(x, y, color.RGBA{uint8(200 * (v / 2 % 2)), 80, uint8(i * 20), 255})
+				}
+			}
+			var b bytes.Buffer
+			png.Encode(&b, img)
+			os.MkdirAll(filepath.Join(root, split, cls), 0o755)
+			os.WriteFile(filepath.Join(root, split, cls, fmt.Sprintf("%d.png", i)), b.Bytes(), 0o644)
+		}
+	}
+	c, err := Parse([]byte(`
+task: classification
+model: {id: "49", filter_size_scale: 0.125, resample_alpha: 0.25, endpoints_num_filters: 16}
+data: {format: imagefolder, train_images: train, val_images: val}
+input: {size: 16, flip: true, crop_pad: 1}
+train: {batch: 4, steps: 3, lr: {base_lr: 0.05}, output: out}
+`), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Dir = root
+	c.Train.Output = filepath.Join(root, "out")
+	task, err := NewClassificationTask(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.Train.N != 8 || task.Val.N != 8 || task.Transform.Channels != 3 || task.Transform.Mean != labeled.ImageNetMean {
+		t.Fatalf("train %d, val %d, transform %+v", task.Train.N, task.Val.N, task.Transform)
+	}
+	sum, err := TrainClassification(c, false, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Steps != 3 || sum.Eval["top1"] < 0 || sum.Eval["top5"] != 1 {
+		t.Errorf("summary %+v", sum)
+	}
+	_, meta, err := nn.ReadStateDict(filepath.Join(c.Train.Output, train.WeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta[MetaClasses] != `["horizontal","vertical"]` || meta[MetaNumClasses] != "2" || meta["spinenet.task"] != "classification" {
+		t.Errorf("metadata %v", meta)
 	}
 }
 
