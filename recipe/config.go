@@ -135,6 +135,11 @@ type TrainConfig struct {
 	// CheckpointEvery writes a checkpoint every this many steps (default:
 	// every epoch).
 	CheckpointEvery int `json:"checkpoint_every" yaml:"checkpoint_every"`
+	// PreciseBN recomputes the batch-norm statistics over this many
+	// training batches before each evaluation and the final save (0: off).
+	// Short runs with small batches need it: the moving averages lag the
+	// weights, and the coarse levels of small inputs have few positions.
+	PreciseBN int `json:"precise_bn" yaml:"precise_bn"`
 	// Output is the run directory (relative to the working directory).
 	Output string `json:"output" yaml:"output"`
 }

@@ -326,3 +326,32 @@ func (t *DetectionTask) Detector() *detection.Detector {
 // Metadata implements train.Task: the backbone's description plus the
 // head, anchors, classes and input size, so detect needs only the file.
 func (t *DetectionTask) Metadata() (map[string]string, error) { return t.Detector().Metadata() }
+
+// EvaluateDetection scores a RetinaNet weights file (model.safetensors of a
+// training run) with COCO box AP on the validation data of c. The model,
+// its anchors and input size come from the file; c supplies the data.
+func EvaluateDetection(c *Config, weightsPath string) (*cocoeval.Result, error) {
+	if c.Task != "detection" {
+		return nil, &ConfigError{Key: "task", Reason: fmt.Sprintf("%q, want detection", c.Task)}
+	}
+	d, err := detection.LoadDetector(weightsPath)
+	if err != nil {
+		return nil, err
+	}
+	t := &DetectionTask{cfg: c, Post: detection.DefaultPost()}
+	if err := t.loadData(); err != nil {
+		return nil, err
+	}
+	if len(t.Val.Classes) != len(d.Classes) {
+		return nil, fmt.Errorf("recipe: %s has %d classes, the data %d", weightsPath, len(d.Classes), len(t.Val.Classes))
+	}
+	p, err := NewPredictor(d)
+	if err != nil {
+		return nil, err
+	}
+	dets, err := p.DetectDataset(t.Val, t.Source, c.Train.Workers)
+	if err != nil {
+		return nil, err
+	}
+	return cocoeval.Evaluate(t.ValGT, dets, "bbox")
+}

@@ -78,6 +78,10 @@ type Options struct {
 	// messages (evaluations, checkpoints).
 	Progress io.Writer
 	Log      io.Writer
+	// PreciseBN, when positive, recomputes the batch-norm statistics over
+	// this many training batches before every evaluation and before the
+	// final weights are saved (see RecalibrateBN).
+	PreciseBN int
 	// Title labels the plot.
 	Title string
 	// Config is the run's configuration, stored in checkpoints.
@@ -193,6 +197,11 @@ func Run(task Task, opt Options) (*Summary, error) {
 	sum := &Summary{OutDir: opt.OutDir}
 	evaluate := func() error {
 		start := time.Now()
+		if opt.PreciseBN > 0 {
+			if _, err := RecalibrateBN(task, tape, st.Epoch, opt.PreciseBN); err != nil {
+				return fmt.Errorf("train: batch-norm recalibration at step %d: %w", st.Step, err)
+			}
+		}
 		ev, err := task.Evaluate()
 		if err != nil {
 			return fmt.Errorf("train: evaluation at step %d: %w", st.Step, err)
@@ -323,10 +332,12 @@ func Run(task Task, opt Options) (*Summary, error) {
 	if err := saveCheckpoint(); err != nil {
 		return nil, err
 	}
-	if err := g.SaveWeights(filepath.Join(opt.OutDir, WeightsFile), meta); err != nil {
+	// Evaluate first: with PreciseBN it recalibrates the statistics that the
+	// weights file then keeps.
+	if err := evaluate(); err != nil {
 		return nil, err
 	}
-	if err := evaluate(); err != nil {
+	if err := g.SaveWeights(filepath.Join(opt.OutDir, WeightsFile), meta); err != nil {
 		return nil, err
 	}
 	if err := metrics.Plot(filepath.Join(opt.OutDir, PlotFile), opt.Title, "loss", task.EvalKeys()); err != nil {

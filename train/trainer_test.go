@@ -167,3 +167,39 @@ func TestNaNStopsWithStep(t *testing.T) {
 		t.Errorf("checkpoint at step %d, want 4", ck.State.Step)
 	}
 }
+
+// RecalibrateBN leaves the moving statistics at the plain average of the
+// per-batch statistics and restores the momentum.
+func TestRecalibrateBN(t *testing.T) {
+	task := newToyTask()
+	tp := autograd.NewTape(1)
+	n, err := RecalibrateBN(task, tp, 0, 3)
+	if err != nil || n != 3 {
+		t.Fatalf("%d batches, %v", n, err)
+	}
+	st := task.g.BatchNormStats()[0].Stats
+	got := st.Mean.Clone()
+	if st.Momentum != 0.99 {
+		t.Errorf("momentum %v not restored", st.Momentum)
+	}
+	// Recompute by hand: mean over the 3 batches of the per-batch channel mean
+	// of the conv output.
+	want := make([]float64, st.Mean.Len())
+	it, _ := task.Epoch(0, 0)
+	conv := task.g.Nodes[1]
+	for range 3 {
+		b, _, _ := it.Next()
+		x := b.([2]any)[0].(*tensor.Tensor)
+		tp := autograd.NewInferenceTape()
+		y := tp.Conv2D(tp.Constant(x), conv.Conv.Kernel, 1, tensor.PadSame).Value
+		c := y.Dim(-1)
+		for i, v := range y.Data() {
+			want[i%c] += float64(v) / float64(y.Len()/c) / 3
+		}
+	}
+	for i, w := range want {
+		if d := float64(got.Data()[i]) - w; d > 1e-4 || d < -1e-4 {
+			t.Fatalf("channel %d: moving mean %v, want %v", i, got.Data()[i], w)
+		}
+	}
+}

@@ -9,9 +9,12 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spinenet-go/spinenet/cocoeval"
+	"github.com/spinenet-go/spinenet/recipe"
 )
 
 type evalOptions struct {
+	Config     string
+	Weights    string
 	GT         string
 	Detections string
 	IoUType    string
@@ -22,8 +25,14 @@ func newEvalCmd(stdout, stderr io.Writer) *cobra.Command {
 	var opt evalOptions
 	cmd := &cobra.Command{
 		Use:   "eval",
-		Short: "Score COCO-format detections against COCO ground truth, as pycocotools does",
-		Long: `eval reads COCO instances ground truth (--gt) and a COCO results file
+		Short: "Evaluate a trained model, or score COCO-format detections as pycocotools does",
+		Long: `eval has two forms.
+
+With --config and --weights it evaluates a trained model (model.safetensors of a
+training run) on the validation data of the recipe: COCO box AP for detection,
+top-1/top-5 accuracy for classification.
+
+With --gt and --detections it reads COCO instances ground truth and a COCO results file
 (--detections: a JSON array of image_id, category_id, score and bbox or RLE
 segmentation) and runs the COCO evaluation of pycocotools 2.0.11 (COCOeval with
 the default parameters): it prints the 12 summary lines and a per-class AP table
@@ -33,6 +42,8 @@ truth). --json prints only {"<iou-type>": {"AP": ..., ..., "ARl": ...}}.`,
 		RunE: func(_ *cobra.Command, _ []string) error { return runEval(opt, stdout, stderr) },
 	}
 	f := cmd.Flags()
+	f.StringVar(&opt.Config, "config", "", "recipe whose validation data to evaluate on (with --weights)")
+	f.StringVar(&opt.Weights, "weights", "", "weights file of a trained model (with --config)")
 	f.StringVar(&opt.GT, "gt", "", "ground-truth COCO instances JSON file")
 	f.StringVar(&opt.Detections, "detections", "", "COCO results JSON file")
 	f.StringVar(&opt.IoUType, "iou-type", cocoeval.IoUBBox, "what to compare: bbox or segm")
@@ -58,8 +69,11 @@ type evalStatsJSON struct {
 }
 
 func runEval(opt evalOptions, stdout, stderr io.Writer) error {
+	if opt.Config != "" || opt.Weights != "" {
+		return runEvalModel(opt, stdout, stderr)
+	}
 	if opt.GT == "" || opt.Detections == "" {
-		return usageError{fmt.Errorf("--gt and --detections are required")}
+		return usageError{fmt.Errorf("give --gt and --detections, or --config and --weights")}
 	}
 	if opt.IoUType != cocoeval.IoUBBox && opt.IoUType != cocoeval.IoUSegm {
 		return usageError{fmt.Errorf("--iou-type %q: want bbox or segm", opt.IoUType)}
@@ -79,6 +93,47 @@ func runEval(opt evalOptions, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "eval: %d detections, %d images, %d categories, %s in %.2fs\n",
 		len(dets), len(res.Params.ImgIDs), len(res.Params.CatIDs), opt.IoUType, time.Since(start).Seconds())
+	return printCOCO(res, opt, stdout)
+}
+
+// runEvalModel evaluates a trained model on the validation data of a recipe.
+func runEvalModel(opt evalOptions, stdout, stderr io.Writer) error {
+	if opt.Config == "" || opt.Weights == "" {
+		return usageError{fmt.Errorf("--config and --weights go together")}
+	}
+	c, err := recipe.Load(opt.Config)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	switch c.Task {
+	case "classification":
+		m, err := recipe.EvaluateClassification(c, opt.Weights)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "eval: %s on the validation data of %s in %.1fs\n", opt.Weights, opt.Config, time.Since(start).Seconds())
+		if opt.JSON {
+			return json.NewEncoder(stdout).Encode(map[string]map[string]float64{"classification": m})
+		}
+		for _, k := range sortedKeys(m) {
+			fmt.Fprintf(stdout, "%-6s %.4f\n", k, m[k])
+		}
+		return nil
+	default:
+		res, err := recipe.EvaluateDetection(c, opt.Weights)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "eval: %s on the validation data of %s in %.1fs\n", opt.Weights, opt.Config, time.Since(start).Seconds())
+		opt.IoUType = cocoeval.IoUBBox
+		return printCOCO(res, opt, stdout)
+	}
+}
+
+// printCOCO prints a COCO result as the summary and per-class table, or as
+// JSON.
+func printCOCO(res *cocoeval.Result, opt evalOptions, stdout io.Writer) error {
 	if opt.JSON {
 		s := res.Stats
 		return json.NewEncoder(stdout).Encode(map[string]evalStatsJSON{opt.IoUType: {

@@ -1,0 +1,59 @@
+package train
+
+import (
+	"github.com/spinenet-go/spinenet/autograd"
+	"github.com/spinenet-go/spinenet/nn"
+)
+
+// RecalibrateBN recomputes every batch norm's moving statistics for the
+// current weights ("precise BN", Wu & Johnson 2021): the statistics are
+// reset and replaced by the plain average of the batch statistics of up to
+// batches training batches (from the start of epoch), run forward on a
+// training tape without any weight update.
+//
+// Moving averages with momentum 0.99 lag the weights of a short run, and a
+// model trained with small batches on small images (the coarsest levels are
+// 1×1 or 2×2) drifts from them; evaluating with recalibrated statistics
+// removes the lag. It returns the number of batches used.
+func RecalibrateBN(task Task, tape *autograd.Tape, epoch, batches int) (int, error) {
+	g := task.Graph()
+	stats := g.BatchNormStats()
+	saved := make([]float32, len(stats))
+	for i, s := range stats {
+		saved[i] = s.Stats.Momentum
+		s.Stats.Mean.Zero()
+		s.Stats.Var.Zero()
+	}
+	defer restoreMomentum(stats, saved)
+	it, err := task.Epoch(epoch, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	n := 0
+	for n < batches {
+		b, ok, err := it.Next()
+		if err != nil {
+			return n, err
+		}
+		if !ok {
+			break
+		}
+		n++
+		for _, s := range stats {
+			s.Stats.Momentum = 1 - 1/float32(n) // running mean of the batch statistics
+		}
+		if _, _, _, err := task.Loss(tape, b); err != nil {
+			tape.Reset()
+			return n, err
+		}
+		tape.Reset()
+	}
+	return n, nil
+}
+
+func restoreMomentum(stats []nn.NamedStats, saved []float32) {
+	for i, s := range stats {
+		s.Stats.Momentum = saved[i]
+	}
+}
