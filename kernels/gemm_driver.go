@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -106,7 +105,7 @@ type gemmJob struct {
 	_       [56]byte
 	bDone   atomic.Int64 // B packing units finished
 	_       [56]byte
-	pending atomic.Int32
+	join    joinCounter // the workers of a multi-threaded run
 	scratch []*gemmScratch
 }
 
@@ -320,11 +319,7 @@ func (j *gemmJob) run(t int) {
 			}
 			j.bDone.Add(int64(u1 - u0))
 		}
-		for spins := 0; j.bDone.Load() < int64(units); spins++ {
-			if spins > 100 {
-				runtime.Gosched()
-			}
-		}
+		spinUntil(func() bool { return j.bDone.Load() >= int64(units) })
 		for {
 			it := int(j.next.Add(1)) - 1
 			if it >= items {

@@ -56,7 +56,7 @@ func startWorkers(n int) {
 func gemmWorker(t int, ch chan *gemmJob) {
 	for j := range ch {
 		j.run(t)
-		j.pending.Add(-1)
+		j.join.finish()
 	}
 }
 
@@ -64,14 +64,12 @@ func gemmWorker(t int, ch chan *gemmJob) {
 // returns when all are done. gemmPool.mu must be held.
 func runJob(j *gemmJob, nthreads int) {
 	startWorkers(nthreads)
-	j.pending.Store(int32(nthreads - 1))
+	j.join.start(nthreads - 1)
 	for t := 1; t < nthreads; t++ {
 		gemmPool.workers[t-1] <- j
 	}
 	j.run(0)
-	for j.pending.Load() != 0 {
-		runtime.Gosched()
-	}
+	j.join.wait(nthreads - 1)
 }
 
 // barrier is a reusable spinning barrier for the threads of one job.
@@ -94,11 +92,7 @@ func (b *barrier) wait(j *gemmJob) {
 		b.gen.Add(1)
 		return
 	}
-	for spins := 0; b.gen.Load() == g; spins++ {
-		if spins > 100 {
-			runtime.Gosched()
-		}
-	}
+	spinUntil(func() bool { return b.gen.Load() != g })
 }
 
 // split returns the s-th of parts near-equal contiguous ranges of [0, n).

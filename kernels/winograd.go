@@ -4,7 +4,6 @@ package kernels
 
 import (
 	"math"
-	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -216,7 +215,7 @@ type winoWork struct {
 	nthreads int
 	next     atomic.Int64
 	_        [56]byte
-	pending  atomic.Int32
+	join     joinCounter
 	asm      bool           // use the assembly transforms
 	scratch  []*winoScratch // per-thread transform memory
 }
@@ -264,7 +263,7 @@ var winoPool struct {
 func winoWorker(t int, ch chan *winoWork) {
 	for w := range ch {
 		w.work(t)
-		w.pending.Add(-1)
+		w.join.finish()
 	}
 }
 
@@ -282,14 +281,12 @@ func (ws *winoWork) parallel(work int) {
 		}
 		ws.nthreads = n
 		ws.grow(n)
-		ws.pending.Store(int32(n - 1))
+		ws.join.start(n - 1)
 		for t := 1; t < n; t++ {
 			winoPool.workers[t-1] <- ws
 		}
 		ws.work(0)
-		for ws.pending.Load() != 0 {
-			runtime.Gosched()
-		}
+		ws.join.wait(n - 1)
 		winoPool.mu.Unlock()
 		return
 	}
