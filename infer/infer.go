@@ -40,6 +40,9 @@ const (
 	stepScale                       // constant factor
 )
 
+// stepNames names the step kinds for profiles.
+var stepNames = [...]string{"conv", "dense", "affine", "act", "add", "maxpool", "resize", "global_avg_pool", "scale_channels", "scale"}
+
 // step is one operation of the compiled program. Values are node IDs of the
 // source graph; in[0] is the main input.
 type step struct {

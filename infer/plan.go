@@ -3,6 +3,7 @@ package infer
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/spinenet-go/spinenet/kernels"
 	"github.com/spinenet-go/spinenet/tensor"
@@ -16,6 +17,7 @@ type plan struct {
 	bufs    []*tensor.Tensor       // arena slots
 	views   map[int]*tensor.Tensor // value ID → tensor over its slot
 	params  []kernels.ConvParams   // per step (conv and pool steps)
+	macs    []int64                // per step: multiply-adds of conv and dense steps
 }
 
 // shapeOf returns the shape of a value; temporary IDs −(c+1) take node c's.
@@ -64,6 +66,7 @@ func (m *Model) planFor(n, h, w int) (*plan, error) {
 	var slots []slotInfo
 	var releaseAt = map[int][]int{} // step index → slots to free after it
 	p.params = make([]kernels.ConvParams, len(m.steps))
+	p.macs = make([]int64, len(m.steps))
 	for i, st := range m.steps {
 		shape := p.shapeOf(st.out)
 		size := 1
@@ -98,6 +101,13 @@ func (m *Model) planFor(n, h, w int) (*plan, error) {
 			cp := kernels.ConvParams{N: inShape[0], H: inShape[1], W: inShape[2], C: inShape[3], KH: st.kh, KW: st.kw, OC: oc, StrideH: st.stride, StrideW: st.stride}
 			cp.PadTop, cp.PadBottom, cp.PadLeft, cp.PadRight = st.pad.Resolve(cp.H, cp.W, st.kh, st.kw, st.stride, st.stride)
 			p.params[i] = cp
+			per := int64(cp.KH * cp.KW * cp.C)
+			if !st.depthwise {
+				per *= int64(cp.OC)
+			}
+			p.macs[i] = int64(cp.N*cp.OutH()*cp.OutW()) * per
+		case stepDense:
+			p.macs[i] = int64(sizeOf(inShape)) * int64(shape[len(shape)-1])
 		case stepMaxPool:
 			cp, err := tensor.PoolParams(inShape, st.pool.K, st.pool.Stride, st.pool.Pad)
 			if err != nil {
@@ -146,7 +156,24 @@ func (m *Model) ArenaBytes(n, h, w int) (int, error) {
 // Run computes the graph's outputs for x [N,H,W,C]. The returned tensors
 // are views of the model's arena, valid until the next Run. A Model is not
 // safe for concurrent use.
-func (m *Model) Run(x *tensor.Tensor) ([]*tensor.Tensor, error) {
+func (m *Model) Run(x *tensor.Tensor) ([]*tensor.Tensor, error) { return m.run(x, nil) }
+
+// StepTime is the time one compiled step took in RunProfiled.
+type StepTime struct {
+	Name string // the graph node the step starts at
+	Kind string // conv, winograd, depthwise, dense, add, maxpool, resize, …
+	MACs int64  // multiply-adds of convolutions and dense layers
+	Time time.Duration
+}
+
+// RunProfiled is Run that also times every step.
+func (m *Model) RunProfiled(x *tensor.Tensor) ([]*tensor.Tensor, []StepTime, error) {
+	times := make([]StepTime, len(m.steps))
+	outs, err := m.run(x, times)
+	return outs, times, err
+}
+
+func (m *Model) run(x *tensor.Tensor, times []StepTime) ([]*tensor.Tensor, error) {
 	in := m.g.Nodes[m.g.Inputs[0]]
 	if x.Rank() != 4 || x.Dim(3) != in.Channels {
 		return nil, &tensor.ShapeError{Op: "infer.Run", Msg: fmt.Sprintf("input %v, want [N,H,W,%d]", x.Shape(), in.Channels)}
@@ -157,10 +184,15 @@ func (m *Model) Run(x *tensor.Tensor) ([]*tensor.Tensor, error) {
 	}
 	p.views[m.g.Inputs[0]] = x
 	val := func(id int) *tensor.Tensor { return p.views[id] }
+	var t0 time.Time
 	for i := range m.steps {
 		st := &m.steps[i]
 		y := val(st.out)
 		x := val(st.in[0])
+		if times != nil {
+			t0 = time.Now()
+		}
+		kind := stepNames[st.kind]
 		switch st.kind {
 		case stepConv:
 			cp := p.params[i]
@@ -170,8 +202,10 @@ func (m *Model) Run(x *tensor.Tensor) ([]*tensor.Tensor, error) {
 			}
 			switch {
 			case st.depthwise:
+				kind = "depthwise"
 				kernels.DepthwiseConv2D(cp, x.Data(), st.weights, y.Data(), ep)
 			case st.wino != nil && kernels.WinogradFaster(cp):
+				kind = "winograd"
 				kernels.Conv2DWinogradPre(cp, x.Data(), st.wino, y.Data(), ep)
 			default:
 				kernels.Conv2D(cp, x.Data(), st.weights, y.Data(), ep)
@@ -211,6 +245,9 @@ func (m *Model) Run(x *tensor.Tensor) ([]*tensor.Tensor, error) {
 			tensor.ScaleChannels(y, x, val(st.in[1]))
 		case stepScale:
 			tensor.Scale(y, st.factor, x)
+		}
+		if times != nil {
+			times[i] = StepTime{Name: st.name, Kind: kind, MACs: p.macs[i], Time: time.Since(t0)}
 		}
 	}
 	outs := make([]*tensor.Tensor, len(m.outputs))

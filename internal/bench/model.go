@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"cmp"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/spinenet-go/spinenet/infer"
@@ -24,6 +26,17 @@ type ModelResult struct {
 	Runs       int     `json:"runs"`
 	ArenaMB    float64 `json:"arena_mb"`
 	Threads    int     `json:"threads"`
+	// Kinds breaks one run down by kind of step (conv, winograd, depthwise,
+	// maxpool, …), most expensive first.
+	Kinds []KindTime `json:"kinds,omitempty"`
+}
+
+// KindTime is the share of one kind of step in a profiled run.
+type KindTime struct {
+	Kind   string  `json:"kind"`
+	Ms     float64 `json:"ms"`
+	GFLOPS float64 `json:"gflops"`
+	Steps  int     `json:"steps"`
 }
 
 // RunModel compiles g for inference and times it on random size×size
@@ -72,5 +85,39 @@ func RunModel(g *nn.Graph, name, head string, size, batch int, opt Options, copt
 		return r, err
 	}
 	r.ArenaMB = float64(bytes) / (1 << 20)
-	return r, nil
+	r.Kinds, err = profileKinds(m, x, batch)
+	return r, err
+}
+
+// profileKinds times every step of three runs and sums them by kind.
+func profileKinds(m *infer.Model, x *tensor.Tensor, batch int) ([]KindTime, error) {
+	index := map[string]int{}
+	var kinds []KindTime
+	macs := map[string]int64{}
+	const runs = 3
+	for range runs {
+		_, times, err := m.RunProfiled(x)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range times {
+			i, ok := index[s.Kind]
+			if !ok {
+				i = len(kinds)
+				index[s.Kind] = i
+				kinds = append(kinds, KindTime{Kind: s.Kind})
+			}
+			kinds[i].Ms += s.Time.Seconds() * 1e3 / runs / float64(batch)
+			kinds[i].Steps++
+			macs[s.Kind] += s.MACs
+		}
+	}
+	for i := range kinds {
+		kinds[i].Steps /= runs
+		if kinds[i].Ms > 0 {
+			kinds[i].GFLOPS = 2 * float64(macs[kinds[i].Kind]) / runs / (kinds[i].Ms * float64(batch) / 1e3) / 1e9
+		}
+	}
+	slices.SortFunc(kinds, func(a, b KindTime) int { return cmp.Compare(b.Ms, a.Ms) })
+	return kinds, nil
 }

@@ -114,7 +114,12 @@ func runBenchModel(opt benchModelOptions, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "SpineNet-%s, head %s, %d×%d, batch %d: %.1f ms per image (median of %d), %.1f GFLOP/s = %.1f%% of the %.1f GFLOP/s FMA peak; %.2f B multiply-adds, %.0f MiB of activations\n",
 		r.Model, r.Head, r.Size, r.Size, r.Batch, r.MedianMs, r.Runs, r.GFLOPS, r.PctOfPeak, r.PeakGFLOPS, float64(r.MACs)/1e9, r.ArenaMB)
-	return nil
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\nstep kind\tsteps\tms per image\tGFLOP/s\t")
+	for _, k := range r.Kinds {
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t\n", k.Kind, k.Steps, k.Ms, k.GFLOPS)
+	}
+	return tw.Flush()
 }
 
 func runBenchKernels(opt benchKernelsOptions, stdout, stderr io.Writer) error {
