@@ -140,6 +140,9 @@ type TrainConfig struct {
 	// Short runs with small batches need it: the moving averages lag the
 	// weights, and the coarse levels of small inputs have few positions.
 	PreciseBN int `json:"precise_bn" yaml:"precise_bn"`
+	// FreezeBN trains the last FreezeBN steps with recalibrated, frozen
+	// batch-norm statistics (0: off); see train.Options.FreezeBN.
+	FreezeBN int `json:"freeze_bn" yaml:"freeze_bn"`
 	// Output is the run directory (relative to the working directory).
 	Output string `json:"output" yaml:"output"`
 }

@@ -25,7 +25,7 @@ func (c *Config) RunOptions(stepsPerEpoch int, title string, resume bool, progre
 	return train.Options{
 		OutDir: c.Train.Output, Steps: total, Schedule: sched, SGD: c.SGD(), Seed: c.Train.Seed,
 		EvalEvery: c.Train.EvalEvery * stepsPerEpoch, CheckpointEvery: ck, Resume: resume,
-		Progress: progress, Log: log, Config: c, Title: title, PreciseBN: c.Train.PreciseBN,
+		Progress: progress, Log: log, Config: c, Title: title, PreciseBN: c.Train.PreciseBN, FreezeBN: c.Train.FreezeBN,
 	}, nil
 }
 

@@ -1,6 +1,9 @@
 package train
 
 import (
+	"fmt"
+	"math"
+
 	"github.com/spinenet-go/spinenet/autograd"
 	"github.com/spinenet-go/spinenet/nn"
 )
@@ -43,11 +46,16 @@ func RecalibrateBN(task Task, tape *autograd.Tape, epoch, batches int) (int, err
 		for _, s := range stats {
 			s.Stats.Momentum = 1 - 1/float32(n) // running mean of the batch statistics
 		}
-		if _, _, _, err := task.Loss(tape, b); err != nil {
+		loss, _, _, err := task.Loss(tape, b)
+		if err != nil {
 			tape.Reset()
 			return n, err
 		}
+		l := float64(loss.Value.Data()[0])
 		tape.Reset()
+		if math.IsNaN(l) || math.IsInf(l, 0) {
+			return n, fmt.Errorf("loss is %v on calibration batch %d: the statistics would be poisoned", l, n)
+		}
 	}
 	return n, nil
 }

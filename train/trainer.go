@@ -82,6 +82,14 @@ type Options struct {
 	// this many training batches before every evaluation and before the
 	// final weights are saved (see RecalibrateBN).
 	PreciseBN int
+	// FreezeBN, when positive, recalibrates the batch-norm statistics (over
+	// PreciseBN batches, or 50) when FreezeBN steps remain and trains those
+	// last steps with the statistics frozen (Keras trainable=False
+	// semantics), so the final model is trained with exactly the statistics
+	// it is evaluated with. Small batches on small inputs need it: the
+	// coarsest levels have only a few positions per image, and a model
+	// trained on batch statistics there does not transfer to the moving ones.
+	FreezeBN int
 	// Title labels the plot.
 	Title string
 	// Config is the run's configuration, stored in checkpoints.
@@ -195,9 +203,28 @@ func Run(task Task, opt Options) (*Summary, error) {
 		return SaveCheckpoint(ckPath, g, sgd.State(), st, rs, meta)
 	}
 	sum := &Summary{OutDir: opt.OutDir}
+	frozen := false
+	freeze := func() error {
+		n := opt.PreciseBN
+		if n <= 0 {
+			n = 50
+		}
+		if _, err := RecalibrateBN(task, tape, st.Epoch, n); err != nil {
+			return fmt.Errorf("train: batch-norm recalibration at step %d: %w", st.Step, err)
+		}
+		setFrozen(g, true)
+		frozen = true
+		logf("step %d: batch-norm statistics recalibrated and frozen for the last %d steps", st.Step, opt.Steps-st.Step)
+		return nil
+	}
+	if opt.FreezeBN > 0 && st.Step >= opt.Steps-opt.FreezeBN && st.Step < opt.Steps {
+		setFrozen(g, true) // resumed inside the frozen phase: the checkpoint holds the frozen statistics
+		frozen = true
+	}
+	defer setFrozen(g, false)
 	evaluate := func() error {
 		start := time.Now()
-		if opt.PreciseBN > 0 {
+		if opt.PreciseBN > 0 && !frozen {
 			if _, err := RecalibrateBN(task, tape, st.Epoch, opt.PreciseBN); err != nil {
 				return fmt.Errorf("train: batch-norm recalibration at step %d: %w", st.Step, err)
 			}
@@ -238,6 +265,12 @@ func Run(task Task, opt Options) (*Summary, error) {
 		}
 		exhausted := false
 		for st.Step < opt.Steps {
+			if opt.FreezeBN > 0 && !frozen && st.Step == opt.Steps-opt.FreezeBN {
+				if err := freeze(); err != nil {
+					it.Close()
+					return nil, err
+				}
+			}
 			b, ok, err := it.Next()
 			if err != nil {
 				it.Close()
@@ -349,6 +382,13 @@ func Run(task Task, opt Options) (*Summary, error) {
 		sum.ImagesPS = rates[len(rates)/2]
 	}
 	return sum, nil
+}
+
+// setFrozen freezes or unfreezes every batch norm of g.
+func setFrozen(g *nn.Graph, frozen bool) {
+	for _, s := range g.BatchNormStats() {
+		s.Stats.Frozen = frozen
+	}
 }
 
 func epochOf(st State, task Task) float64 {

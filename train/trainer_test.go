@@ -2,6 +2,7 @@ package train
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -91,25 +92,41 @@ func nan() float64 { var z float64; return z / z }
 
 func toyOptions(dir string, steps int) Options {
 	cfg := optim.DefaultSGDConfig()
-	return Options{OutDir: dir, Steps: steps, Schedule: optim.Constant(0.1), SGD: cfg, Seed: 7, LogEvery: 3, CheckpointEvery: 4, EvalEvery: 6}
+	return Options{OutDir: dir, Steps: steps, Schedule: optim.Constant(0.1), SGD: cfg, Seed: 7, LogEvery: 3, CheckpointEvery: 4, EvalEvery: 6,
+		PreciseBN: 2, FreezeBN: 4}
 }
 
 // A run interrupted and resumed from its checkpoint ends with exactly the
 // weights of an uninterrupted run: same batches, same stochastic-depth
-// masks, same optimizer state and BN statistics.
+// masks, same optimizer state and BN statistics — also when it stops inside
+// the frozen-BN phase of the last steps.
 func TestResumeIsExact(t *testing.T) {
 	full := newToyTask()
 	dirA := t.TempDir()
 	if _, err := Run(full, toyOptions(dirA, 13)); err != nil {
 		t.Fatal(err)
 	}
+	for _, stop := range []int{8, 11} {
+		t.Run(fmt.Sprint("stop at ", stop), func(t *testing.T) { resumeFrom(t, full, stop) })
+	}
+}
+
+func resumeFrom(t *testing.T, full *toyTask, stop int) {
 	dirB := t.TempDir()
 	part := newToyTask()
-	if _, err := Run(part, toyOptions(dirB, 8)); err != nil { // checkpoint at the end: step 8
+	opt := toyOptions(dirB, 13)
+	opt.Steps = stop // a run that stops at `stop`; its last checkpoint is there
+	opt.FreezeBN = 0
+	if stop > 13-4 {
+		// Stopping inside the frozen phase: run to `stop` with the same
+		// freeze point, which Steps−FreezeBN must keep at 9.
+		opt.FreezeBN = stop - 9
+	}
+	if _, err := Run(part, opt); err != nil {
 		t.Fatal(err)
 	}
 	resumed := newToyTask()
-	opt := toyOptions(dirB, 13)
+	opt = toyOptions(dirB, 13)
 	opt.Resume = true
 	var log bytes.Buffer
 	opt.Log = &log
@@ -155,7 +172,9 @@ func TestNaNStopsWithStep(t *testing.T) {
 	task := newToyTask()
 	task.nanAt = 7 // the 7th batch: step index 6
 	dir := t.TempDir()
-	_, err := Run(task, toyOptions(dir, 13))
+	opt := toyOptions(dir, 13)
+	opt.PreciseBN = 0 // calibration batches would shift the count
+	_, err := Run(task, opt)
 	if err == nil || !strings.Contains(err.Error(), "step 6") || !strings.Contains(err.Error(), "NaN") {
 		t.Fatalf("error %v", err)
 	}
