@@ -1,8 +1,8 @@
 // Package toy is a small synthetic image-classification task and a 3-layer
 // convolutional network that learns it. It exercises the whole compute core
 // end to end (convolutions, batch norm, pooling, softmax cross-entropy,
-// autograd, SGD with warm-up and cosine decay) in seconds, and backs both the
-// core's end-to-end test and the `spinenet demo` command.
+// autograd, SGD with warm-up and cosine decay) in seconds: it is the compute
+// core's end-to-end test and its allocation benchmark.
 //
 // Each 16×16 single-channel image holds one randomly placed, randomly sized
 // pattern on a noisy background; the four classes are a horizontal bar, a
