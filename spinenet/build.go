@@ -157,7 +157,7 @@ func outChannels(t BlockType, f int) int {
 }
 
 func (b *builder) build() (*Backbone, error) {
-	a, act := b.arch, b.opt.Activation
+	act := b.opt.Activation
 	x := b.root.Input("image", b.opt.InputChannels)
 
 	// Stem (spec §1.1): 7×7/2 conv to 64 (not scaled), BN, act, 3×3/2 max-pool,
@@ -171,17 +171,34 @@ func (b *builder) build() (*Backbone, error) {
 		b.feats = append(b.feats, feature{node: h, level: 2, typ: Bottleneck, channels: 4 * f2})
 	}
 
-	// Scale-permuted blocks (spec §1.2–§1.4, §3).
+	return b.permute(resNetFamily{b}), nil
+}
+
+// family is what differs between the ResNet-block and MBConv families in
+// the scale-permuted part of the network.
+type family interface {
+	// channels is the output width of a block of spec's level and type.
+	channels(spec BlockSpec) int
+	// resample brings parent p to level with the given width.
+	resample(s *nn.Scope, p feature, level, channels int) int
+	// group adds the block group of spec on the fused input x.
+	group(s *nn.Scope, x int, spec BlockSpec, rate float64) int
+}
+
+// permute adds the scale-permuted blocks after the stem features in
+// b.feats (spec §1.2–§1.4, §3; §8 for Mobile) and the endpoints (§4), and
+// returns the backbone.
+func (b *builder) permute(fam family) *Backbone {
+	a, act := b.arch, b.opt.Activation
 	endpoints := map[int]int{}
 	for r, spec := range a.Blocks {
 		idx := r + StemOutputs
 		sc := b.root.Sub(fmt.Sprintf("blocks/%d", idx))
-		f := b.filters(spec.Level)
-		target := outChannels(spec.Type, f)
+		target := fam.channels(spec)
 		var parents []int
 		for j, in := range spec.Inputs {
 			rs := sc.Sub(fmt.Sprintf("resample%d", j)).WithGroup(fmt.Sprintf("block %d/resample %d", idx, j))
-			parents = append(parents, b.resample(rs, b.feats[in], spec.Level, target))
+			parents = append(parents, fam.resample(rs, b.feats[in], spec.Level, target))
 		}
 		// Merge out-degree-0 features of this level and width into an output
 		// block (spec §1.3), decided from level and channels, not shapes.
@@ -199,7 +216,7 @@ func (b *builder) build() (*Backbone, error) {
 		blk := sc.WithGroup(fmt.Sprintf("block %d", idx))
 		h := blk.Act(blk.Add("fuse", parents...), act)
 		rate := b.opt.StochasticDepth * float64(r+1) / float64(len(a.Blocks))
-		h = b.blockGroup(blk, h, spec.Type, f, rate)
+		h = fam.group(blk, h, spec, rate)
 		b.feats = append(b.feats, feature{node: h, level: spec.Level, typ: spec.Type, channels: target})
 		if spec.Output && spec.Level >= a.MinLevel && spec.Level <= a.MaxLevel {
 			endpoints[spec.Level] = h
@@ -218,7 +235,22 @@ func (b *builder) build() (*Backbone, error) {
 		b.g.MarkOutput(h, name)
 		bb.Endpoints[l] = h
 	}
-	return bb, nil
+	return bb
+}
+
+// resNetFamily builds bottleneck and residual blocks (spec §1.4, §3.1).
+type resNetFamily struct{ b *builder }
+
+func (f resNetFamily) channels(spec BlockSpec) int {
+	return outChannels(spec.Type, f.b.filters(spec.Level))
+}
+
+func (f resNetFamily) resample(s *nn.Scope, p feature, level, channels int) int {
+	return f.b.resample(s, p, level, channels)
+}
+
+func (f resNetFamily) group(s *nn.Scope, x int, spec BlockSpec, rate float64) int {
+	return f.b.blockGroup(s, x, spec.Type, f.b.filters(spec.Level), rate)
 }
 
 // resample connects parent p to a block at level target with width

@@ -105,7 +105,7 @@ func buildMobile(a *Arch, opt Options) (*Backbone, error) {
 }
 
 func (m *mobileBuilder) build() *Backbone {
-	a, act := m.arch, m.opt.Activation
+	act := m.opt.Activation
 	x := m.root.Input("image", m.opt.InputChannels)
 
 	// Stem: 3×3/2 conv to width(L0), then MBConv groups at L1 (stride 1)
@@ -114,53 +114,19 @@ func (m *mobileBuilder) build() *Backbone {
 	h := stem.Act(stem.BatchNorm(stem.Conv(x, "conv", nn.ConvSpec{K: 3, Out: m.width(0), Stride: 2, Pad: m.pad(3, 2)}), "bn"), act)
 	for gi, stride := range [StemOutputs]int{1, 2} {
 		level := gi + 1
-		h = m.group(stem.Sub(fmt.Sprintf("group%d", gi)), h, m.width(level), stride, 0)
+		h = m.mbGroup(stem.Sub(fmt.Sprintf("group%d", gi)), h, m.width(level), stride, 0)
 		m.feats = append(m.feats, feature{node: h, level: level, typ: MBConv, channels: m.width(level)})
 	}
 
-	endpoints := map[int]int{}
-	for r, spec := range a.Blocks {
-		idx := r + StemOutputs
-		sc := m.root.Sub(fmt.Sprintf("blocks/%d", idx))
-		target := m.width(spec.Level)
-		var parents []int
-		for j, in := range spec.Inputs {
-			rs := sc.Sub(fmt.Sprintf("resample%d", j)).WithGroup(fmt.Sprintf("block %d/resample %d", idx, j))
-			parents = append(parents, m.resample(rs, m.feats[in], spec.Level, target))
-		}
-		if spec.Output {
-			for j := range m.feats {
-				if fj := m.feats[j]; fj.out == 0 && fj.level == spec.Level && fj.channels == target {
-					parents = append(parents, fj.node)
-					m.feats[j].out++
-				}
-			}
-		}
-		for _, in := range spec.Inputs {
-			m.feats[in].out++
-		}
-		blk := sc.WithGroup(fmt.Sprintf("block %d", idx))
-		h := blk.Act(blk.Add("fuse", parents...), act)
-		rate := m.opt.StochasticDepth * float64(r+1) / float64(len(a.Blocks))
-		h = m.group(blk, h, target, 1, rate)
-		m.feats = append(m.feats, feature{node: h, level: spec.Level, typ: MBConv, channels: target})
-		if spec.Output && spec.Level >= a.MinLevel && spec.Level <= a.MaxLevel {
-			endpoints[spec.Level] = h
-		}
-	}
+	return m.permute(m)
+}
 
-	bb := &Backbone{Graph: m.g, Arch: a, Options: m.opt, Endpoints: map[int]int{}}
-	for l := a.MinLevel; l <= a.MaxLevel; l++ {
-		name := fmt.Sprintf("P%d", l)
-		ep := m.root.Sub("endpoints/" + name).WithGroup("endpoints")
-		h := ep.BatchNorm(ep.Conv(endpoints[l], "conv", nn.ConvSpec{K: 1, Out: a.EndpointsNumFilters, Stride: 1}), "bn")
-		if m.opt.EndpointActivation {
-			h = ep.Act(h, act)
-		}
-		m.g.MarkOutput(h, name)
-		bb.Endpoints[l] = h
-	}
-	return bb
+// channels implements family: every Mobile block outputs its level's width.
+func (m *mobileBuilder) channels(spec BlockSpec) int { return m.width(spec.Level) }
+
+// group implements family: an MBConv group at stride 1.
+func (m *mobileBuilder) group(s *nn.Scope, x int, spec BlockSpec, rate float64) int {
+	return m.mbGroup(s, x, m.width(spec.Level), 1, rate)
 }
 
 // resample brings parent p to level target with the given width: one
@@ -182,7 +148,7 @@ func (m *mobileBuilder) resample(s *nn.Scope, p feature, target, channels int) i
 
 // group adds BlockRepeats MBConvs to width out; only the first has the
 // given stride.
-func (m *mobileBuilder) group(s *nn.Scope, x, out, stride int, rate float64) int {
+func (m *mobileBuilder) mbGroup(s *nn.Scope, x, out, stride int, rate float64) int {
 	for r := range m.arch.BlockRepeats {
 		x = m.mbconv(s.Sub(fmt.Sprintf("r%d", r)), x, out, stride, rate)
 		stride = 1
