@@ -104,3 +104,25 @@ func Save(path string, img image.Image) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
+
+// Upscale returns img enlarged by an integer factor (nearest neighbour) and
+// the boxes scaled to match, so detections on small images stay legible.
+func Upscale(img image.Image, boxes []Box, factor int) (image.Image, []Box) {
+	if factor <= 1 {
+		return img, boxes
+	}
+	b := img.Bounds()
+	out := image.NewRGBA(image.Rect(0, 0, b.Dx()*factor, b.Dy()*factor))
+	for y := range out.Bounds().Dy() {
+		for x := range out.Bounds().Dx() {
+			out.Set(x, y, img.At(b.Min.X+x/factor, b.Min.Y+y/factor))
+		}
+	}
+	scaled := make([]Box, len(boxes))
+	f := float32(factor)
+	for i, bx := range boxes {
+		bx.X1, bx.Y1, bx.X2, bx.Y2 = bx.X1*f, bx.Y1*f, bx.X2*f, bx.Y2*f
+		scaled[i] = bx
+	}
+	return out, scaled
+}

@@ -31,3 +31,18 @@ func TestDrawMarksBoxesAndLabels(t *testing.T) {
 		}
 	}
 }
+
+func TestUpscale(t *testing.T) {
+	img := image.NewGray(image.Rect(0, 0, 4, 3))
+	img.SetGray(1, 2, color.Gray{Y: 200})
+	big, boxes := Upscale(img, []Box{{X1: 1, Y1: 1, X2: 2, Y2: 3}}, 3)
+	if big.Bounds().Dx() != 12 || big.Bounds().Dy() != 9 {
+		t.Fatalf("size %v", big.Bounds())
+	}
+	if r, _, _, _ := big.At(5, 8).RGBA(); r>>8 != 200 {
+		t.Errorf("pixel (5,8) not copied from (1,2)")
+	}
+	if boxes[0] != (Box{X1: 3, Y1: 3, X2: 6, Y2: 9}) {
+		t.Errorf("box %v", boxes[0])
+	}
+}
