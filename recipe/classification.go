@@ -36,6 +36,11 @@ type inputMeta struct {
 	Std      [3]float32 `json:"std"`
 }
 
+var (
+	_ train.Task    = (*ClassificationTask)(nil)
+	_ train.Batches = (*labeled.Loader)(nil)
+)
+
 // evalBatch is the batch size of evaluation (inference only).
 const evalBatch = 250
 
