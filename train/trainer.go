@@ -134,6 +134,9 @@ func Run(task Task, opt Options) (*Summary, error) {
 	if opt.LogEvery < 1 {
 		opt.LogEvery = 10
 	}
+	if opt.FreezeBN < 0 || opt.FreezeBN >= opt.Steps {
+		return nil, fmt.Errorf("train: FreezeBN %d must be in [0, Steps=%d)", opt.FreezeBN, opt.Steps)
+	}
 	if err := os.MkdirAll(opt.OutDir, 0o755); err != nil {
 		return nil, err
 	}

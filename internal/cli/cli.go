@@ -59,6 +59,7 @@ Commands print results on stdout and progress and diagnostics on stderr.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newBenchCmd(stdout, stderr))
 	root.AddCommand(newDemoCmd(stdout, stderr))
+	root.AddCommand(newTrainCmd(stdout, stderr))
 	root.AddCommand(newInfoCmd(stdout))
 	root.AddCommand(newImportCmd(stdout, stderr))
 	root.AddCommand(newForwardCmd(stdout, stderr))

@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"image"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -82,6 +84,37 @@ func TestImportForwardGolden(t *testing.T) {
 		}
 		if rel := math.Sqrt(num / den); rel > 1e-4 {
 			t.Errorf("%s: relative error %.2e", name, rel)
+		}
+	}
+}
+
+// train, eval --config --weights and detect run end to end on a tiny
+// synthetic recipe.
+func TestTrainEvalDetectCommands(t *testing.T) {
+	dir := t.TempDir()
+	cfg := "../../recipe/testdata/shapes-tiny.yaml"
+	if _, errs, code := run(t, "train", "--config", cfg, "--steps", "15", "--output", dir, "--quiet"); code != 0 {
+		t.Fatalf("train: %s", errs)
+	}
+	w := filepath.Join(dir, "model.safetensors")
+	out, errs, code := run(t, "eval", "--config", cfg, "--weights", w, "--json")
+	if code != 0 || !strings.Contains(out, `"bbox"`) {
+		t.Fatalf("eval: %s %s", out, errs)
+	}
+	img := filepath.Join(dir, "img.png")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	png.Encode(f, image.NewRGBA(image.Rect(0, 0, 90, 70)))
+	f.Close()
+	det := filepath.Join(dir, "det")
+	if _, errs, code := run(t, "detect", "--weights", w, "--output", det, img); code != 0 {
+		t.Fatalf("detect: %s", errs)
+	}
+	for _, name := range []string{"detections.json", "img.png"} {
+		if _, err := os.Stat(filepath.Join(det, name)); err != nil {
+			t.Error(err)
 		}
 	}
 }
