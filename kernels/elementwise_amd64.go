@@ -65,6 +65,12 @@ func ewBwdSigmoidAVX512(dx *float32, x *float32, dy *float32, n int, acc int)
 //go:noescape
 func dwMACAVX512(dst *float32, dstStep int, a **float32, b **float32, aStep int, bStep int, ntaps int, c int, npix int, acc int)
 
+// poolMaxAVX512 computes dst[p*dstStep+ch] = max over t < ntaps (in order, first wins ties and NaN only as t = 0) of a[t][p*aStep+ch]
+// for p < npix, ch < c; ntaps must be at least 1.
+//
+//go:noescape
+func poolMaxAVX512(dst *float32, dstStep int, a **float32, aStep int, ntaps int, c int, npix int)
+
 // ewFwdNoneAVX2 computes c[r*ldc+j] = None(c[r*ldc+j] + bias[j] + res[r*ldres+j]) for r < rows, j < cols;
 // bias and res may be nil.
 //
@@ -125,3 +131,9 @@ func ewBwdSigmoidAVX2(dx *float32, x *float32, dy *float32, n int, acc int)
 //
 //go:noescape
 func dwMACAVX2(dst *float32, dstStep int, a **float32, b **float32, aStep int, bStep int, ntaps int, c int, npix int, acc int)
+
+// poolMaxAVX2 computes dst[p*dstStep+ch] = max over t < ntaps (in order, first wins ties and NaN only as t = 0) of a[t][p*aStep+ch]
+// for p < npix, ch < c; ntaps must be at least 1.
+//
+//go:noescape
+func poolMaxAVX2(dst *float32, dstStep int, a **float32, aStep int, ntaps int, c int, npix int)

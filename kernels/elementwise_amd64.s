@@ -3117,6 +3117,125 @@ dwMACAVX512_done:
 	VZEROUPPER
 	RET
 
+// func poolMaxAVX512(dst *float32, dstStep int, a **float32, aStep int, ntaps int, c int, npix int)
+// Requires: AVX, AVX512F, BMI2
+TEXT ·poolMaxAVX512(SB), NOSPLIT, $0-56
+	MOVQ  dst+0(FP), AX
+	MOVQ  a+16(FP), CX
+	MOVQ  ntaps+32(FP), DX
+	MOVQ  c+40(FP), BX
+	MOVQ  BX, SI
+	ANDQ  $0x0000000f, SI
+	MOVQ  $0x00000001, DI
+	SHLXQ SI, DI, DI
+	DECQ  DI
+	KMOVW DI, K1
+	CMPQ  npix+48(FP), $0x00
+	JLE   poolMaxAVX512_done
+	TESTQ BX, BX
+	JZ    poolMaxAVX512_done
+	XORQ  SI, SI
+
+poolMaxAVX512_pix:
+	XORQ DI, DI
+	MOVQ BX, R8
+
+poolMaxAVX512_b4:
+	CMPQ    R8, $0x00000040
+	JL      poolMaxAVX512_b4_end
+	MOVQ    (CX), R10
+	ADDQ    SI, R10
+	VMOVUPS (R10)(DI*1), Z0
+	VMOVUPS 64(R10)(DI*1), Z1
+	VMOVUPS 128(R10)(DI*1), Z2
+	VMOVUPS 192(R10)(DI*1), Z3
+	MOVQ    $0x00000001, R9
+
+poolMaxAVX512_b4_tap:
+	CMPQ    R9, DX
+	JGE     poolMaxAVX512_b4_store
+	MOVQ    (CX)(R9*8), R10
+	ADDQ    SI, R10
+	VMOVUPS (R10)(DI*1), Z4
+	VMAXPS  Z0, Z4, Z0
+	VMOVUPS 64(R10)(DI*1), Z4
+	VMAXPS  Z1, Z4, Z1
+	VMOVUPS 128(R10)(DI*1), Z4
+	VMAXPS  Z2, Z4, Z2
+	VMOVUPS 192(R10)(DI*1), Z4
+	VMAXPS  Z3, Z4, Z3
+	INCQ    R9
+	JMP     poolMaxAVX512_b4_tap
+
+poolMaxAVX512_b4_store:
+	VMOVUPS Z0, (AX)(DI*1)
+	VMOVUPS Z1, 64(AX)(DI*1)
+	VMOVUPS Z2, 128(AX)(DI*1)
+	VMOVUPS Z3, 192(AX)(DI*1)
+	ADDQ    $0x00000100, DI
+	SUBQ    $0x00000040, R8
+	JMP     poolMaxAVX512_b4
+
+poolMaxAVX512_b4_end:
+poolMaxAVX512_b1:
+	CMPQ    R8, $0x00000010
+	JL      poolMaxAVX512_b1_end
+	MOVQ    (CX), R10
+	ADDQ    SI, R10
+	VMOVUPS (R10)(DI*1), Z0
+	MOVQ    $0x00000001, R9
+
+poolMaxAVX512_b1_tap:
+	CMPQ    R9, DX
+	JGE     poolMaxAVX512_b1_store
+	MOVQ    (CX)(R9*8), R10
+	ADDQ    SI, R10
+	VMOVUPS (R10)(DI*1), Z1
+	VMAXPS  Z0, Z1, Z0
+	INCQ    R9
+	JMP     poolMaxAVX512_b1_tap
+
+poolMaxAVX512_b1_store:
+	VMOVUPS Z0, (AX)(DI*1)
+	ADDQ    $0x00000040, DI
+	SUBQ    $0x00000010, R8
+	JMP     poolMaxAVX512_b1
+
+poolMaxAVX512_b1_end:
+	TESTQ     R8, R8
+	JZ        poolMaxAVX512_bt_end
+	MOVQ      (CX), R10
+	ADDQ      SI, R10
+	VMOVUPS.Z (R10)(DI*1), K1, Z0
+	MOVQ      $0x00000001, R9
+
+poolMaxAVX512_bt_tap:
+	CMPQ      R9, DX
+	JGE       poolMaxAVX512_bt_store
+	MOVQ      (CX)(R9*8), R10
+	ADDQ      SI, R10
+	VMOVUPS.Z (R10)(DI*1), K1, Z1
+	VMAXPS    Z0, Z1, Z0
+	INCQ      R9
+	JMP       poolMaxAVX512_bt_tap
+
+poolMaxAVX512_bt_store:
+	VMOVUPS Z0, K1, (AX)(DI*1)
+
+poolMaxAVX512_bt_end:
+	MOVQ dstStep+8(FP), R8
+	SHLQ $0x02, R8
+	ADDQ R8, AX
+	MOVQ aStep+24(FP), R8
+	SHLQ $0x02, R8
+	ADDQ R8, SI
+	DECQ npix+48(FP)
+	JNZ  poolMaxAVX512_pix
+
+poolMaxAVX512_done:
+	VZEROUPPER
+	RET
+
 // func ewFwdNoneAVX2(c *float32, ldc int, rows int, cols int, bias *float32, res *float32, ldres int)
 // Requires: AVX
 TEXT ·ewFwdNoneAVX2(SB), NOSPLIT, $0-56
@@ -5206,5 +5325,124 @@ dwMACAVX2_bt_end:
 	JNZ  dwMACAVX2_pix
 
 dwMACAVX2_done:
+	VZEROUPPER
+	RET
+
+// func poolMaxAVX2(dst *float32, dstStep int, a **float32, aStep int, ntaps int, c int, npix int)
+// Requires: AVX
+TEXT ·poolMaxAVX2(SB), NOSPLIT, $0-56
+	MOVQ    dst+0(FP), AX
+	MOVQ    a+16(FP), CX
+	MOVQ    ntaps+32(FP), DX
+	MOVQ    c+40(FP), BX
+	MOVQ    BX, SI
+	ANDQ    $0x00000007, SI
+	NEGQ    SI
+	ADDQ    $0x08, SI
+	LEAQ    ewTailMask<>+0(SB), DI
+	VMOVDQU (DI)(SI*4), Y0
+	CMPQ    npix+48(FP), $0x00
+	JLE     poolMaxAVX2_done
+	TESTQ   BX, BX
+	JZ      poolMaxAVX2_done
+	XORQ    SI, SI
+
+poolMaxAVX2_pix:
+	XORQ DI, DI
+	MOVQ BX, R8
+
+poolMaxAVX2_b4:
+	CMPQ    R8, $0x00000020
+	JL      poolMaxAVX2_b4_end
+	MOVQ    (CX), R10
+	ADDQ    SI, R10
+	VMOVUPS (R10)(DI*1), Y1
+	VMOVUPS 32(R10)(DI*1), Y2
+	VMOVUPS 64(R10)(DI*1), Y3
+	VMOVUPS 96(R10)(DI*1), Y4
+	MOVQ    $0x00000001, R9
+
+poolMaxAVX2_b4_tap:
+	CMPQ    R9, DX
+	JGE     poolMaxAVX2_b4_store
+	MOVQ    (CX)(R9*8), R10
+	ADDQ    SI, R10
+	VMOVUPS (R10)(DI*1), Y5
+	VMAXPS  Y1, Y5, Y1
+	VMOVUPS 32(R10)(DI*1), Y5
+	VMAXPS  Y2, Y5, Y2
+	VMOVUPS 64(R10)(DI*1), Y5
+	VMAXPS  Y3, Y5, Y3
+	VMOVUPS 96(R10)(DI*1), Y5
+	VMAXPS  Y4, Y5, Y4
+	INCQ    R9
+	JMP     poolMaxAVX2_b4_tap
+
+poolMaxAVX2_b4_store:
+	VMOVUPS Y1, (AX)(DI*1)
+	VMOVUPS Y2, 32(AX)(DI*1)
+	VMOVUPS Y3, 64(AX)(DI*1)
+	VMOVUPS Y4, 96(AX)(DI*1)
+	ADDQ    $0x00000080, DI
+	SUBQ    $0x00000020, R8
+	JMP     poolMaxAVX2_b4
+
+poolMaxAVX2_b4_end:
+poolMaxAVX2_b1:
+	CMPQ    R8, $0x00000008
+	JL      poolMaxAVX2_b1_end
+	MOVQ    (CX), R10
+	ADDQ    SI, R10
+	VMOVUPS (R10)(DI*1), Y1
+	MOVQ    $0x00000001, R9
+
+poolMaxAVX2_b1_tap:
+	CMPQ    R9, DX
+	JGE     poolMaxAVX2_b1_store
+	MOVQ    (CX)(R9*8), R10
+	ADDQ    SI, R10
+	VMOVUPS (R10)(DI*1), Y2
+	VMAXPS  Y1, Y2, Y1
+	INCQ    R9
+	JMP     poolMaxAVX2_b1_tap
+
+poolMaxAVX2_b1_store:
+	VMOVUPS Y1, (AX)(DI*1)
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000008, R8
+	JMP     poolMaxAVX2_b1
+
+poolMaxAVX2_b1_end:
+	TESTQ      R8, R8
+	JZ         poolMaxAVX2_bt_end
+	MOVQ       (CX), R10
+	ADDQ       SI, R10
+	VMASKMOVPS (R10)(DI*1), Y0, Y1
+	MOVQ       $0x00000001, R9
+
+poolMaxAVX2_bt_tap:
+	CMPQ       R9, DX
+	JGE        poolMaxAVX2_bt_store
+	MOVQ       (CX)(R9*8), R10
+	ADDQ       SI, R10
+	VMASKMOVPS (R10)(DI*1), Y0, Y2
+	VMAXPS     Y1, Y2, Y1
+	INCQ       R9
+	JMP        poolMaxAVX2_bt_tap
+
+poolMaxAVX2_bt_store:
+	VMASKMOVPS Y1, Y0, (AX)(DI*1)
+
+poolMaxAVX2_bt_end:
+	MOVQ dstStep+8(FP), R8
+	SHLQ $0x02, R8
+	ADDQ R8, AX
+	MOVQ aStep+24(FP), R8
+	SHLQ $0x02, R8
+	ADDQ R8, SI
+	DECQ npix+48(FP)
+	JNZ  poolMaxAVX2_pix
+
+poolMaxAVX2_done:
 	VZEROUPPER
 	RET

@@ -105,7 +105,7 @@ type gemmJob struct {
 	_       [56]byte
 	bDone   atomic.Int64 // B packing units finished
 	_       [56]byte
-	join    joinCounter // the workers of a multi-threaded run
+	crew    crew // the workers of a multi-threaded run
 	scratch []*gemmScratch
 }
 

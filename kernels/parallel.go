@@ -12,8 +12,8 @@ import (
 var gemmPool struct {
 	mu      sync.Mutex // held while a multi-threaded GEMM runs or the pool is resized
 	threads atomic.Int32
-	workers []chan *gemmJob // workers[i] runs thread index i+1
-	job     *gemmJob        // the job reused by every multi-threaded call
+	workers []chan gemmTicket // workers[i] runs thread index i+1
+	job     *gemmJob          // the job reused by every multi-threaded call
 }
 
 // Threads returns the number of threads GEMM calls use (by default
@@ -47,29 +47,52 @@ func SetThreads(n int) (prev int) {
 // startWorkers makes sure at least n-1 workers exist. gemmPool.mu must be held.
 func startWorkers(n int) {
 	for len(gemmPool.workers) < n-1 {
-		ch := make(chan *gemmJob)
+		ch := make(chan gemmTicket, 1)
 		gemmPool.workers = append(gemmPool.workers, ch)
 		go gemmWorker(len(gemmPool.workers), ch)
 	}
 }
 
-func gemmWorker(t int, ch chan *gemmJob) {
-	for j := range ch {
-		j.run(t)
-		j.join.finish()
+// gemmTicket invites a worker to one call of the shared job.
+type gemmTicket struct {
+	j   *gemmJob
+	gen uint32
+}
+
+func gemmWorker(t int, ch chan gemmTicket) {
+	for tk := range ch {
+		if tk.j.crew.enter(tk.gen) {
+			tk.j.run(t)
+			tk.j.crew.leave()
+		}
 	}
 }
 
-// runJob runs j on nthreads threads (the caller plus nthreads-1 workers) and
-// returns when all are done. gemmPool.mu must be held.
+// runJob runs j on up to nthreads threads (the caller plus nthreads-1
+// workers) and returns when all are done. gemmPool.mu must be held.
+//
+// Every work item is claimed dynamically, so the caller finishes the job
+// alone if the workers do not get a core in time, and then does not wait for
+// them (see crew). A job with several column blocks of B synchronises its
+// threads at a barrier between blocks, so there every worker must take part:
+// the ticket is delivered even if the worker is still busy with an old one.
 func runJob(j *gemmJob, nthreads int) {
 	startWorkers(nthreads)
-	j.join.start(nthreads - 1)
+	gen := j.crew.open()
+	all := j.n > j.nc
 	for t := 1; t < nthreads; t++ {
-		gemmPool.workers[t-1] <- j
+		tk := gemmTicket{j, gen}
+		if all {
+			gemmPool.workers[t-1] <- tk
+			continue
+		}
+		select {
+		case gemmPool.workers[t-1] <- tk:
+		default: // still holding a stale ticket: busy, leave it out
+		}
 	}
 	j.run(0)
-	j.join.wait(nthreads - 1)
+	j.crew.close()
 }
 
 // barrier is a reusable spinning barrier for the threads of one job.
@@ -104,4 +127,78 @@ func split(n, parts, s int) (lo, hi int) {
 		hi++
 	}
 	return lo, hi
+}
+
+// The loop pool: persistent goroutines for parallelFor, like the GEMM
+// pool's but separate from it, since loops run between GEMM calls and may
+// run inside one (packing).
+var loopPool struct {
+	mu      sync.Mutex
+	workers []chan uint32 // a ticket for loopPool.job
+	job     loopJob
+}
+
+type loopJob struct {
+	f     func(lo, hi int)
+	n     int
+	chunk int
+	next  atomic.Int64
+	_     [56]byte
+	crew  crew
+}
+
+// work claims chunks of [0, n) and runs f on them until none are left.
+func (j *loopJob) work() {
+	for {
+		lo := int(j.next.Add(int64(j.chunk))) - j.chunk
+		if lo >= j.n {
+			return
+		}
+		j.f(lo, min(lo+j.chunk, j.n))
+	}
+}
+
+func loopWorker(ch chan uint32) {
+	for gen := range ch {
+		j := &loopPool.job
+		if j.crew.enter(gen) {
+			j.work()
+			j.crew.leave()
+		}
+	}
+}
+
+// parallelFor runs f over [0, n) on up to p threads: the caller and p−1
+// pool workers claim chunks of about n/(4p) indices, so a thread that
+// another process keeps off its core delays at most one chunk, and a worker
+// that starts late finds nothing left and is not waited for (see crew).
+// If the pool is busy (a nested or concurrent call) f runs inline.
+func parallelFor(n, p int, f func(lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	if p <= 1 || n == 1 || !loopPool.mu.TryLock() {
+		f(0, n)
+		return
+	}
+	for len(loopPool.workers) < p-1 {
+		ch := make(chan uint32, 1)
+		loopPool.workers = append(loopPool.workers, ch)
+		go loopWorker(ch)
+	}
+	j := &loopPool.job
+	j.f, j.n = f, n
+	j.chunk = max(1, n/(4*p))
+	j.next.Store(0)
+	gen := j.crew.open()
+	for t := 0; t < p-1; t++ {
+		select {
+		case loopPool.workers[t] <- gen:
+		default: // still holding a stale ticket
+		}
+	}
+	j.work()
+	j.crew.close()
+	j.f = nil
+	loopPool.mu.Unlock()
 }

@@ -1,6 +1,9 @@
 package kernels
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // MaxPool2D computes max pooling over KH×KW windows of the NHWC input x
 // [N, H, W, C] into y [N, OH, OW, C] (p.OC is ignored):
@@ -25,6 +28,10 @@ func MaxPool2D(p ConvParams, x, y []float32, argmax []int32) {
 	if p.N*p.H*p.W*c > math.MaxInt32 {
 		panic("kernels: MaxPool2D input too large for int32 indices")
 	}
+	if argmax == nil {
+		maxPoolFwd(p, x, y)
+		return
+	}
 	ninf := float32(math.Inf(-1))
 	rows := p.N * oh
 	convParallel(rows, rows*ow*c*p.KH*p.KW, func(lo, hi int) {
@@ -33,11 +40,8 @@ func MaxPool2D(p ConvParams, x, y []float32, argmax []int32) {
 			for x0 := 0; x0 < ow; x0++ {
 				pix := r*ow + x0
 				yr := y[pix*c : pix*c+c]
-				var am []int32
-				if argmax != nil {
-					am = argmax[pix*c : pix*c+c]
-					am = am[:len(yr)]
-				}
+				am := argmax[pix*c : pix*c+c]
+				am = am[:len(yr)]
 				first := true
 				for kh := 0; kh < p.KH; kh++ {
 					ih := y0*p.StrideH + kh - p.PadTop
@@ -52,24 +56,17 @@ func MaxPool2D(p ConvParams, x, y []float32, argmax []int32) {
 						base := ((n*p.H+ih)*p.W + iw) * c
 						xs := x[base : base+c]
 						xs = xs[:len(yr)]
-						switch {
-						case first && am != nil:
+						if first {
 							copy(yr, xs)
 							for i := range am {
 								am[i] = int32(base + i)
 							}
-						case first:
-							copy(yr, xs)
-						case am != nil:
+						} else {
 							for i, v := range xs {
 								if v > yr[i] {
 									yr[i] = v
 									am[i] = int32(base + i)
 								}
-							}
-						default:
-							for i, v := range xs {
-								yr[i] = cvMax32(yr[i], v)
 							}
 						}
 						first = false
@@ -88,12 +85,112 @@ func MaxPool2D(p ConvParams, x, y []float32, argmax []int32) {
 	})
 }
 
-// cvMax32 returns b if b > a, else a (so a NaN in b never wins).
-func cvMax32(a, b float32) float32 {
-	if b > a {
-		return b
+// maxPoolFwd is MaxPool2D without argmax (inference). Like the depthwise
+// convolution it runs poolMax once per output row over the interior columns
+// (every kw inside the input, so the same taps at a fixed step) and once per
+// border pixel with its valid taps.
+func maxPoolFwd(p ConvParams, x, y []float32) {
+	oh, ow, c := p.OutH(), p.OutW(), p.C
+	sw := p.StrideW
+	xLo := min(cvCeilDiv(p.PadLeft, sw), ow)
+	xHi := max(min(cvFloorDiv(p.W-p.KW+p.PadLeft, sw)+1, ow), xLo)
+	rows := p.N * oh
+	convParallel(rows, rows*ow*c*p.KH*p.KW, func(lo, hi int) {
+		var buf [64]*float32
+		ta := buf[:0]
+		if p.KH*p.KW > len(buf) {
+			ta = make([]*float32, 0, p.KH*p.KW)
+		}
+		for r := lo; r < hi; r++ {
+			n, y0 := r/oh, r%oh
+			yrow := y[r*ow*c : (r+1)*ow*c]
+			taps := func(x0 int, interior bool) {
+				ta = ta[:0]
+				for kh := 0; kh < p.KH; kh++ {
+					ih := y0*p.StrideH + kh - p.PadTop
+					if ih < 0 || ih >= p.H {
+						continue
+					}
+					xrow := (n*p.H + ih) * p.W
+					for kw := 0; kw < p.KW; kw++ {
+						iw := x0*sw + kw - p.PadLeft
+						if !interior && (iw < 0 || iw >= p.W) {
+							continue
+						}
+						ta = append(ta, &x[(xrow+iw)*c])
+					}
+				}
+			}
+			if xHi > xLo {
+				taps(xLo, true)
+				poolMax(yrow[xLo*c:], c, ta, sw*c, c, xHi-xLo)
+			}
+			for x0 := 0; x0 < ow; x0++ {
+				if x0 == xLo && xHi > xLo {
+					x0 = xHi - 1
+					continue
+				}
+				taps(x0, false)
+				poolMax(yrow[x0*c:], c, ta, 0, c, 1)
+			}
+		}
+	})
+}
+
+// poolMax sets, for p < npix and ch < c,
+//
+//	dst[p·dstStep+ch] = the maximum of a[t][p·aStep+ch] over t in order,
+//	                    replaced only by a strictly greater value
+//
+// (so ties keep the first tap and a NaN wins only as the first tap), or −∞
+// if a is empty. a[t] point into float32 slices (steps in floats); the
+// caller guarantees every address is in bounds.
+func poolMax(dst []float32, dstStep int, a []*float32, aStep, c, npix int) {
+	if npix <= 0 || c <= 0 {
+		return
 	}
-	return a
+	if len(a) == 0 {
+		ninf := float32(math.Inf(-1))
+		for p := 0; p < npix; p++ {
+			d := dst[p*dstStep : p*dstStep+c]
+			for i := range d {
+				d[i] = ninf
+			}
+		}
+		return
+	}
+	_ = dst[(npix-1)*dstStep+c-1]
+	if poolMaxAsm(dst, dstStep, a, aStep, c, npix) {
+		return
+	}
+	poolMaxGo(dst, dstStep, a, aStep, c, npix)
+}
+
+// poolMaxGo is the pure-Go poolMax (len(a) ≥ 1), branch-free in the inner
+// loop.
+func poolMaxGo(dst []float32, dstStep int, a []*float32, aStep, c, npix int) {
+	for p := 0; p < npix; p++ {
+		d := dst[p*dstStep : p*dstStep+c]
+		copy(d, unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(a[0]), 4*p*aStep)), c))
+		for t := 1; t < len(a); t++ {
+			v := unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(a[t]), 4*p*aStep)), c)
+			v = v[:len(d)]
+			for i := range d {
+				d[i] = maxFirst(d[i], v[i])
+			}
+		}
+	}
+}
+
+// maxFirst returns v if v > m, else m (a NaN v never wins), without a
+// branch: the comparison becomes a mask that selects the bits.
+func maxFirst(m, v float32) float32 {
+	var gt uint32
+	if v > m {
+		gt = 1
+	}
+	mb, vb := math.Float32bits(m), math.Float32bits(v)
+	return math.Float32frombits(mb ^ (mb^vb)&-gt)
 }
 
 // MaxPool2DBackward routes the output gradient dy [N, OH, OW, C] back to the

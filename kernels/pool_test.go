@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/spinenet-go/spinenet/internal/cpu"
 )
 
 func poolCases() []convCase {
@@ -136,6 +138,86 @@ func TestAvgPoolGlobal(t *testing.T) {
 				}
 			}
 			cvCompare(t, "AvgPoolGlobalBackward", dx, ref, rmag)
+		}
+	}
+}
+
+// poolMax (assembly where available) against its pure-Go twin, bit for bit,
+// with ties, signed zeros and NaNs at every position of the window.
+func TestPoolMaxTwins(t *testing.T) {
+	t.Run("best", testPoolMaxTwins)
+	t.Run("noAVX512", func(t *testing.T) {
+		defer cpu.Disable(cpu.AVX512)()
+		testPoolMaxTwins(t)
+	})
+}
+
+func testPoolMaxTwins(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	nan := float32(math.NaN())
+	for _, c := range []int{1, 7, 16, 17, 64, 70, 130} {
+		for _, ntaps := range []int{1, 2, 4, 9} {
+			npix, step := 5, c+3
+			src := make([][]float32, ntaps)
+			a := make([]*float32, ntaps)
+			for tp := range src {
+				src[tp] = make([]float32, npix*step+c)
+				for i := range src[tp] {
+					switch r.IntN(8) {
+					case 0:
+						src[tp][i] = nan
+					case 1:
+						src[tp][i] = float32(math.Copysign(0, float64(r.IntN(2)*2-1)))
+					case 2:
+						src[tp][i] = 0.5
+					default:
+						src[tp][i] = float32(r.NormFloat64())
+					}
+				}
+				a[tp] = &src[tp][0]
+			}
+			want := make([]float32, npix*(c+1))
+			got := make([]float32, len(want))
+			poolMaxGo(want, c+1, a, step, c, npix)
+			poolMax(got, c+1, a, step, c, npix)
+			for p := 0; p < npix; p++ {
+				for ch := 0; ch < c; ch++ {
+					// Reference: replaced only by a strictly greater value.
+					m := src[0][p*step+ch]
+					for tp := 1; tp < ntaps; tp++ {
+						if v := src[tp][p*step+ch]; v > m {
+							m = v
+						}
+					}
+					i := p*(c+1) + ch
+					if math.Float32bits(want[i]) != math.Float32bits(m) || math.Float32bits(got[i]) != math.Float32bits(m) {
+						t.Fatalf("c=%d taps=%d p=%d ch=%d: Go %v, dispatched %v, want %v", c, ntaps, p, ch, want[i], got[i], m)
+					}
+				}
+			}
+		}
+	}
+}
+
+// MaxPool2D without argmax on a wide-channel input with NaNs matches the
+// argmax path bit for bit (NaN wins only as a window's first element).
+func TestMaxPool2DWideNaN(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	p := cvSame(1, 13, 11, 70, 3, 2, 0)
+	p.OC = 0
+	x := cvRandSlice(r, p.N*p.H*p.W*p.C)
+	for i := range x {
+		if r.IntN(10) == 0 {
+			x[i] = float32(math.NaN())
+		}
+	}
+	n := p.N * p.OutH() * p.OutW() * p.C
+	y1, y2 := make([]float32, n), make([]float32, n)
+	MaxPool2D(p, x, y1, make([]int32, n))
+	MaxPool2D(p, x, y2, nil)
+	for i := range y1 {
+		if math.Float32bits(y1[i]) != math.Float32bits(y2[i]) {
+			t.Fatalf("[%d] = %v without argmax, %v with", i, y2[i], y1[i])
 		}
 	}
 }

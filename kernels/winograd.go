@@ -215,7 +215,7 @@ type winoWork struct {
 	nthreads int
 	next     atomic.Int64
 	_        [56]byte
-	join     joinCounter
+	crew     crew
 	asm      bool           // use the assembly transforms
 	scratch  []*winoScratch // per-thread transform memory
 }
@@ -257,13 +257,21 @@ func winoWorkPut(w *winoWork) {
 // separate from it because the transforms run between GEMM calls.
 var winoPool struct {
 	mu      sync.Mutex
-	workers []chan *winoWork
+	workers []chan winoTicket
 }
 
-func winoWorker(t int, ch chan *winoWork) {
-	for w := range ch {
-		w.work(t)
-		w.join.finish()
+// winoTicket invites a worker to one phase of a call (see crew).
+type winoTicket struct {
+	w   *winoWork
+	gen uint32
+}
+
+func winoWorker(t int, ch chan winoTicket) {
+	for tk := range ch {
+		if tk.w.crew.enter(tk.gen) {
+			tk.w.work(t)
+			tk.w.crew.leave()
+		}
 	}
 }
 
@@ -275,18 +283,23 @@ func (ws *winoWork) parallel(work int) {
 	ws.chunk = max(1, ws.items/(8*n))
 	if n > 1 && winoPool.mu.TryLock() {
 		for len(winoPool.workers) < n-1 {
-			ch := make(chan *winoWork)
+			ch := make(chan winoTicket, 1)
 			winoPool.workers = append(winoPool.workers, ch)
 			go winoWorker(len(winoPool.workers), ch)
 		}
 		ws.nthreads = n
 		ws.grow(n)
-		ws.join.start(n - 1)
+		// Items are claimed dynamically: a worker that is slow to start
+		// finds none left, and the caller does not wait for it.
+		gen := ws.crew.open()
 		for t := 1; t < n; t++ {
-			winoPool.workers[t-1] <- ws
+			select {
+			case winoPool.workers[t-1] <- winoTicket{ws, gen}:
+			default: // still holding a stale ticket
+			}
 		}
 		ws.work(0)
-		ws.join.wait(n - 1)
+		ws.crew.close()
 		winoPool.mu.Unlock()
 		return
 	}

@@ -71,25 +71,10 @@ func cvGrow(b *[]float32, n int) []float32 {
 	return (*b)[:n]
 }
 
-// convParallel runs f over [0, n) split into contiguous chunks, one per
-// worker, using up to GOMAXPROCS goroutines. work is the approximate total
-// cost in element operations; below a threshold everything runs inline.
+// convParallel runs f over [0, n) in contiguous chunks on up to Threads()
+// threads (see parallelFor). work is the approximate total cost in element
+// operations; below a threshold everything runs inline.
 func convParallel(n, work int, f func(lo, hi int)) {
 	const minWorkPerThread = 1 << 15
-	p := min(runtime.GOMAXPROCS(0), n, max(work/minWorkPerThread, 1))
-	if p <= 1 {
-		f(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	wg.Add(p - 1)
-	for t := 1; t < p; t++ {
-		lo, hi := n*t/p, n*(t+1)/p
-		go func() {
-			defer wg.Done()
-			f(lo, hi)
-		}()
-	}
-	f(0, n/p)
-	wg.Wait()
+	parallelFor(n, min(runtime.GOMAXPROCS(0), Threads(), n, max(work/minWorkPerThread, 1)), f)
 }

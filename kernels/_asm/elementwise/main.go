@@ -33,6 +33,7 @@ func main() {
 			genBwd(s, a)
 		}
 		genDwMAC(s)
+		genPoolMax(s)
 	}
 	Generate()
 }
@@ -809,4 +810,112 @@ func paramAddr(name string) Mem {
 		panic(err)
 	}
 	return b.Addr
+}
+
+// genPoolMax emits
+//
+//	poolMax<ISA>(dst *float32, dstStep int, a **float32, aStep, ntaps, c, npix int)
+//
+// which for p < npix and ch < c computes
+//
+//	m := a[0][p·aStep+ch]
+//	for t := 1; t < ntaps; t++ { v := a[t][p·aStep+ch]; if v > m { m = v } }
+//	dst[p·dstStep+ch] = m
+//
+// (steps in floats; ntaps ≥ 1), the inner loop of max pooling. VMAXPS with
+// the running maximum as its second source returns it unless v > m, which
+// is exactly the comparison above (a NaN only survives as the first tap).
+func genPoolMax(s isa) {
+	name := "poolMax" + s.name
+	TEXT(name, NOSPLIT, "func(dst *float32, dstStep int, a **float32, aStep, ntaps, c, npix int)")
+	Pragma("noescape")
+	Doc(name+" computes dst[p*dstStep+ch] = max over t < ntaps (in order, first wins ties and NaN only as t = 0) of a[t][p*aStep+ch]",
+		"for p < npix, ch < c; ntaps must be at least 1.")
+	dst := Load(Param("dst"), GP64())
+	a := Load(Param("a"), GP64())
+	ntaps := Load(Param("ntaps"), GP64())
+	c := Load(Param("c"), GP64())
+	tl := makeTail(s, c)
+	done := name + "_done"
+	CMPQ(paramAddr("npix"), U8(0))
+	JLE(LabelRef(done))
+	TESTQ(c, c)
+	JZ(LabelRef(done))
+	aoff := GP64() // byte offset of pixel p in a[t]
+	XORQ(aoff, aoff)
+	off, rem, t, pa := GP64(), GP64(), GP64(), GP64()
+	Label(name + "_pix")
+	XORQ(off, off)
+	MOVQ(c, rem)
+	block := func(lbl string, nv int, masked bool) {
+		Label(lbl)
+		if !masked {
+			CMPQ(rem, U32(nv*s.lanes))
+			JL(LabelRef(lbl + "_end"))
+		} else {
+			TESTQ(rem, rem)
+			JZ(LabelRef(lbl + "_end"))
+		}
+		accs := make([]VecVirtual, nv)
+		MOVQ(Mem{Base: a}, pa)
+		ADDQ(aoff, pa)
+		for i := range accs {
+			accs[i] = s.vec()
+			m := Mem{Base: pa, Index: off, Scale: 1, Disp: i * s.vb()}
+			if masked {
+				tl.load(s, m, accs[i])
+			} else {
+				VMOVUPS(m, accs[i])
+			}
+		}
+		MOVQ(U32(1), t)
+		Label(lbl + "_tap")
+		CMPQ(t, ntaps)
+		JGE(LabelRef(lbl + "_store"))
+		MOVQ(Mem{Base: a, Index: t, Scale: 8}, pa)
+		ADDQ(aoff, pa)
+		for i := range accs {
+			m := Mem{Base: pa, Index: off, Scale: 1, Disp: i * s.vb()}
+			if masked {
+				v := s.vec()
+				tl.load(s, m, v)
+				VMAXPS(accs[i], v, accs[i]) // v > acc ? v : acc
+			} else {
+				v := s.vec()
+				VMOVUPS(m, v)
+				VMAXPS(accs[i], v, accs[i])
+			}
+		}
+		INCQ(t)
+		JMP(LabelRef(lbl + "_tap"))
+		Label(lbl + "_store")
+		for i := range accs {
+			m := Mem{Base: dst, Index: off, Scale: 1, Disp: i * s.vb()}
+			if masked {
+				tl.store(s, accs[i], m)
+			} else {
+				VMOVUPS(accs[i], m)
+			}
+		}
+		if !masked {
+			ADDQ(U32(nv*s.vb()), off)
+			SUBQ(U32(nv*s.lanes), rem)
+			JMP(LabelRef(lbl))
+		}
+		Label(lbl + "_end")
+	}
+	block(name+"_b4", 4, false)
+	block(name+"_b1", 1, false)
+	block(name+"_bt", 1, true)
+	MOVQ(paramAddr("dstStep"), rem)
+	SHLQ(U8(2), rem)
+	ADDQ(rem, dst)
+	MOVQ(paramAddr("aStep"), rem)
+	SHLQ(U8(2), rem)
+	ADDQ(rem, aoff)
+	DECQ(paramAddr("npix"))
+	JNZ(LabelRef(name + "_pix"))
+	Label(done)
+	VZEROUPPER()
+	RET()
 }
