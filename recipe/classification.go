@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -384,41 +383,11 @@ func (t *ClassificationTask) Metadata() (map[string]string, error) {
 	return meta, nil
 }
 
-// RunOptions returns the train.Options of the config: steps from
-// train.steps or train.epochs, the schedule and SGD settings, a checkpoint
-// every epoch (or train.checkpoint_every steps), an evaluation every
-// train.eval_every epochs and at the end.
+// RunOptions returns the train.Options of the config (Config.RunOptions)
+// with a title naming the model and the data.
 func (t *ClassificationTask) RunOptions(resume bool, progress, log io.Writer) (train.Options, error) {
 	c := t.Config
-	spe := t.StepsPerEpoch()
-	total := c.TotalSteps(spe)
-	sched, err := c.Schedule(total)
-	if err != nil {
-		return train.Options{}, err
-	}
-	ck := c.Train.CheckpointEvery
-	if ck == 0 {
-		ck = spe
-	}
-	name := c.Model.ID
-	if c.Model.Arch != "" {
-		name = c.Model.Arch
-	}
-	return train.Options{
-		OutDir: c.Train.Output, Steps: total, Schedule: sched, SGD: c.SGD(), Seed: c.Train.Seed,
-		EvalEvery: c.Train.EvalEvery * spe, CheckpointEvery: ck, Resume: resume,
-		Progress: progress, Log: log, Config: c,
-		Title: fmt.Sprintf("SpineNet-%s classification (%s)", name, t.dataName()),
-	}, nil
-}
-
-// dataName names the training data for the plot: the IDX file's
-// directory or the ImageFolder root.
-func (t *ClassificationTask) dataName() string {
-	if t.Train.Paths == nil {
-		return filepath.Base(filepath.Dir(t.Train.Source))
-	}
-	return filepath.Base(t.Train.Source)
+	return c.RunOptions(t.StepsPerEpoch(), fmt.Sprintf("%s classification, %s", c.modelName(), t.Train.Source), resume, progress, log)
 }
 
 // TrainClassification loads the data, builds the model and trains it as c
