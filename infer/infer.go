@@ -60,6 +60,7 @@ type step struct {
 	pad       tensor.Padding
 	depthwise bool
 	wino      *kernels.WinogradWeights // pre-transformed weights for Winograd F(4×4,3×3)
+	packed    *kernels.PackedWeights   // weights packed for the direct (GEMM) convolution
 	// affine
 	scale, shift []float32
 	// pool / resize
@@ -253,6 +254,11 @@ func (m *Model) compileConv(n *nn.Node, in []int, single func(int) int, absorbed
 	st.weights, st.bias = w, bias
 	if m.opt.Winograd && !st.depthwise && st.kh == 3 && st.kw == 3 && st.stride == 1 {
 		st.wino = kernels.TransformWinogradWeights(k.Dim(2), k.Dim(3), w)
+	}
+	if !st.depthwise {
+		// Packed once for the GEMM driver (B needs no packing per call).
+		st.packed = kernels.PackConvWeights(kernels.ConvParams{KH: st.kh, KW: st.kw, C: k.Dim(2), OC: k.Dim(3),
+			StrideH: st.stride, StrideW: st.stride}, w)
 	}
 	st.out = end
 	return append(pre, st), end

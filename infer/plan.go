@@ -207,6 +207,8 @@ func (m *Model) run(x *tensor.Tensor, times []StepTime) ([]*tensor.Tensor, error
 			case st.wino != nil && kernels.WinogradFaster(cp):
 				kind = "winograd"
 				kernels.Conv2DWinogradPre(cp, x.Data(), st.wino, y.Data(), ep)
+			case st.packed != nil:
+				kernels.Conv2DPre(cp, x.Data(), st.packed, y.Data(), ep)
 			default:
 				kernels.Conv2D(cp, x.Data(), st.weights, y.Data(), ep)
 			}

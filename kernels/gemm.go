@@ -200,6 +200,8 @@ func GemmEx(m, n, k int, a PanelA, b PanelB, c []float32, ldc int, accumulate bo
 		ops.bMat, ops.bIsMat = v, true
 	case *Matrix:
 		ops.bMat, ops.bIsMat = *v, true
+	case *PackedWeights:
+		ops.bMat, ops.bIsMat, ops.pre = v.src, true, v
 	}
 	gemm(m, n, k, &ops, c, ldc, accumulate, ep)
 }

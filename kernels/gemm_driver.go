@@ -48,6 +48,7 @@ type gemmOperands struct {
 	aIsMat bool
 	bIsMat bool
 	bScale float32
+	pre    *PackedWeights // B packed in advance (bMat is its source), or nil
 }
 
 // gemmScratch is the per-thread packing memory, grown once and reused.
@@ -85,6 +86,7 @@ type gemmJob struct {
 	ep      Epilogue
 	hasEp   bool
 	direct  bool // read A in place instead of packing it
+	prepack bool // bbuf is ops.pre's packed B: nothing to pack
 
 	kern     *microKernel
 	kc, nc   int // block sizes for this call
@@ -202,16 +204,8 @@ func (j *gemmJob) setup(m, n, k int, ops *gemmOperands, c []float32, ldc int, ac
 	mr, nr := kern.mr, kern.nr
 	j.direct = ops.aIsMat && n <= gemmDirectMaxN && kern.rowA != nil
 
-	// Balanced block sizes: as large as allowed, as even as possible.
-	kcMax := kern.kc
-	if j.direct {
-		kcMax = kern.kcDirect
-	}
-	nk := ceilDivInt(k, kcMax)
-	j.kc = min(roundUpInt(ceilDivInt(k, nk), 4), k)
-	ncMax := max(nr, gemmMaxPackedB/(nk*j.kc)/nr*nr)
-	nn := ceilDivInt(n, ncMax)
-	j.nc = roundUpInt(ceilDivInt(n, nn), nr)
+	j.kc, j.nc = gemmBlocking(kern, k, n, j.direct)
+	nk := ceilDivInt(k, j.kc)
 	j.mcMax = kern.mc
 
 	// Work items: enough row blocks for balance (but no taller than mc),
@@ -235,11 +229,33 @@ func (j *gemmJob) setup(m, n, k int, ops *gemmOperands, c []float32, ldc int, ac
 	j.groups = ceilDivInt(nPanels, j.panelsPerGroup)
 	j.bar.n = int32(nthreads)
 
-	j.bbuf = alignedView(&j.bRaw, nk*j.kc*nPanels*nr)
+	if pre := ops.pre; pre != nil && pre.kern == kern && pre.kc == j.kc && j.nc >= n && pre.k == k && pre.n == n {
+		j.prepack = true
+		j.bbuf = pre.data
+	} else {
+		j.prepack = false
+		j.bbuf = alignedView(&j.bRaw, nk*j.kc*nPanels*nr)
+	}
 	j.resetCounters()
 	for len(j.scratch) < nthreads {
 		j.scratch = append(j.scratch, new(gemmScratch))
 	}
+}
+
+// gemmBlocking returns the k and n block sizes for a k×n B: as large as
+// allowed, as even as possible.
+func gemmBlocking(kern *microKernel, k, n int, direct bool) (kc, nc int) {
+	nr := kern.nr
+	kcMax := kern.kc
+	if direct {
+		kcMax = kern.kcDirect
+	}
+	nk := ceilDivInt(k, kcMax)
+	kc = min(roundUpInt(ceilDivInt(k, nk), 4), k)
+	ncMax := max(nr, gemmMaxPackedB/(nk*kc)/nr*nr)
+	nn := ceilDivInt(n, ncMax)
+	nc = roundUpInt(ceilDivInt(n, nn), nr)
+	return kc, nc
 }
 
 // resetCounters readies the work counters for a new column block of B.
@@ -252,6 +268,9 @@ func (j *gemmJob) resetCounters() {
 // release drops the job's references to the caller's memory.
 func (j *gemmJob) release() {
 	j.ops = gemmOperands{}
+	if j.prepack {
+		j.bbuf = nil
+	}
 	j.c = nil
 	j.ep = Epilogue{}
 }
@@ -299,8 +318,12 @@ func (j *gemmJob) run(t int) {
 		}
 		// Pack B in units of (kc block, micro-panel), claimed dynamically so
 		// a thread that is not running (the machine is shared) delays
-		// nobody: the others pack its share.
+		// nobody: the others pack its share. Weights packed in advance
+		// skip this phase and its wait.
 		units := nk * np
+		if j.prepack {
+			units = 0
+		}
 		chunk := max(1, units/(4*j.nthreads))
 		for {
 			u0 := int(j.bNext.Add(int64(chunk))) - chunk
