@@ -18,6 +18,8 @@ func TestRetinaNetCounts(t *testing.T) {
 		{"49", 640, 28543383, 85281555200},
 		{"96", 1024, 42974871, 0},
 		{"190", 1280, 163637351, 0},
+		{"49S", 640, 11265942, 30778541175},   // official SCALING_MAP (endpoints 128), spec §10.5
+		{"143", 1280, 66959511, 523337600000}, // 523.34 B in spec §10.5
 	}
 	for _, c := range cases {
 		if testing.Short() && c.id == "190" {
