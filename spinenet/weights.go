@@ -1,29 +1,5 @@
 package spinenet
 
-// Weights files
-//
-// A backbone's weights are a safetensors file of float32 tensors named by
-// their place in the built graph, plus metadata (MetaArch, MetaOptions) that
-// rebuilds the graph:
-//
-//	stem/conv/kernel                       [7,7,3,64]     stem convolution
-//	stem/bn/{gamma,beta,moving_mean,moving_variance}
-//	stem/group{0,1}/r{R}/conv{1,2,3}/kernel                stem bottleneck R of group 0/1
-//	stem/group0/r0/shortcut/conv/kernel                    the projection shortcut
-//	blocks/{I}/resample{0,1}/{squeeze,downsample,expand}/conv/kernel
-//	                                                       cross-scale connection from parent 0/1
-//	                                                       of feature-list entry I (2…16, spec §1.2)
-//	blocks/{I}/r{R}/conv{1,2,3}/kernel, …/bn{1,2,3}/…      block R of the group at entry I
-//	endpoints/P{L}/conv/kernel, endpoints/P{L}/bn/…        the 1×1 endpoint of level L
-//
-// Every convolution's batch norm sits beside it (conv1 ↔ bn1, x/conv ↔
-// x/bn) with the four tensors gamma, beta, moving_mean, moving_variance.
-// Kernels are [KH,KW,Cin,Cout] (depthwise [KH,KW,C], dense [in,out]).
-// Mobile blocks add expand/depthwise/se/project layers under the same
-// prefixes; heads add head/class/… and head/box/… (detection) or
-// head/dense/… (classification). `spinenet import` maps other
-// implementations' names onto these.
-
 import (
 	"encoding/json"
 	"fmt"
