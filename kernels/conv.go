@@ -112,6 +112,10 @@ func cvCheckEpilogue(ep *Epilogue, m, n int) {
 	}
 }
 
+// winogradEnabled lets Conv2D and Conv2DBackwardData use Winograd where
+// WinogradFaster says it pays; tests switch it off to check the direct path.
+var winogradEnabled = true
+
 // Conv2D computes the convolution y = Act(conv(x, w) + Bias + Residual):
 //
 //	for n, oh, ow, oc:
@@ -128,6 +132,8 @@ func cvCheckEpilogue(ep *Epilogue, m, n int) {
 // A 1×1 unit-stride unpadded convolution is one GEMM on x viewed as an
 // (N·H·W)×C matrix. Every other shape is an implicit GEMM of M = N·OH·OW,
 // K = KH·KW·C, N = OC whose A operand is gathered from x while packing.
+// A 3×3 stride-1 convolution for which WinogradFaster holds runs as
+// Conv2DWinograd instead (4× fewer multiplies, relative error ~3e-6).
 func Conv2D(p ConvParams, x, w, y []float32, ep *Epilogue) {
 	p.mustValid(false)
 	oh, ow := p.OutH(), p.OutW()
@@ -136,6 +142,12 @@ func Conv2D(p ConvParams, x, w, y []float32, ep *Epilogue) {
 		panic("kernels: Conv2D slice too short")
 	}
 	cvCheckEpilogue(ep, m, p.OC)
+	if winogradEnabled && WinogradFaster(p) {
+		// 3×3 stride 1 with enough channels and tiles: Winograd F(4×4,3×3)
+		// needs 4× fewer multiplies (relative error ~3e-6).
+		Conv2DWinograd(p, x, w, y, ep)
+		return
+	}
 	ws := convWorkGet()
 	ws.bmat = Matrix{Data: w, Stride: p.OC}
 	if p.is1x1() {
@@ -213,6 +225,24 @@ func Conv2DBackwardData(p ConvParams, dy, w, dx []float32, accumulate bool) {
 				kh: nj, kw: ni, sh: 1, sw: 1,
 				pt: nj - 1 - dh, pl: ni - 1 - dwo,
 				oh: th, ow: tw,
+			}
+			if sh == 1 && sw == 1 && winogradEnabled {
+				// The input gradient of a stride-1 convolution is a stride-1
+				// convolution of dy with the flipped kernel: Winograd when it pays.
+				q := ConvParams{N: p.N, H: oh, W: ow, C: p.OC, KH: nj, KW: ni, OC: p.C, StrideH: 1, StrideW: 1,
+					PadTop: g.pt, PadLeft: g.pl, PadBottom: th - oh - g.pt + nj - 1, PadRight: tw - ow - g.pl + ni - 1}
+				if WinogradFaster(q) {
+					if accumulate {
+						tmp := cvGrow(&ws.out, p.N*p.H*p.W*p.C)
+						Conv2DWinograd(q, dy, wt, tmp, nil)
+						for i, v := range tmp {
+							dx[i] += v
+						}
+					} else {
+						Conv2DWinograd(q, dy, wt, dx, nil)
+					}
+					continue
+				}
 			}
 			m := p.N * th * tw
 			ws.im2col.init(g, dy, &ws.xt)

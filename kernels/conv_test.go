@@ -198,6 +198,10 @@ func convCases(short bool) []convCase {
 		{"bigpad", ConvParams{N: 1, H: 3, W: 4, C: 2, KH: 3, KW: 2, OC: 3, StrideH: 1, StrideW: 2, PadTop: 4, PadBottom: 3, PadLeft: 3, PadRight: 2}},
 		{"3x3s2bigpad", ConvParams{N: 1, H: 5, W: 6, C: 3, KH: 3, KW: 3, OC: 2, StrideH: 2, StrideW: 2, PadTop: 3, PadBottom: 1, PadLeft: 2, PadRight: 4}},
 		{"wide_c", cvSame(1, 6, 5, 37, 3, 1, 33)},
+		// Large enough for WinogradFaster: Conv2D and the stride-1 input
+		// gradient take the Winograd path (odd sizes, asymmetric padding).
+		{"3x3winograd", cvSame(2, 23, 26, 17, 3, 1, 18)},
+		{"3x3winograd_pad", ConvParams{N: 1, H: 25, W: 22, C: 16, KH: 3, KW: 3, OC: 20, StrideH: 1, StrideW: 1, PadTop: 2, PadBottom: 0, PadLeft: 1, PadRight: 2}},
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	nRandom := 24
@@ -266,6 +270,16 @@ func TestConvParamsValidate(t *testing.T) {
 }
 
 func TestConv2D(t *testing.T) {
+	for _, wino := range []bool{true, false} {
+		t.Run(fmt.Sprint("winograd=", wino), func(t *testing.T) {
+			defer func(old bool) { winogradEnabled = old }(winogradEnabled)
+			winogradEnabled = wino
+			testConv2DCases(t)
+		})
+	}
+}
+
+func testConv2DCases(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	acts := []Activation{ActNone, ActReLU, ActSwish}
 	for ci, tc := range convCases(testing.Short()) {
@@ -297,6 +311,16 @@ func TestConv2D(t *testing.T) {
 }
 
 func TestConv2DBackwardData(t *testing.T) {
+	for _, wino := range []bool{true, false} {
+		t.Run(fmt.Sprint("winograd=", wino), func(t *testing.T) {
+			defer func(old bool) { winogradEnabled = old }(winogradEnabled)
+			winogradEnabled = wino
+			testConv2DBackwardDataCases(t)
+		})
+	}
+}
+
+func testConv2DBackwardDataCases(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, tc := range convCases(testing.Short()) {
 		t.Run(tc.name, func(t *testing.T) {
