@@ -116,6 +116,15 @@ func cvCheckEpilogue(ep *Epilogue, m, n int) {
 // WinogradFaster says it pays; tests switch it off to check the direct path.
 var winogradEnabled = true
 
+// SetWinograd turns the automatic use of Winograd in Conv2D and
+// Conv2DBackwardData on or off (it is on by default) and returns the
+// previous setting; benchmarks use it to measure the direct algorithm. It
+// must not be called while convolutions run.
+func SetWinograd(on bool) (prev bool) {
+	prev, winogradEnabled = winogradEnabled, on
+	return prev
+}
+
 // Conv2D computes the convolution y = Act(conv(x, w) + Bias + Residual):
 //
 //	for n, oh, ow, oc:

@@ -47,13 +47,31 @@ type Case struct {
 	Setup func() (run func(), flops float64)
 }
 
-// KernelCases returns the kernels `spinenet bench kernels` reports.
+// KernelCases returns the kernels `spinenet bench kernels` reports. GFLOP/s
+// always count the direct algorithm's multiply-adds (2·MACs per second), so
+// the Winograd convolutions that 3×3 stride-1 layers use by default can
+// exceed the FMA peak; the _direct rows measure the implicit-GEMM path.
 func KernelCases() []Case {
 	return []Case{
 		{"sgemm_1024", setupSgemm(1024, 1024, 1024)},
 		{"conv3x3_64_160_fwd", setupConv(false)},
 		{"conv3x3_64_160_fwd_bwd", setupConv(true)},
 		{"bottleneck_256_80_fwd", setupBottleneck},
+		{"conv3x3_64_160_fwd_direct", direct(setupConv(false))},
+		{"conv3x3_64_160_fwd_bwd_direct", direct(setupConv(true))},
+		{"bottleneck_256_80_fwd_direct", direct(setupBottleneck)},
+	}
+}
+
+// direct runs a case with Winograd switched off, so the table shows what the
+// direct (implicit-GEMM) convolution reaches next to the default.
+func direct(setup func() (func(), float64)) func() (func(), float64) {
+	return func() (func(), float64) {
+		run, flops := setup()
+		return func() {
+			defer kernels.SetWinograd(kernels.SetWinograd(false))
+			run()
+		}, flops
 	}
 }
 

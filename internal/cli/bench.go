@@ -37,7 +37,12 @@ percentage of the peak measured in the same run:
   sgemm_1024              SGEMM 1024×1024×1024
   conv3x3_64_160_fwd      3×3 convolution, 64→64 channels, 1×160×160×64, stride 1
   conv3x3_64_160_fwd_bwd  the same, forward plus input- and weight-gradient passes
-  bottleneck_256_80_fwd   SpineNet bottleneck (1×1 256→64, 3×3 64→64, 1×1 64→256) at 80×80, inference`,
+  bottleneck_256_80_fwd   SpineNet bottleneck (1×1 256→64, 3×3 64→64, 1×1 64→256) at 80×80, inference
+
+3×3 stride-1 convolutions use Winograd F(4×4,3×3) by default (4× fewer
+multiplies); GFLOP/s still count the direct algorithm's multiply-adds, so those
+rows can exceed the peak. The *_direct rows repeat them with the direct
+implicit-GEMM convolution.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBenchKernels(opt, stdout, stderr)
