@@ -3,11 +3,9 @@ package spinenet_test
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
-	"github.com/spinenet-go/spinenet/autograd"
 	"github.com/spinenet-go/spinenet/detection"
 	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/spinenet"
@@ -36,56 +34,6 @@ func buildMobileForTest(t testing.TB, id string, opt spinenet.Options) *spinenet
 		t.Fatal(err)
 	}
 	return bb
-}
-
-// Every Mobile model runs forward and backward at a size that is not a
-// multiple of 128, gives P3–P7 of ⌈size/2^L⌉ × endpoints width, and every
-// parameter gets a gradient.
-func TestMobileTrains(t *testing.T) {
-	for _, id := range mobileIDs {
-		t.Run(id, func(t *testing.T) {
-			opt := spinenet.DefaultOptions()
-			opt.Activation = mobileActivation(id)
-			opt.StochasticDepth = 0.2
-			bb := buildMobileForTest(t, id, opt)
-			h, w := 100, 75
-			x := tensor.New(2, h, w, 3)
-			rng := rand.New(rand.NewPCG(3, 4))
-			for i := range x.Data() {
-				x.Data()[i] = float32(rng.NormFloat64())
-			}
-			tp := autograd.NewTape(1)
-			outs := bb.Graph.Forward(tp, tp.Constant(x))
-			if len(outs) != 5 {
-				t.Fatalf("%d outputs, want 5", len(outs))
-			}
-			var loss *autograd.Var
-			for i, o := range outs {
-				l := bb.Arch.MinLevel + i
-				want := []int{2, nn.LevelSize(h, l), nn.LevelSize(w, l), bb.Arch.EndpointsNumFilters}
-				if !tensor.EqualShapes(o.Shape(), want) {
-					t.Errorf("P%d: %v, want %v", l, o.Shape(), want)
-				}
-				if !tensor.AllFinite(o.Value) {
-					t.Errorf("P%d has non-finite values", l)
-				}
-				m := tp.Mean(tp.Mul(o, o))
-				if loss == nil {
-					loss = m
-				} else {
-					loss = tp.Add(loss, m)
-				}
-			}
-			if err := tp.Backward(loss); err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range bb.Graph.Params() {
-				if !p.HasGrad() {
-					t.Errorf("%s got no gradient", p.Name)
-				}
-			}
-		})
-	}
 }
 
 // Spec §8: the simulator's params and MACs of the RetinaNet models with a
