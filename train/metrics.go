@@ -5,9 +5,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"image/color"
+	"io"
 	"os"
-	"path/filepath"
 
+	"github.com/spinenet-go/spinenet/internal/atomicfile"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -174,19 +175,10 @@ func smooth(pts plotter.XYs, w int) plotter.XYs {
 	return out
 }
 
-// savePNG writes the canvas as PNG atomically (temporary file + rename).
+// savePNG writes the canvas as PNG atomically.
 func savePNG(c *vgimg.Canvas, path string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".plot-*.png")
-	if err != nil {
+	return atomicfile.Write(path, func(w io.Writer) error {
+		_, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(w)
 		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	})
 }

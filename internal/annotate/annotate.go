@@ -10,10 +10,11 @@ import (
 	"image/draw"
 	"image/jpeg"
 	"image/png"
-	"os"
+	"io"
 	"path/filepath"
 	"strings"
 
+	"github.com/spinenet-go/spinenet/internal/atomicfile"
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
@@ -84,25 +85,14 @@ func rect(img *image.RGBA, r image.Rectangle, t int, c color.RGBA) {
 
 // Save writes img as JPEG (for .jpg/.jpeg) or PNG (otherwise), atomically.
 func Save(path string, img image.Image) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".annotate-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".jpg", ".jpeg":
-		err = jpeg.Encode(tmp, img, &jpeg.Options{Quality: 92})
-	default:
-		err = png.Encode(tmp, img)
-	}
-	if err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, func(w io.Writer) error {
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".jpg", ".jpeg":
+			return jpeg.Encode(w, img, &jpeg.Options{Quality: 92})
+		default:
+			return png.Encode(w, img)
+		}
+	})
 }
 
 // Upscale returns img enlarged by an integer factor (nearest neighbour) and

@@ -16,6 +16,7 @@ import (
 	"github.com/spinenet-go/spinenet/data"
 	"github.com/spinenet-go/spinenet/detection"
 	"github.com/spinenet-go/spinenet/internal/annotate"
+	"github.com/spinenet-go/spinenet/internal/atomicfile"
 	"github.com/spinenet-go/spinenet/recipe"
 )
 
@@ -117,7 +118,7 @@ func runDetect(opt detectOptions, images []string, stdout, stderr io.Writer) err
 		return err
 	}
 	out := filepath.Join(opt.Output, "detections.json")
-	if err := writeFileAtomic(out, append(js, '\n')); err != nil {
+	if err := atomicfile.Write(out, func(w io.Writer) error { _, err := w.Write(append(js, '\n')); return err }); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "wrote %s and %d annotated images to %s\n", out, len(images), opt.Output)
@@ -151,26 +152,4 @@ func decodeImage(path string) (image.Image, error) {
 		return nil, fmt.Errorf("%s: cannot decode image: %w", path, err)
 	}
 	return img, nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it over path.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
