@@ -2,6 +2,7 @@ package detection
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/spinenet-go/spinenet/autograd"
 )
@@ -94,14 +95,12 @@ func (m *Model) assign(tg *Targets, anchors *Anchors, gts []GroundTruth) {
 // Outputs splits the graph outputs of a forward pass into the head's class
 // and box outputs per level, in level order.
 func (m *Model) Outputs(outs []*autograd.Var) (cls, boxes []*autograd.Var) {
-	g := m.Graph()
-	pos := map[int]int{}
-	for i, id := range g.Outputs {
-		pos[id] = i
-	}
-	for _, l := range m.Head.Levels {
-		cls = append(cls, outs[pos[m.Head.Class[l]]])
-		boxes = append(boxes, outs[pos[m.Head.Box[l]]])
+	ids := m.Graph().Outputs
+	out := func(id int) *autograd.Var { return outs[slices.Index(ids, id)] }
+	cls = make([]*autograd.Var, len(m.Head.Levels))
+	boxes = make([]*autograd.Var, len(m.Head.Levels))
+	for i, l := range m.Head.Levels {
+		cls[i], boxes[i] = out(m.Head.Class[l]), out(m.Head.Box[l])
 	}
 	return cls, boxes
 }

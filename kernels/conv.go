@@ -272,29 +272,46 @@ func Conv2DBackwardData(p ConvParams, dy, w, dx []float32, accumulate bool) {
 // out[n, t, u, c] to dx[n, ph+t·StrideH, pw+u·StrideW, c]. A nil out writes
 // zeros.
 func phaseScatter(p ConvParams, out, dx []float32, ph, pw, th, tw int, accumulate bool) {
-	c := p.C
+	t := phaseScatterTasks.get()
+	*t = phaseScatterTask{p: p, out: out, dx: dx, ph: ph, pw: pw, th: th, tw: tw, accumulate: accumulate}
 	rows := p.N * th
-	convParallel(rows, rows*tw*c, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			n, t := r/th, r%th
-			drow := dx[((n*p.H+ph+t*p.StrideH)*p.W)*c : ((n*p.H+ph+t*p.StrideH)*p.W+p.W)*c]
-			for u := 0; u < tw; u++ {
-				d := drow[(pw+u*p.StrideW)*c : (pw+u*p.StrideW)*c+c]
-				switch {
-				case out == nil:
-					clear(d)
-				case accumulate:
-					s := out[(r*tw+u)*c : (r*tw+u)*c+c]
-					s = s[:len(d)]
-					for i := range d {
-						d[i] += s[i]
-					}
-				default:
-					copy(d, out[(r*tw+u)*c:(r*tw+u)*c+c])
+	convParallelRange(rows, rows*tw*p.C, t)
+	phaseScatterTasks.put(t)
+}
+
+// phaseScatterTask holds phaseScatter's arguments for its parallel loop.
+type phaseScatterTask struct {
+	p              ConvParams
+	out, dx        []float32
+	ph, pw, th, tw int
+	accumulate     bool
+}
+
+var phaseScatterTasks argPool[phaseScatterTask]
+
+// runRange scatters rows [lo, hi) of the phase gradient (rows count n·th).
+func (t *phaseScatterTask) runRange(lo, hi int) {
+	p, out, dx, th, tw := t.p, t.out, t.dx, t.th, t.tw
+	c := p.C
+	for r := lo; r < hi; r++ {
+		n, y := r/th, r%th
+		drow := dx[((n*p.H+t.ph+y*p.StrideH)*p.W)*c : ((n*p.H+t.ph+y*p.StrideH)*p.W+p.W)*c]
+		for u := 0; u < tw; u++ {
+			d := drow[(t.pw+u*p.StrideW)*c : (t.pw+u*p.StrideW)*c+c]
+			switch {
+			case out == nil:
+				clear(d)
+			case t.accumulate:
+				s := out[(r*tw+u)*c : (r*tw+u)*c+c]
+				s = s[:len(d)]
+				for i := range d {
+					d[i] += s[i]
 				}
+			default:
+				copy(d, out[(r*tw+u)*c:(r*tw+u)*c+c])
 			}
 		}
-	})
+	}
 }
 
 // cvTranspose writes the transpose of the rows×cols row-major matrix src

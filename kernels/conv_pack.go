@@ -43,9 +43,10 @@ type convGeom struct {
 type im2colPanel struct {
 	g    convGeom
 	xt   []float32
-	hx   int // padded input rows per image
-	nu   int // positions per phase
-	rowW int // floats per channel row: sw·nu
+	hx   int       // padded input rows per image
+	nu   int       // positions per phase
+	rowW int       // floats per channel row: sw·nu
+	x    []float32 // the input, while init runs
 }
 
 // init fills xt (grown from buf) from x for geometry g.
@@ -56,9 +57,13 @@ func (a *im2colPanel) init(g convGeom, x []float32, buf *[]float32) {
 	a.nu = cvCeilDiv(wp, g.sw)
 	a.rowW = g.sw * a.nu
 	a.xt = cvGrow(buf, g.n*a.hx*g.c*a.rowW)
-	rows := g.n * a.hx
-	convParallel(rows, len(a.xt), func(lo, hi int) { a.buildRows(x, lo, hi) })
+	a.x = x
+	convParallelRange(g.n*a.hx, len(a.xt), a)
+	a.x = nil
 }
+
+// runRange implements ranger: it builds padded rows [lo, hi).
+func (a *im2colPanel) runRange(lo, hi int) { a.buildRows(a.x, lo, hi) }
 
 // buildRows fills the xt blocks of padded rows [lo, hi) (counted over all
 // images).

@@ -139,7 +139,7 @@ var loopPool struct {
 }
 
 type loopJob struct {
-	f     func(lo, hi int)
+	body  ranger
 	n     int
 	chunk int
 	next  atomic.Int64
@@ -154,7 +154,7 @@ func (j *loopJob) work() {
 		if lo >= j.n {
 			return
 		}
-		j.f(lo, min(lo+j.chunk, j.n))
+		j.body.runRange(lo, min(lo+j.chunk, j.n))
 	}
 }
 
@@ -168,17 +168,54 @@ func loopWorker(ch chan uint32) {
 	}
 }
 
-// parallelFor runs f over [0, n) on up to p threads: the caller and p−1
-// pool workers claim chunks of about n/(4p) indices, so a thread that
+// ranger is the body of a parallel loop over an index range. A hot call
+// site implements it on a pointer to a reused argument struct (a workspace
+// field, or one from an argPool) so that running in parallel allocates
+// nothing; a closure handed to parallelFor escapes to the heap instead.
+type ranger interface {
+	runRange(lo, hi int)
+}
+
+// rangeFunc adapts a closure to ranger.
+type rangeFunc func(lo, hi int)
+
+func (f rangeFunc) runRange(lo, hi int) { f(lo, hi) }
+
+// argPool recycles the argument structs of parallel loops (see ranger).
+type argPool[T any] struct{ p sync.Pool }
+
+// get returns a zeroed *T.
+func (a *argPool[T]) get() *T {
+	if v, ok := a.p.Get().(*T); ok {
+		return v
+	}
+	return new(T)
+}
+
+// put zeroes t, dropping its references to the caller's memory, and keeps it
+// for reuse.
+func (a *argPool[T]) put(t *T) {
+	var zero T
+	*t = zero
+	a.p.Put(t)
+}
+
+// parallelFor runs f over [0, n) on up to p threads (see parallelRange).
+func parallelFor(n, p int, f func(lo, hi int)) {
+	parallelRange(n, p, rangeFunc(f))
+}
+
+// parallelRange runs body over [0, n) on up to p threads: the caller and
+// p−1 pool workers claim chunks of about n/(4p) indices, so a thread that
 // another process keeps off its core delays at most one chunk, and a worker
 // that starts late finds nothing left and is not waited for (see crew).
-// If the pool is busy (a nested or concurrent call) f runs inline.
-func parallelFor(n, p int, f func(lo, hi int)) {
+// If the pool is busy (a nested or concurrent call) body runs inline.
+func parallelRange(n, p int, body ranger) {
 	if n <= 0 {
 		return
 	}
 	if p <= 1 || n == 1 || !loopPool.mu.TryLock() {
-		f(0, n)
+		body.runRange(0, n)
 		return
 	}
 	for len(loopPool.workers) < p-1 {
@@ -187,7 +224,7 @@ func parallelFor(n, p int, f func(lo, hi int)) {
 		go loopWorker(ch)
 	}
 	j := &loopPool.job
-	j.f, j.n = f, n
+	j.body, j.n = body, n
 	j.chunk = max(1, n/(4*p))
 	j.next.Store(0)
 	gen := j.crew.open()
@@ -199,6 +236,6 @@ func parallelFor(n, p int, f func(lo, hi int)) {
 	}
 	j.work()
 	j.crew.close()
-	j.f = nil
+	j.body = nil
 	loopPool.mu.Unlock()
 }

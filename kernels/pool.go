@@ -34,55 +34,72 @@ func MaxPool2D(p ConvParams, x, y []float32, argmax []int32) {
 	}
 	ninf := float32(math.Inf(-1))
 	rows := p.N * oh
-	convParallel(rows, rows*ow*c*p.KH*p.KW, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			n, y0 := r/oh, r%oh
-			for x0 := 0; x0 < ow; x0++ {
-				pix := r*ow + x0
-				yr := y[pix*c : pix*c+c]
-				am := argmax[pix*c : pix*c+c]
-				am = am[:len(yr)]
-				first := true
-				for kh := 0; kh < p.KH; kh++ {
-					ih := y0*p.StrideH + kh - p.PadTop
-					if ih < 0 || ih >= p.H {
+	t := maxPoolArgmaxTasks.get()
+	*t = maxPoolArgmaxTask{p: p, x: x, y: y, argmax: argmax, oh: oh, ow: ow, c: c, ninf: ninf}
+	convParallelRange(rows, rows*ow*c*p.KH*p.KW, t)
+	maxPoolArgmaxTasks.put(t)
+}
+
+// maxPoolArgmaxTask holds the arguments of MaxPool2D's parallel loop.
+type maxPoolArgmaxTask struct {
+	p         ConvParams
+	x, y      []float32
+	argmax    []int32
+	oh, ow, c int
+	ninf      float32
+}
+
+var maxPoolArgmaxTasks argPool[maxPoolArgmaxTask]
+
+func (t *maxPoolArgmaxTask) runRange(lo, hi int) {
+	p, x, y, argmax, oh, ow, c, ninf := t.p, t.x, t.y, t.argmax, t.oh, t.ow, t.c, t.ninf
+	for r := lo; r < hi; r++ {
+		n, y0 := r/oh, r%oh
+		for x0 := 0; x0 < ow; x0++ {
+			pix := r*ow + x0
+			yr := y[pix*c : pix*c+c]
+			am := argmax[pix*c : pix*c+c]
+			am = am[:len(yr)]
+			first := true
+			for kh := 0; kh < p.KH; kh++ {
+				ih := y0*p.StrideH + kh - p.PadTop
+				if ih < 0 || ih >= p.H {
+					continue
+				}
+				for kw := 0; kw < p.KW; kw++ {
+					iw := x0*p.StrideW + kw - p.PadLeft
+					if iw < 0 || iw >= p.W {
 						continue
 					}
-					for kw := 0; kw < p.KW; kw++ {
-						iw := x0*p.StrideW + kw - p.PadLeft
-						if iw < 0 || iw >= p.W {
-							continue
+					base := ((n*p.H+ih)*p.W + iw) * c
+					xs := x[base : base+c]
+					xs = xs[:len(yr)]
+					if first {
+						copy(yr, xs)
+						for i := range am {
+							am[i] = int32(base + i)
 						}
-						base := ((n*p.H+ih)*p.W + iw) * c
-						xs := x[base : base+c]
-						xs = xs[:len(yr)]
-						if first {
-							copy(yr, xs)
-							for i := range am {
+					} else {
+						for i, v := range xs {
+							if v > yr[i] {
+								yr[i] = v
 								am[i] = int32(base + i)
 							}
-						} else {
-							for i, v := range xs {
-								if v > yr[i] {
-									yr[i] = v
-									am[i] = int32(base + i)
-								}
-							}
 						}
-						first = false
 					}
+					first = false
 				}
-				if first { // the window holds only padding
-					for i := range yr {
-						yr[i] = ninf
-					}
-					for i := range am {
-						am[i] = -1
-					}
+			}
+			if first { // the window holds only padding
+				for i := range yr {
+					yr[i] = ninf
+				}
+				for i := range am {
+					am[i] = -1
 				}
 			}
 		}
-	})
+	}
 }
 
 // maxPoolFwd is MaxPool2D without argmax (inference). Like the depthwise
@@ -207,22 +224,38 @@ func MaxPool2DBackward(p ConvParams, dy []float32, argmax []int32, dx []float32,
 	if len(dy) < p.N*out || len(argmax) < p.N*out || len(dx) < p.N*in {
 		panic("kernels: MaxPool2DBackward slice too short")
 	}
-	convParallel(p.N, p.N*(in+out), func(lo, hi int) {
-		if !accumulate {
-			clear(dx[lo*in : hi*in])
+	t := maxPoolBackwardTasks.get()
+	*t = maxPoolBackwardTask{dy: dy, dx: dx, argmax: argmax, in: in, out: out, accumulate: accumulate}
+	convParallelRange(p.N, p.N*(in+out), t)
+	maxPoolBackwardTasks.put(t)
+}
+
+// maxPoolBackwardTask holds the arguments of MaxPool2DBackward's parallel loop.
+type maxPoolBackwardTask struct {
+	dy, dx     []float32
+	argmax     []int32
+	in, out    int
+	accumulate bool
+}
+
+var maxPoolBackwardTasks argPool[maxPoolBackwardTask]
+
+func (t *maxPoolBackwardTask) runRange(lo, hi int) {
+	dy, dx, argmax, in, out, accumulate := t.dy, t.dx, t.argmax, t.in, t.out, t.accumulate
+	if !accumulate {
+		clear(dx[lo*in : hi*in])
+	}
+	// Indices of image n lie in [n·in, (n+1)·in).
+	d := dx[lo*in : hi*in]
+	g := dy[lo*out : hi*out]
+	am := argmax[lo*out : hi*out]
+	am = am[:len(g)]
+	off := int32(lo * in)
+	for i, v := range g {
+		if j := am[i]; j >= 0 {
+			d[j-off] += v
 		}
-		// Indices of image n lie in [n·in, (n+1)·in).
-		d := dx[lo*in : hi*in]
-		g := dy[lo*out : hi*out]
-		am := argmax[lo*out : hi*out]
-		am = am[:len(g)]
-		off := int32(lo * in)
-		for i, v := range g {
-			if j := am[i]; j >= 0 {
-				d[j-off] += v
-			}
-		}
-	})
+	}
 }
 
 // AvgPoolGlobal averages each channel over all pixels: for x [N, H, W, C]
@@ -238,23 +271,38 @@ func AvgPoolGlobal(n, h, w, c int, x, y []float32) {
 	}
 	hw := h * w
 	scale := 1 / float32(hw)
-	convParallel(n, n*hw*c, func(lo, hi int) {
-		for b := lo; b < hi; b++ {
-			acc := y[b*c : b*c+c]
-			clear(acc)
-			img := x[b*hw*c : (b+1)*hw*c]
-			for q := 0; q < hw; q++ {
-				xs := img[q*c : q*c+c]
-				xs = xs[:len(acc)]
-				for i := range acc {
-					acc[i] += xs[i]
-				}
-			}
+	t := avgPoolGlobalTasks.get()
+	*t = avgPoolGlobalTask{x: x, y: y, hw: hw, c: c, scale: scale}
+	convParallelRange(n, n*hw*c, t)
+	avgPoolGlobalTasks.put(t)
+}
+
+// avgPoolGlobalTask holds the arguments of AvgPoolGlobal's parallel loop.
+type avgPoolGlobalTask struct {
+	x, y  []float32
+	hw, c int
+	scale float32
+}
+
+var avgPoolGlobalTasks argPool[avgPoolGlobalTask]
+
+func (t *avgPoolGlobalTask) runRange(lo, hi int) {
+	x, y, hw, c, scale := t.x, t.y, t.hw, t.c, t.scale
+	for b := lo; b < hi; b++ {
+		acc := y[b*c : b*c+c]
+		clear(acc)
+		img := x[b*hw*c : (b+1)*hw*c]
+		for q := 0; q < hw; q++ {
+			xs := img[q*c : q*c+c]
+			xs = xs[:len(acc)]
 			for i := range acc {
-				acc[i] *= scale
+				acc[i] += xs[i]
 			}
 		}
-	})
+		for i := range acc {
+			acc[i] *= scale
+		}
+	}
 }
 
 // AvgPoolGlobalBackward is the gradient of AvgPoolGlobal: for dy [N, C] and
@@ -270,22 +318,38 @@ func AvgPoolGlobalBackward(n, h, w, c int, dy, dx []float32, accumulate bool) {
 	}
 	hw := h * w
 	scale := 1 / float32(hw)
-	convParallel(n*h, n*hw*c, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			g := dy[r/h*c : r/h*c+c]
-			for q := r * w; q < (r+1)*w; q++ {
-				d := dx[q*c : q*c+c]
-				d = d[:len(g)]
-				if accumulate {
-					for i := range d {
-						d[i] += g[i] * scale
-					}
-				} else {
-					for i := range d {
-						d[i] = g[i] * scale
-					}
+	t := avgPoolGlobalBackwardTasks.get()
+	*t = avgPoolGlobalBackwardTask{dy: dy, dx: dx, h: h, w: w, c: c, scale: scale, accumulate: accumulate}
+	convParallelRange(n*h, n*hw*c, t)
+	avgPoolGlobalBackwardTasks.put(t)
+}
+
+// avgPoolGlobalBackwardTask holds the arguments of AvgPoolGlobalBackward's parallel loop.
+type avgPoolGlobalBackwardTask struct {
+	dy, dx     []float32
+	h, w, c    int
+	scale      float32
+	accumulate bool
+}
+
+var avgPoolGlobalBackwardTasks argPool[avgPoolGlobalBackwardTask]
+
+func (t *avgPoolGlobalBackwardTask) runRange(lo, hi int) {
+	dy, dx, h, w, c, scale, accumulate := t.dy, t.dx, t.h, t.w, t.c, t.scale, t.accumulate
+	for r := lo; r < hi; r++ {
+		g := dy[r/h*c : r/h*c+c]
+		for q := r * w; q < (r+1)*w; q++ {
+			d := dx[q*c : q*c+c]
+			d = d[:len(g)]
+			if accumulate {
+				for i := range d {
+					d[i] += g[i] * scale
+				}
+			} else {
+				for i := range d {
+					d[i] = g[i] * scale
 				}
 			}
 		}
-	})
+	}
 }

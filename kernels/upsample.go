@@ -11,18 +11,32 @@ package kernels
 func UpsampleNearest(n, h, w, c, oh, ow int, x, y []float32) {
 	upsampleCheck(n, h, w, c, oh, ow, len(x), len(y))
 	rows := n * oh
-	convParallel(rows, rows*ow*c, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			b, oy := r/oh, r%oh
-			iy := oy * h / oh
-			src := x[(b*h+iy)*w*c : (b*h+iy+1)*w*c]
-			dst := y[r*ow*c : (r+1)*ow*c]
-			for ox := 0; ox < ow; ox++ {
-				ix := ox * w / ow
-				copy(dst[ox*c:ox*c+c], src[ix*c:ix*c+c])
-			}
+	t := upsampleTasks.get()
+	*t = upsampleTask{h: h, w: w, c: c, oh: oh, ow: ow, x: x, y: y}
+	convParallelRange(rows, rows*ow*c, t)
+	upsampleTasks.put(t)
+}
+
+// upsampleTask holds the arguments of UpsampleNearest's parallel loop.
+type upsampleTask struct {
+	h, w, c, oh, ow int
+	x, y            []float32
+}
+
+var upsampleTasks argPool[upsampleTask]
+
+func (t *upsampleTask) runRange(lo, hi int) {
+	h, w, c, oh, ow, x, y := t.h, t.w, t.c, t.oh, t.ow, t.x, t.y
+	for r := lo; r < hi; r++ {
+		b, oy := r/oh, r%oh
+		iy := oy * h / oh
+		src := x[(b*h+iy)*w*c : (b*h+iy+1)*w*c]
+		dst := y[r*ow*c : (r+1)*ow*c]
+		for ox := 0; ox < ow; ox++ {
+			ix := ox * w / ow
+			copy(dst[ox*c:ox*c+c], src[ix*c:ix*c+c])
 		}
-	})
+	}
 }
 
 func upsampleCheck(n, h, w, c, oh, ow, xLen, yLen int) {
@@ -46,27 +60,42 @@ func upsampleCheck(n, h, w, c, oh, ow, xLen, yLen int) {
 func UpsampleNearestBackward(n, h, w, c, oh, ow int, dy, dx []float32, accumulate bool) {
 	upsampleCheck(n, h, w, c, oh, ow, len(dx), len(dy))
 	rows := n * h
-	convParallel(rows, n*oh*ow*c+rows*w*c, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			b, iy := r/h, r%h
-			oy0, oy1 := cvCeilDiv(iy*oh, h), cvCeilDiv((iy+1)*oh, h)
-			drow := dx[r*w*c : (r+1)*w*c]
-			if !accumulate {
-				clear(drow)
-			}
-			for oy := oy0; oy < oy1; oy++ {
-				grow := dy[(b*oh+oy)*ow*c : (b*oh+oy+1)*ow*c]
-				for ix := 0; ix < w; ix++ {
-					d := drow[ix*c : ix*c+c]
-					for ox := cvCeilDiv(ix*ow, w); ox < cvCeilDiv((ix+1)*ow, w); ox++ {
-						g := grow[ox*c : ox*c+c]
-						g = g[:len(d)]
-						for i := range d {
-							d[i] += g[i]
-						}
+	t := upsampleBackwardTasks.get()
+	*t = upsampleBackwardTask{h: h, w: w, c: c, oh: oh, ow: ow, dy: dy, dx: dx, accumulate: accumulate}
+	convParallelRange(rows, n*oh*ow*c+rows*w*c, t)
+	upsampleBackwardTasks.put(t)
+}
+
+// upsampleBackwardTask holds the arguments of UpsampleNearestBackward's parallel loop.
+type upsampleBackwardTask struct {
+	h, w, c, oh, ow int
+	dy, dx          []float32
+	accumulate      bool
+}
+
+var upsampleBackwardTasks argPool[upsampleBackwardTask]
+
+func (t *upsampleBackwardTask) runRange(lo, hi int) {
+	h, w, c, oh, ow, dy, dx, accumulate := t.h, t.w, t.c, t.oh, t.ow, t.dy, t.dx, t.accumulate
+	for r := lo; r < hi; r++ {
+		b, iy := r/h, r%h
+		oy0, oy1 := cvCeilDiv(iy*oh, h), cvCeilDiv((iy+1)*oh, h)
+		drow := dx[r*w*c : (r+1)*w*c]
+		if !accumulate {
+			clear(drow)
+		}
+		for oy := oy0; oy < oy1; oy++ {
+			grow := dy[(b*oh+oy)*ow*c : (b*oh+oy+1)*ow*c]
+			for ix := 0; ix < w; ix++ {
+				d := drow[ix*c : ix*c+c]
+				for ox := cvCeilDiv(ix*ow, w); ox < cvCeilDiv((ix+1)*ow, w); ox++ {
+					g := grow[ox*c : ox*c+c]
+					g = g[:len(d)]
+					for i := range d {
+						d[i] += g[i]
 					}
 				}
 			}
 		}
-	})
+	}
 }

@@ -75,6 +75,11 @@ func cvGrow(b *[]float32, n int) []float32 {
 // threads (see parallelFor). work is the approximate total cost in element
 // operations; below a threshold everything runs inline.
 func convParallel(n, work int, f func(lo, hi int)) {
+	convParallelRange(n, work, rangeFunc(f))
+}
+
+// convParallelRange is convParallel for a ranger, which need not allocate.
+func convParallelRange(n, work int, body ranger) {
 	const minWorkPerThread = 1 << 15
-	parallelFor(n, min(runtime.GOMAXPROCS(0), Threads(), n, max(work/minWorkPerThread, 1)), f)
+	parallelRange(n, min(runtime.GOMAXPROCS(0), Threads(), n, max(work/minWorkPerThread, 1)), body)
 }

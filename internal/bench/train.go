@@ -2,6 +2,7 @@ package bench
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"time"
 
 	"github.com/spinenet-go/spinenet/autograd"
@@ -23,6 +24,10 @@ type TrainResult struct {
 	PctOfPeak float64 `json:"pct_of_peak"`
 	Steps     int     `json:"steps"`
 	Threads   int     `json:"threads"`
+	// AllocsPerStep and BytesPerStep are the heap allocations of one steady
+	// training step (mean over the timed steps, after the warm-up ones).
+	AllocsPerStep float64 `json:"allocs_per_step"`
+	BytesPerStep  float64 `json:"bytes_per_step"`
 }
 
 // RunTrainStep times full RetinaNet training steps — forward in training
@@ -84,7 +89,14 @@ func RunTrainStep(m *detection.Model, name string, size, batch int, opt Options)
 	}
 	step()
 	peak := MeasurePeak(r.Threads)
+	step() // a second warm-up step, so pools and workspaces have grown
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	med, n := Median(step, opt.MinTime, opt.MinRuns)
+	runtime.ReadMemStats(&ms1)
+	n1 := float64(n + 1) // Median runs one more step than it times
+	r.AllocsPerStep = float64(ms1.Mallocs-ms0.Mallocs) / n1
+	r.BytesPerStep = float64(ms1.TotalAlloc-ms0.TotalAlloc) / n1
 	if stepErr != nil {
 		return r, stepErr
 	}

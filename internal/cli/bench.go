@@ -195,8 +195,8 @@ boxes, and prints the median step time, images per second and effective GFLOP/s
 			if opt.JSON {
 				return json.NewEncoder(stdout).Encode(r)
 			}
-			fmt.Fprintf(stdout, "SpineNet-%s RetinaNet training, %d×%d, batch %d: %.0f ms per step (median of %d), %.2f images/s, %.1f GFLOP/s = %.1f%% of the FMA peak\n",
-				r.Model, r.Size, r.Size, r.Batch, r.MedianMs, r.Steps, r.ImagesPS, r.GFLOPS, r.PctOfPeak)
+			fmt.Fprintf(stdout, "SpineNet-%s RetinaNet training, %d×%d, batch %d: %.0f ms per step (median of %d), %.2f images/s, %.1f GFLOP/s = %.1f%% of the FMA peak; %.0f allocations (%.1f KB) per step\n",
+				r.Model, r.Size, r.Size, r.Batch, r.MedianMs, r.Steps, r.ImagesPS, r.GFLOPS, r.PctOfPeak, r.AllocsPerStep, r.BytesPerStep/1024)
 			return nil
 		},
 	}
