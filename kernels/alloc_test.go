@@ -7,7 +7,7 @@ import (
 
 // TestTrainingKernelsAllocs checks that the kernels of a training step run
 // on two threads without allocating once their workspaces have grown: the
-// parallel loops take pooled argument structs, not closures (see ranger).
+// parallel loops take pooled argument structs, not closures (see Ranger).
 func TestTrainingKernelsAllocs(t *testing.T) {
 	if gemmRaceEnabled {
 		t.Skip("sync.Pool drops items at random under the race detector")

@@ -272,11 +272,11 @@ func Conv2DBackwardData(p ConvParams, dy, w, dx []float32, accumulate bool) {
 // out[n, t, u, c] to dx[n, ph+t·StrideH, pw+u·StrideW, c]. A nil out writes
 // zeros.
 func phaseScatter(p ConvParams, out, dx []float32, ph, pw, th, tw int, accumulate bool) {
-	t := phaseScatterTasks.get()
+	t := phaseScatterTasks.Get()
 	*t = phaseScatterTask{p: p, out: out, dx: dx, ph: ph, pw: pw, th: th, tw: tw, accumulate: accumulate}
 	rows := p.N * th
-	convParallelRange(rows, rows*tw*p.C, t)
-	phaseScatterTasks.put(t)
+	Parallel(rows, rows*tw*p.C, t)
+	phaseScatterTasks.Put(t)
 }
 
 // phaseScatterTask holds phaseScatter's arguments for its parallel loop.
@@ -287,10 +287,10 @@ type phaseScatterTask struct {
 	accumulate     bool
 }
 
-var phaseScatterTasks argPool[phaseScatterTask]
+var phaseScatterTasks ArgPool[phaseScatterTask]
 
-// runRange scatters rows [lo, hi) of the phase gradient (rows count n·th).
-func (t *phaseScatterTask) runRange(lo, hi int) {
+// RunRange scatters rows [lo, hi) of the phase gradient (rows count n·th).
+func (t *phaseScatterTask) RunRange(lo, hi int) {
 	p, out, dx, th, tw := t.p, t.out, t.dx, t.th, t.tw
 	c := p.C
 	for r := lo; r < hi; r++ {

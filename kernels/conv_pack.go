@@ -58,12 +58,12 @@ func (a *im2colPanel) init(g convGeom, x []float32, buf *[]float32) {
 	a.rowW = g.sw * a.nu
 	a.xt = cvGrow(buf, g.n*a.hx*g.c*a.rowW)
 	a.x = x
-	convParallelRange(g.n*a.hx, len(a.xt), a)
+	Parallel(g.n*a.hx, len(a.xt), a)
 	a.x = nil
 }
 
-// runRange implements ranger: it builds padded rows [lo, hi).
-func (a *im2colPanel) runRange(lo, hi int) { a.buildRows(a.x, lo, hi) }
+// RunRange implements Ranger: it builds padded rows [lo, hi).
+func (a *im2colPanel) RunRange(lo, hi int) { a.buildRows(a.x, lo, hi) }
 
 // buildRows fills the xt blocks of padded rows [lo, hi) (counted over all
 // images).

@@ -39,7 +39,7 @@ func DepthwiseConv2D(p ConvParams, x, w, y []float32, ep *Epilogue) {
 	// Output columns [xLo, xHi) have every kw inside the input.
 	xLo := min(cvCeilDiv(p.PadLeft, sw), ow)
 	xHi := max(min(cvFloorDiv(p.W-p.KW+p.PadLeft, sw)+1, ow), xLo)
-	convParallel(rows, rows*ow*c*p.KH*p.KW, func(lo, hi int) {
+	ParallelFunc(rows, rows*ow*c*p.KH*p.KW, func(lo, hi int) {
 		ta := make([]*float32, 0, p.KH*p.KW)
 		tb := make([]*float32, 0, p.KH*p.KW)
 		for r := lo; r < hi; r++ {
@@ -115,7 +115,7 @@ func DepthwiseConv2DBackwardData(p ConvParams, dy, w, dx []float32, accumulate b
 	oh, ow, c := p.OutH(), p.OutW(), p.C
 	rows := p.N * p.H
 	sw := p.StrideW
-	convParallel(rows, rows*p.W*c*p.KH*p.KW, func(lo, hi int) {
+	ParallelFunc(rows, rows*p.W*c*p.KH*p.KW, func(lo, hi int) {
 		ta := make([]*float32, 0, p.KH*p.KW)
 		tb := make([]*float32, 0, p.KH*p.KW)
 		for r := lo; r < hi; r++ {
@@ -195,7 +195,7 @@ func DepthwiseConv2DBackwardFilter(p ConvParams, x, dy, dw []float32, accumulate
 	xLo := min(cvCeilDiv(p.PadLeft, sw), ow)
 	xHi := max(min(cvFloorDiv(p.W-p.KW+p.PadLeft, sw)+1, ow), xLo)
 	var mu sync.Mutex
-	convParallel(rows, rows*ow*c*taps, func(lo, hi int) {
+	ParallelFunc(rows, rows*ow*c*taps, func(lo, hi int) {
 		acc := make([]float32, taps*c)
 		ta := make([]*float32, 0, ow)
 		tb := make([]*float32, 0, ow)

@@ -134,7 +134,7 @@ func BenchmarkEpilogueConv(b *testing.B) {
 func legacyDepthwiseFwd(p ConvParams, x, w, y []float32) {
 	oh, ow, c := p.OutH(), p.OutW(), p.C
 	rows := p.N * oh
-	convParallel(rows, rows*ow*c*p.KH*p.KW, func(lo, hi int) {
+	ParallelFunc(rows, rows*ow*c*p.KH*p.KW, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			n, y0 := r/oh, r%oh
 			for x0 := 0; x0 < ow; x0++ {

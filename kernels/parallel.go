@@ -139,7 +139,7 @@ var loopPool struct {
 }
 
 type loopJob struct {
-	body  ranger
+	body  Ranger
 	n     int
 	chunk int
 	next  atomic.Int64
@@ -154,7 +154,7 @@ func (j *loopJob) work() {
 		if lo >= j.n {
 			return
 		}
-		j.body.runRange(lo, min(lo+j.chunk, j.n))
+		j.body.RunRange(lo, min(lo+j.chunk, j.n))
 	}
 }
 
@@ -168,33 +168,35 @@ func loopWorker(ch chan uint32) {
 	}
 }
 
-// ranger is the body of a parallel loop over an index range. A hot call
-// site implements it on a pointer to a reused argument struct (a workspace
-// field, or one from an argPool) so that running in parallel allocates
-// nothing; a closure handed to parallelFor escapes to the heap instead.
-type ranger interface {
-	runRange(lo, hi int)
+// Ranger is the body of a parallel loop over an index range (see Parallel).
+// A hot call site implements it on a pointer to a reused argument struct (a
+// workspace field, or one from an ArgPool), so that running in parallel
+// allocates nothing; a capturing closure handed to ParallelFunc escapes to
+// the heap instead.
+type Ranger interface {
+	RunRange(lo, hi int)
 }
 
-// rangeFunc adapts a closure to ranger.
+// rangeFunc adapts a closure to Ranger.
 type rangeFunc func(lo, hi int)
 
-func (f rangeFunc) runRange(lo, hi int) { f(lo, hi) }
+func (f rangeFunc) RunRange(lo, hi int) { f(lo, hi) }
 
-// argPool recycles the argument structs of parallel loops (see ranger).
-type argPool[T any] struct{ p sync.Pool }
+// ArgPool recycles the argument structs of parallel loops (see Ranger). The
+// zero value is ready to use.
+type ArgPool[T any] struct{ p sync.Pool }
 
-// get returns a zeroed *T.
-func (a *argPool[T]) get() *T {
+// Get returns a zeroed *T, reused when one is available.
+func (a *ArgPool[T]) Get() *T {
 	if v, ok := a.p.Get().(*T); ok {
 		return v
 	}
 	return new(T)
 }
 
-// put zeroes t, dropping its references to the caller's memory, and keeps it
+// Put zeroes t, dropping its references to the caller's memory, and keeps it
 // for reuse.
-func (a *argPool[T]) put(t *T) {
+func (a *ArgPool[T]) Put(t *T) {
 	var zero T
 	*t = zero
 	a.p.Put(t)
@@ -210,12 +212,12 @@ func parallelFor(n, p int, f func(lo, hi int)) {
 // another process keeps off its core delays at most one chunk, and a worker
 // that starts late finds nothing left and is not waited for (see crew).
 // If the pool is busy (a nested or concurrent call) body runs inline.
-func parallelRange(n, p int, body ranger) {
+func parallelRange(n, p int, body Ranger) {
 	if n <= 0 {
 		return
 	}
 	if p <= 1 || n == 1 || !loopPool.mu.TryLock() {
-		body.runRange(0, n)
+		body.RunRange(0, n)
 		return
 	}
 	for len(loopPool.workers) < p-1 {

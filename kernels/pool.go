@@ -34,10 +34,10 @@ func MaxPool2D(p ConvParams, x, y []float32, argmax []int32) {
 	}
 	ninf := float32(math.Inf(-1))
 	rows := p.N * oh
-	t := maxPoolArgmaxTasks.get()
+	t := maxPoolArgmaxTasks.Get()
 	*t = maxPoolArgmaxTask{p: p, x: x, y: y, argmax: argmax, oh: oh, ow: ow, c: c, ninf: ninf}
-	convParallelRange(rows, rows*ow*c*p.KH*p.KW, t)
-	maxPoolArgmaxTasks.put(t)
+	Parallel(rows, rows*ow*c*p.KH*p.KW, t)
+	maxPoolArgmaxTasks.Put(t)
 }
 
 // maxPoolArgmaxTask holds the arguments of MaxPool2D's parallel loop.
@@ -49,9 +49,9 @@ type maxPoolArgmaxTask struct {
 	ninf      float32
 }
 
-var maxPoolArgmaxTasks argPool[maxPoolArgmaxTask]
+var maxPoolArgmaxTasks ArgPool[maxPoolArgmaxTask]
 
-func (t *maxPoolArgmaxTask) runRange(lo, hi int) {
+func (t *maxPoolArgmaxTask) RunRange(lo, hi int) {
 	p, x, y, argmax, oh, ow, c, ninf := t.p, t.x, t.y, t.argmax, t.oh, t.ow, t.c, t.ninf
 	for r := lo; r < hi; r++ {
 		n, y0 := r/oh, r%oh
@@ -112,7 +112,7 @@ func maxPoolFwd(p ConvParams, x, y []float32) {
 	xLo := min(cvCeilDiv(p.PadLeft, sw), ow)
 	xHi := max(min(cvFloorDiv(p.W-p.KW+p.PadLeft, sw)+1, ow), xLo)
 	rows := p.N * oh
-	convParallel(rows, rows*ow*c*p.KH*p.KW, func(lo, hi int) {
+	ParallelFunc(rows, rows*ow*c*p.KH*p.KW, func(lo, hi int) {
 		var buf [64]*float32
 		ta := buf[:0]
 		if p.KH*p.KW > len(buf) {
@@ -224,10 +224,10 @@ func MaxPool2DBackward(p ConvParams, dy []float32, argmax []int32, dx []float32,
 	if len(dy) < p.N*out || len(argmax) < p.N*out || len(dx) < p.N*in {
 		panic("kernels: MaxPool2DBackward slice too short")
 	}
-	t := maxPoolBackwardTasks.get()
+	t := maxPoolBackwardTasks.Get()
 	*t = maxPoolBackwardTask{dy: dy, dx: dx, argmax: argmax, in: in, out: out, accumulate: accumulate}
-	convParallelRange(p.N, p.N*(in+out), t)
-	maxPoolBackwardTasks.put(t)
+	Parallel(p.N, p.N*(in+out), t)
+	maxPoolBackwardTasks.Put(t)
 }
 
 // maxPoolBackwardTask holds the arguments of MaxPool2DBackward's parallel loop.
@@ -238,9 +238,9 @@ type maxPoolBackwardTask struct {
 	accumulate bool
 }
 
-var maxPoolBackwardTasks argPool[maxPoolBackwardTask]
+var maxPoolBackwardTasks ArgPool[maxPoolBackwardTask]
 
-func (t *maxPoolBackwardTask) runRange(lo, hi int) {
+func (t *maxPoolBackwardTask) RunRange(lo, hi int) {
 	dy, dx, argmax, in, out, accumulate := t.dy, t.dx, t.argmax, t.in, t.out, t.accumulate
 	if !accumulate {
 		clear(dx[lo*in : hi*in])
@@ -271,10 +271,10 @@ func AvgPoolGlobal(n, h, w, c int, x, y []float32) {
 	}
 	hw := h * w
 	scale := 1 / float32(hw)
-	t := avgPoolGlobalTasks.get()
+	t := avgPoolGlobalTasks.Get()
 	*t = avgPoolGlobalTask{x: x, y: y, hw: hw, c: c, scale: scale}
-	convParallelRange(n, n*hw*c, t)
-	avgPoolGlobalTasks.put(t)
+	Parallel(n, n*hw*c, t)
+	avgPoolGlobalTasks.Put(t)
 }
 
 // avgPoolGlobalTask holds the arguments of AvgPoolGlobal's parallel loop.
@@ -284,9 +284,9 @@ type avgPoolGlobalTask struct {
 	scale float32
 }
 
-var avgPoolGlobalTasks argPool[avgPoolGlobalTask]
+var avgPoolGlobalTasks ArgPool[avgPoolGlobalTask]
 
-func (t *avgPoolGlobalTask) runRange(lo, hi int) {
+func (t *avgPoolGlobalTask) RunRange(lo, hi int) {
 	x, y, hw, c, scale := t.x, t.y, t.hw, t.c, t.scale
 	for b := lo; b < hi; b++ {
 		acc := y[b*c : b*c+c]
@@ -318,10 +318,10 @@ func AvgPoolGlobalBackward(n, h, w, c int, dy, dx []float32, accumulate bool) {
 	}
 	hw := h * w
 	scale := 1 / float32(hw)
-	t := avgPoolGlobalBackwardTasks.get()
+	t := avgPoolGlobalBackwardTasks.Get()
 	*t = avgPoolGlobalBackwardTask{dy: dy, dx: dx, h: h, w: w, c: c, scale: scale, accumulate: accumulate}
-	convParallelRange(n*h, n*hw*c, t)
-	avgPoolGlobalBackwardTasks.put(t)
+	Parallel(n*h, n*hw*c, t)
+	avgPoolGlobalBackwardTasks.Put(t)
 }
 
 // avgPoolGlobalBackwardTask holds the arguments of AvgPoolGlobalBackward's parallel loop.
@@ -332,9 +332,9 @@ type avgPoolGlobalBackwardTask struct {
 	accumulate bool
 }
 
-var avgPoolGlobalBackwardTasks argPool[avgPoolGlobalBackwardTask]
+var avgPoolGlobalBackwardTasks ArgPool[avgPoolGlobalBackwardTask]
 
-func (t *avgPoolGlobalBackwardTask) runRange(lo, hi int) {
+func (t *avgPoolGlobalBackwardTask) RunRange(lo, hi int) {
 	dy, dx, h, w, c, scale, accumulate := t.dy, t.dx, t.h, t.w, t.c, t.scale, t.accumulate
 	for r := lo; r < hi; r++ {
 		g := dy[r/h*c : r/h*c+c]

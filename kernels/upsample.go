@@ -11,10 +11,10 @@ package kernels
 func UpsampleNearest(n, h, w, c, oh, ow int, x, y []float32) {
 	upsampleCheck(n, h, w, c, oh, ow, len(x), len(y))
 	rows := n * oh
-	t := upsampleTasks.get()
+	t := upsampleTasks.Get()
 	*t = upsampleTask{h: h, w: w, c: c, oh: oh, ow: ow, x: x, y: y}
-	convParallelRange(rows, rows*ow*c, t)
-	upsampleTasks.put(t)
+	Parallel(rows, rows*ow*c, t)
+	upsampleTasks.Put(t)
 }
 
 // upsampleTask holds the arguments of UpsampleNearest's parallel loop.
@@ -23,9 +23,9 @@ type upsampleTask struct {
 	x, y            []float32
 }
 
-var upsampleTasks argPool[upsampleTask]
+var upsampleTasks ArgPool[upsampleTask]
 
-func (t *upsampleTask) runRange(lo, hi int) {
+func (t *upsampleTask) RunRange(lo, hi int) {
 	h, w, c, oh, ow, x, y := t.h, t.w, t.c, t.oh, t.ow, t.x, t.y
 	for r := lo; r < hi; r++ {
 		b, oy := r/oh, r%oh
@@ -60,10 +60,10 @@ func upsampleCheck(n, h, w, c, oh, ow, xLen, yLen int) {
 func UpsampleNearestBackward(n, h, w, c, oh, ow int, dy, dx []float32, accumulate bool) {
 	upsampleCheck(n, h, w, c, oh, ow, len(dx), len(dy))
 	rows := n * h
-	t := upsampleBackwardTasks.get()
+	t := upsampleBackwardTasks.Get()
 	*t = upsampleBackwardTask{h: h, w: w, c: c, oh: oh, ow: ow, dy: dy, dx: dx, accumulate: accumulate}
-	convParallelRange(rows, n*oh*ow*c+rows*w*c, t)
-	upsampleBackwardTasks.put(t)
+	Parallel(rows, n*oh*ow*c+rows*w*c, t)
+	upsampleBackwardTasks.Put(t)
 }
 
 // upsampleBackwardTask holds the arguments of UpsampleNearestBackward's parallel loop.
@@ -73,9 +73,9 @@ type upsampleBackwardTask struct {
 	accumulate      bool
 }
 
-var upsampleBackwardTasks argPool[upsampleBackwardTask]
+var upsampleBackwardTasks ArgPool[upsampleBackwardTask]
 
-func (t *upsampleBackwardTask) runRange(lo, hi int) {
+func (t *upsampleBackwardTask) RunRange(lo, hi int) {
 	h, w, c, oh, ow, dy, dx, accumulate := t.h, t.w, t.c, t.oh, t.ow, t.dy, t.dx, t.accumulate
 	for r := lo; r < hi; r++ {
 		b, iy := r/h, r%h

@@ -71,15 +71,19 @@ func cvGrow(b *[]float32, n int) []float32 {
 	return (*b)[:n]
 }
 
-// convParallel runs f over [0, n) in contiguous chunks on up to Threads()
-// threads (see parallelFor). work is the approximate total cost in element
-// operations; below a threshold everything runs inline.
-func convParallel(n, work int, f func(lo, hi int)) {
-	convParallelRange(n, work, rangeFunc(f))
-}
+// ParallelFunc is Parallel for a closure. A closure that captures variables
+// costs one small heap allocation per call; hot paths use Parallel.
+func ParallelFunc(n, work int, f func(lo, hi int)) { Parallel(n, work, rangeFunc(f)) }
 
-// convParallelRange is convParallel for a ranger, which need not allocate.
-func convParallelRange(n, work int, body ranger) {
+// Parallel runs body over [0, n) in contiguous chunks on up to Threads()
+// threads: the caller and pool workers claim chunks of about n/(4·threads)
+// indices, so a thread that another process keeps off its core delays at
+// most one chunk. work is the approximate total cost in element operations;
+// below about 32K per thread the loop runs inline on fewer threads (or
+// none). A nested or concurrent call runs inline. Which thread runs which
+// chunk varies from call to call: a body that reduces must write per-index
+// partial results and combine them in index order to be deterministic.
+func Parallel(n, work int, body Ranger) {
 	const minWorkPerThread = 1 << 15
 	parallelRange(n, min(runtime.GOMAXPROCS(0), Threads(), n, max(work/minWorkPerThread, 1)), body)
 }

@@ -3,16 +3,20 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"sync"
+
+	"github.com/spinenet-go/spinenet/kernels"
 )
 
 // Batch-normalization primitives. Every function here treats its input x as
 // [M, C]: statistics are per channel (the last, contiguous axis) over every
 // leading position, so an NHWC feature map [N,H,W,C] and a 2-D activation
 // [N,C] are handled alike. Reductions accumulate in float64.
-
-// chanBlock is the number of channels whose float64 accumulators live on the
-// stack at once; wider tensors are processed in channel blocks.
-const chanBlock = 256
+//
+// The passes over x run on all threads (kernels.Parallel), by blocks of rows.
+// A reduction writes one float64 partial sum per channel and row block and
+// adds the blocks in order; the blocks depend only on the shape, so results
+// do not depend on the thread count or on which thread ran which block.
 
 // channels checks that x is non-empty with last axis c and that every
 // per-channel vector (nil ones are skipped) has c elements; it returns c and
@@ -30,37 +34,182 @@ func channels(op string, x *Tensor, vecs ...*Tensor) (c, m int) {
 	return c, len(x.data) / c
 }
 
+// bnBlockElems is about how many elements one row block of a parallel
+// batch-norm pass covers.
+const bnBlockElems = 1 << 14
+
+// bnRowBlock returns the rows per block and the number of blocks for m rows
+// of c channels.
+func bnRowBlock(m, c int) (rows, blocks int) {
+	rows = max(1, bnBlockElems/c)
+	return rows, (m + rows - 1) / rows
+}
+
+// bnKind selects the pass a bnTask runs.
+type bnKind uint8
+
+const (
+	bnSum       bnKind = iota // part += x
+	bnSqDev                   // part += (x − mean)²
+	bnGradSums                // part += dy, part2 += dy·(x − mean)
+	bnAffine                  // y = x·k + q
+	bnInputGrad               // dx (+)= k·dy + p·(x − mean) + q
+)
+
+// bnTask holds the arguments of one parallel batch-norm pass over row
+// blocks (see bnRowBlock).
+type bnTask struct {
+	kind        bnKind
+	c, m, rows  int
+	x, dy, y    []float32
+	mean        []float32 // per channel: float32 means
+	mean64      []float64 // per channel: float64 means (bnSqDev)
+	k, p, q     []float32 // per channel coefficients
+	part, part2 []float64 // blocks×c partial sums
+	accumulate  bool
+}
+
+var bnTasks kernels.ArgPool[bnTask]
+
+// RunRange implements kernels.Ranger over row blocks.
+func (t *bnTask) RunRange(lo, hi int) {
+	c := t.c
+	for b := lo; b < hi; b++ {
+		r0, r1 := b*t.rows, min((b+1)*t.rows, t.m)
+		x := t.x[r0*c : r1*c]
+		switch t.kind {
+		case bnSum:
+			a := t.part[b*c : (b+1)*c]
+			clear(a)
+			for i := 0; i < len(x); i += c {
+				for j, v := range x[i : i+c] {
+					a[j] += float64(v)
+				}
+			}
+		case bnSqDev:
+			a := t.part[b*c : (b+1)*c]
+			clear(a)
+			u := t.mean64[:c]
+			for i := 0; i < len(x); i += c {
+				for j, v := range x[i : i+c] {
+					d := float64(v) - u[j]
+					a[j] += d * d
+				}
+			}
+		case bnGradSums:
+			a, a2 := t.part[b*c:(b+1)*c], t.part2[b*c:(b+1)*c]
+			clear(a)
+			clear(a2)
+			u := t.mean[:c]
+			dy := t.dy[r0*c : r1*c]
+			for i := 0; i < len(x); i += c {
+				g := dy[i : i+c]
+				for j, v := range x[i : i+c] {
+					gj := float64(g[j])
+					a[j] += gj
+					a2[j] += gj * float64(v-u[j])
+				}
+			}
+		case bnAffine:
+			k, q := t.k[:c], t.q[:c]
+			y := t.y[r0*c : r1*c]
+			for i := 0; i < len(x); i += c {
+				dst := y[i : i+c]
+				for j, v := range x[i : i+c] {
+					dst[j] = v*k[j] + q[j]
+				}
+			}
+		case bnInputGrad:
+			k, p, q, u := t.k[:c], t.p[:c], t.q[:c], t.mean[:c]
+			d, dy := t.y[r0*c:r1*c], t.dy[r0*c:r1*c]
+			for i := 0; i < len(x); i += c {
+				dd, g, xs := d[i:i+c], dy[i:i+c], x[i:i+c]
+				if t.accumulate {
+					for j := range dd {
+						dd[j] += k[j]*g[j] + p[j]*(xs[j]-u[j]) + q[j]
+					}
+				} else {
+					for j := range dd {
+						dd[j] = k[j]*g[j] + p[j]*(xs[j]-u[j]) + q[j]
+					}
+				}
+			}
+		}
+	}
+}
+
+// run runs the pass on all threads; cost is the element operations per
+// element of x.
+func (t *bnTask) run(cost int) {
+	_, blocks := bnRowBlock(t.m, t.c)
+	kernels.Parallel(blocks, len(t.x)*cost, t)
+}
+
+// reduceBlocks sets dst[c] to the sum of the blocks×c partial sums in part,
+// added block by block.
+func reduceBlocks(dst, part []float64, c int) {
+	clear(dst)
+	for b := 0; b+c <= len(part); b += c {
+		for j, v := range part[b : b+c] {
+			dst[j] += v
+		}
+	}
+}
+
+// bnScratch is pooled per-call memory of the batch-norm passes.
+type bnScratch struct {
+	f64 []float64
+	f32 []float32
+}
+
+// bnScratches recycles bnScratch. (ArgPool would zero it on Put and drop
+// the buffers.)
+var bnScratches sync.Pool
+
+func getBNScratch() *bnScratch {
+	if s, ok := bnScratches.Get().(*bnScratch); ok {
+		return s
+	}
+	return new(bnScratch)
+}
+
+// grow returns scratch of n64 float64s and n32 float32s (contents undefined).
+func (s *bnScratch) grow(n64, n32 int) ([]float64, []float32) {
+	if cap(s.f64) < n64 {
+		s.f64 = make([]float64, n64)
+	}
+	if cap(s.f32) < n32 {
+		s.f32 = make([]float32, n32)
+	}
+	return s.f64[:n64], s.f32[:n32]
+}
+
 // BatchMoments sets mean[c] and variance[c] to the mean and the biased
 // (divide-by-M) variance of x[..., c] over all M leading positions. It uses
 // two passes over x for accuracy.
 func BatchMoments(mean, variance, x *Tensor) {
 	c, m := channels("BatchMoments", x, mean, variance)
-	var acc, mu [chanBlock]float64
+	rows, blocks := bnRowBlock(m, c)
+	sc := getBNScratch()
+	f64, _ := sc.grow(blocks*c+2*c, 0)
+	part, sum, mu := f64[:blocks*c], f64[blocks*c:blocks*c+c], f64[blocks*c+c:]
+	t := bnTasks.Get()
+	*t = bnTask{kind: bnSum, c: c, m: m, rows: rows, x: x.data[:m*c], part: part}
+	t.run(1)
 	inv := 1 / float64(m)
-	for c0 := 0; c0 < c; c0 += chanBlock {
-		w := min(chanBlock, c-c0)
-		a, u := acc[:w], mu[:w]
-		clear(a)
-		for i := c0; i < len(x.data); i += c {
-			for j, v := range x.data[i : i+w] {
-				a[j] += float64(v)
-			}
-		}
-		for j := range a {
-			u[j] = a[j] * inv
-			mean.data[c0+j] = float32(u[j])
-		}
-		clear(a)
-		for i := c0; i < len(x.data); i += c {
-			for j, v := range x.data[i : i+w] {
-				d := float64(v) - u[j]
-				a[j] += d * d
-			}
-		}
-		for j := range a {
-			variance.data[c0+j] = float32(a[j] * inv)
-		}
+	reduceBlocks(sum, part, c)
+	for j := range mu {
+		mu[j] = sum[j] * inv
+		mean.data[j] = float32(mu[j])
 	}
+	t.kind, t.mean64 = bnSqDev, mu
+	t.run(2)
+	reduceBlocks(sum, part, c)
+	for j, v := range sum {
+		variance.data[j] = float32(v * inv)
+	}
+	bnTasks.Put(t)
+	bnScratches.Put(sc)
 }
 
 // InvStd sets dst = 1/sqrt(variance + eps) elementwise.
@@ -86,29 +235,26 @@ func MovingAverage(avg, batch *Tensor, momentum, batchScale float64) {
 // and y [..., C]. gamma and beta may be nil (scale 1, offset 0); y may be x.
 func BatchNormForward(y, x, mean, invStd, gamma, beta *Tensor) {
 	MustSameShape("BatchNormForward", y, x)
-	c, _ := channels("BatchNormForward", x, mean, invStd, gamma, beta)
-	var scale, shift [chanBlock]float32
-	for c0 := 0; c0 < c; c0 += chanBlock {
-		w := min(chanBlock, c-c0)
-		s, b := scale[:w], shift[:w]
-		for j := range s {
-			k := float64(invStd.data[c0+j])
-			if gamma != nil {
-				k *= float64(gamma.data[c0+j])
-			}
-			off := -float64(mean.data[c0+j]) * k
-			if beta != nil {
-				off += float64(beta.data[c0+j])
-			}
-			s[j], b[j] = float32(k), float32(off)
+	c, m := channels("BatchNormForward", x, mean, invStd, gamma, beta)
+	sc := getBNScratch()
+	_, f32 := sc.grow(0, 2*c)
+	k, q := f32[:c], f32[c:]
+	for j := range k {
+		kj := float64(invStd.data[j])
+		if gamma != nil {
+			kj *= float64(gamma.data[j])
 		}
-		for i := c0; i < len(x.data); i += c {
-			dst := y.data[i : i+w]
-			for j, v := range x.data[i : i+w] {
-				dst[j] = v*s[j] + b[j]
-			}
+		off := -float64(mean.data[j]) * kj
+		if beta != nil {
+			off += float64(beta.data[j])
 		}
+		k[j], q[j] = float32(kj), float32(off)
 	}
+	t := bnTasks.Get()
+	*t = bnTask{kind: bnAffine, c: c, m: m, rows: max(1, bnBlockElems/c), x: x.data[:m*c], y: y.data[:m*c], k: k, q: q}
+	t.run(2)
+	bnTasks.Put(t)
+	bnScratches.Put(sc)
 }
 
 // BatchNormGradSums sets, per channel, sumDy[c] = Σ dy and sumDyXhat[c] =
@@ -117,28 +263,23 @@ func BatchNormForward(y, x, mean, invStd, gamma, beta *Tensor) {
 // input gradient needs.
 func BatchNormGradSums(sumDy, sumDyXhat, x, dy, mean, invStd *Tensor) {
 	MustSameShape("BatchNormGradSums", x, dy)
-	c, _ := channels("BatchNormGradSums", x, sumDy, sumDyXhat, mean, invStd)
-	var s1, s2 [chanBlock]float64
-	var mu [chanBlock]float32
-	for c0 := 0; c0 < c; c0 += chanBlock {
-		w := min(chanBlock, c-c0)
-		a, b, u := s1[:w], s2[:w], mu[:w]
-		clear(a)
-		clear(b)
-		copy(u, mean.data[c0:c0+w])
-		for i := c0; i < len(x.data); i += c {
-			g := dy.data[i : i+w]
-			for j, v := range x.data[i : i+w] {
-				gj := float64(g[j])
-				a[j] += gj
-				b[j] += gj * float64(v-u[j])
-			}
-		}
-		for j := range a {
-			sumDy.data[c0+j] = float32(a[j])
-			sumDyXhat.data[c0+j] = float32(b[j] * float64(invStd.data[c0+j]))
-		}
+	c, m := channels("BatchNormGradSums", x, sumDy, sumDyXhat, mean, invStd)
+	rows, blocks := bnRowBlock(m, c)
+	sc := getBNScratch()
+	f64, _ := sc.grow(2*blocks*c+2*c, 0)
+	part, part2 := f64[:blocks*c], f64[blocks*c:2*blocks*c]
+	s1, s2 := f64[2*blocks*c:2*blocks*c+c], f64[2*blocks*c+c:]
+	t := bnTasks.Get()
+	*t = bnTask{kind: bnGradSums, c: c, m: m, rows: rows, x: x.data[:m*c], dy: dy.data[:m*c], mean: mean.data[:c], part: part, part2: part2}
+	t.run(4)
+	reduceBlocks(s1, part, c)
+	reduceBlocks(s2, part2, c)
+	for j := range s1 {
+		sumDy.data[j] = float32(s1[j])
+		sumDyXhat.data[j] = float32(s2[j] * float64(invStd.data[j]))
 	}
+	bnTasks.Put(t)
+	bnScratches.Put(sc)
 }
 
 // BatchNormInputGrad sets dx (= or += when accumulate) to the gradient of
@@ -160,41 +301,31 @@ func BatchNormInputGrad(dx, x, dy, mean, invStd, gamma, sumDy, sumDyXhat *Tensor
 		panic(&ShapeError{Op: "BatchNormInputGrad", Msg: "batch statistics need sumDy and sumDyXhat"})
 	}
 	// dx = k·dy + p·(x − mean) + q per channel.
-	var kk, pp, qq, mu [chanBlock]float32
+	sc := getBNScratch()
+	_, f32 := sc.grow(0, 3*c)
+	k, p, q := f32[:c], f32[c:2*c], f32[2*c:]
 	invM := 1 / float64(m)
-	for c0 := 0; c0 < c; c0 += chanBlock {
-		w := min(chanBlock, c-c0)
-		k, p, q, u := kk[:w], pp[:w], qq[:w], mu[:w]
-		copy(u, mean.data[c0:c0+w])
-		for j := range k {
-			is := float64(invStd.data[c0+j])
-			kj := is
-			if gamma != nil {
-				kj *= float64(gamma.data[c0+j])
-			}
-			k[j] = float32(kj)
-			if batchStats {
-				a := float64(sumDy.data[c0+j]) * invM
-				b := float64(sumDyXhat.data[c0+j]) * invM
-				// −k·x̂·b − k·a with x̂ = (x − mean)·is
-				p[j] = float32(-kj * is * b)
-				q[j] = float32(-kj * a)
-			} else {
-				p[j], q[j] = 0, 0
-			}
+	for j := range k {
+		is := float64(invStd.data[j])
+		kj := is
+		if gamma != nil {
+			kj *= float64(gamma.data[j])
 		}
-		for i := c0; i < len(x.data); i += c {
-			d, g := dx.data[i:i+w], dy.data[i:i+w]
-			xs := x.data[i : i+w]
-			if accumulate {
-				for j := range d {
-					d[j] += k[j]*g[j] + p[j]*(xs[j]-u[j]) + q[j]
-				}
-			} else {
-				for j := range d {
-					d[j] = k[j]*g[j] + p[j]*(xs[j]-u[j]) + q[j]
-				}
-			}
+		k[j] = float32(kj)
+		if batchStats {
+			a := float64(sumDy.data[j]) * invM
+			b := float64(sumDyXhat.data[j]) * invM
+			// −k·x̂·b − k·a with x̂ = (x − mean)·is
+			p[j] = float32(-kj * is * b)
+			q[j] = float32(-kj * a)
+		} else {
+			p[j], q[j] = 0, 0
 		}
 	}
+	t := bnTasks.Get()
+	*t = bnTask{kind: bnInputGrad, c: c, m: m, rows: max(1, bnBlockElems/c), x: x.data[:m*c], dy: dy.data[:m*c], y: dx.data[:m*c],
+		mean: mean.data[:c], k: k, p: p, q: q, accumulate: accumulate}
+	t.run(5)
+	bnTasks.Put(t)
+	bnScratches.Put(sc)
 }

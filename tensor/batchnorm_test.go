@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/spinenet-go/spinenet/kernels"
 )
 
 func randTensor(rng *rand.Rand, lo, hi float64, shape ...int) *Tensor {
@@ -98,5 +100,73 @@ func TestBatchNormShapeChecks(t *testing.T) {
 			}()
 			f()
 		}()
+	}
+}
+
+// Every batch-norm pass over many row blocks matches a serial float64
+// reference and gives bit-identical results on one and on two threads.
+func TestBatchNormParallelBlocks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for _, c := range []int{5, 64, 300} {
+		m := 3*bnBlockElems/c + 17 // several blocks and a ragged last one
+		x := randTensor(rng, -2, 3, m, c)
+		dy := randTensor(rng, -1, 1, m, c)
+		gamma, beta := randTensor(rng, 0.5, 1.5, c), randTensor(rng, -1, 1, c)
+		type result struct{ mean, vari, invStd, y, s1, s2, dx []float32 }
+		run := func(threads int) result {
+			prev := kernels.SetThreads(threads)
+			defer kernels.SetThreads(prev)
+			mean, vari, invStd := New(c), New(c), New(c)
+			BatchMoments(mean, vari, x)
+			InvStd(invStd, vari, 1e-3)
+			y := New(m, c)
+			BatchNormForward(y, x, mean, invStd, gamma, beta)
+			s1, s2 := New(c), New(c)
+			BatchNormGradSums(s1, s2, x, dy, mean, invStd)
+			dx := New(m, c)
+			BatchNormInputGrad(dx, x, dy, mean, invStd, gamma, s1, s2, true, false)
+			return result{mean.data, vari.data, invStd.data, y.data, s1.data, s2.data, dx.data}
+		}
+		one, two := run(1), run(2)
+		for name, pair := range map[string][2][]float32{
+			"mean": {one.mean, two.mean}, "variance": {one.vari, two.vari}, "y": {one.y, two.y},
+			"sumDy": {one.s1, two.s1}, "sumDyXhat": {one.s2, two.s2}, "dx": {one.dx, two.dx},
+		} {
+			for i := range pair[0] {
+				if pair[0][i] != pair[1][i] {
+					t.Fatalf("c=%d %s[%d]: %v on one thread, %v on two", c, name, i, pair[0][i], pair[1][i])
+				}
+			}
+		}
+		// Serial float64 reference.
+		for j := range c {
+			var s, s1, s2 float64
+			for i := j; i < m*c; i += c {
+				s += float64(x.data[i])
+				s1 += float64(dy.data[i])
+			}
+			mu := s / float64(m)
+			var ss float64
+			for i := j; i < m*c; i += c {
+				d := float64(x.data[i]) - mu
+				ss += d * d
+				s2 += float64(dy.data[i]) * d
+			}
+			is := 1 / math.Sqrt(ss/float64(m)+1e-3)
+			if math.Abs(float64(one.mean[j])-mu) > 1e-6 || math.Abs(float64(one.vari[j])-ss/float64(m)) > 1e-5 {
+				t.Fatalf("c=%d channel %d: moments %v %v, want %v %v", c, j, one.mean[j], one.vari[j], mu, ss/float64(m))
+			}
+			if math.Abs(float64(one.s1[j])-s1) > 1e-3 || math.Abs(float64(one.s2[j])-s2*is) > 1e-3 {
+				t.Fatalf("c=%d channel %d: grad sums %v %v, want %v %v", c, j, one.s1[j], one.s2[j], s1, s2*is)
+			}
+			for _, i := range []int{j, (m-1)*c + j} {
+				xh := (float64(x.data[i]) - mu) * is
+				wantY := xh*float64(gamma.data[j]) + float64(beta.data[j])
+				wantDx := float64(gamma.data[j]) * is * (float64(dy.data[i]) - s1/float64(m) - xh*s2*is/float64(m))
+				if math.Abs(float64(one.y[i])-wantY) > 1e-4 || math.Abs(float64(one.dx[i])-wantDx) > 1e-4 {
+					t.Fatalf("c=%d element %d: y %v dx %v, want %v %v", c, i, one.y[i], one.dx[i], wantY, wantDx)
+				}
+			}
+		}
 	}
 }

@@ -3,6 +3,9 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"sync"
+
+	"github.com/spinenet-go/spinenet/kernels"
 )
 
 // Loss primitives. Each loss has a function returning the (weighted) sum of
@@ -52,24 +55,138 @@ func sigmoid64(x float64) float64 {
 
 // focalTerms returns, for logit x and target z, the focal loss
 // a·(1−p_t)^γ·CE and its derivative with respect to x (both unweighted).
+// It costs one exp and one log1p (plus a pow unless γ is 0, 1, 1.5 or 2).
 func focalTerms(x, z, alpha, gamma float64) (loss, grad float64) {
+	// e = exp(−|x|) gives, without cancellation, log(1+e^−|x|), σ(x) and
+	// σ(−x) = 1 − σ(x).
+	e := math.Exp(-math.Abs(x))
+	r := 1 / (1 + e)
+	l := log1pUnit(e)
+	s, sn := r, e*r // σ(x), σ(−x)
+	if x < 0 {
+		s, sn = sn, s
+	}
 	// CE = sigmoid_cross_entropy_with_logits = max(x,0) − x·z + log(1+e^−|x|).
-	ce := softplus(x) - x*z
-	// (1−p_t)^γ = exp(−γ·z·x − γ·softplus(−x)) (the TPU implementation's
-	// unified form: σ(x)^γ for z = 0, (1−σ(x))^γ for z = 1), computed in log
-	// space so it is stable for any logit.
-	mod := 1.0
-	if gamma != 0 {
-		mod = math.Exp(-gamma*z*x - gamma*softplus(-x))
+	ce := math.Max(x, 0) - x*z + l
+	// (1−p_t)^γ, the TPU implementation's unified form
+	// exp(−γ·z·x − γ·softplus(−x)): σ(x)^γ for z = 0, σ(−x)^γ for z = 1.
+	var mod float64
+	switch z {
+	case 0:
+		mod = powGamma(s, gamma)
+	case 1:
+		mod = powGamma(sn, gamma)
+	default:
+		mod = math.Exp(-gamma * (z*x + math.Max(-x, 0) + l))
 	}
 	a := 1 - alpha
 	if z == 1 {
 		a = alpha
 	}
-	s := sigmoid64(x)
 	// d mod/dx = mod·γ·(1 − σ − z); d CE/dx = σ − z.
-	return a * mod * ce, a * mod * (gamma*(1-s-z)*ce + (s - z))
+	return a * mod * ce, a * mod * (gamma*(sn-z)*ce + (s - z))
 }
+
+// log1pUnit returns log(1+e) for e in [0, 1], to full float64 accuracy. It
+// is the fdlibm logarithm (as in Go's pure-Go math.Log) with the range
+// reduction specialised to [1, 2], and several times faster than math.Log1p
+// or the amd64 assembly math.Log; the focal loss calls it per logit.
+func log1pUnit(e float64) float64 {
+	const (
+		ln2Hi = 6.93147180369123816490e-01
+		ln2Lo = 1.90821492927058770002e-10
+		l1    = 6.666666666666735130e-01
+		l2    = 3.999999999940941908e-01
+		l3    = 2.857142874366239149e-01
+		l4    = 2.222219843214978396e-01
+		l5    = 1.818357216161805012e-01
+		l6    = 1.531383769920937332e-01
+		l7    = 1.479819860511658591e-01
+	)
+	// 1+e = 2^k·(1+f) with 1+f in [√2/2, √2).
+	f, k := e, 0.0
+	if e > math.Sqrt2-1 {
+		f, k = (e-1)*0.5, 1
+	}
+	s := f / (2 + f)
+	s2 := s * s
+	s4 := s2 * s2
+	t1 := s2 * (l1 + s4*(l3+s4*(l5+s4*l7)))
+	t2 := s4 * (l2 + s4*(l4+s4*l6))
+	hfsq := 0.5 * f * f
+	return k*ln2Hi - ((hfsq - (s*(hfsq+t1+t2) + k*ln2Lo)) - f)
+}
+
+// powGamma returns q^γ for q in [0, 1], with the common focal exponents
+// special-cased.
+func powGamma(q, gamma float64) float64 {
+	switch gamma {
+	case 0:
+		return 1
+	case 1:
+		return q
+	case 1.5:
+		return q * math.Sqrt(q)
+	case 2:
+		return q * q
+	}
+	return math.Pow(q, gamma)
+}
+
+// lossChunk is the number of elements per partial sum of the parallel loss
+// reductions. The chunks are fixed by the input size alone and their sums
+// are added in order, so a loss does not depend on the thread count or on
+// which thread ran which chunk.
+const lossChunk = 1 << 13
+
+// focalTask holds the arguments of the parallel focal-loss loops: chunk i
+// covers elements [i·lossChunk, (i+1)·lossChunk).
+type focalTask struct {
+	x, z, dx     []float32
+	weights      *Tensor
+	ws           int
+	alpha, gamma float64
+	scale        float64
+	grad, accum  bool
+	partial      []float64 // per-chunk sums (loss only)
+}
+
+var focalTasks kernels.ArgPool[focalTask]
+
+// RunRange implements kernels.Ranger over chunk indices.
+func (t *focalTask) RunRange(lo, hi int) {
+	for ch := lo; ch < hi; ch++ {
+		i0, i1 := ch*lossChunk, min((ch+1)*lossChunk, len(t.x))
+		var sum float64
+		for i := i0; i < i1; i++ {
+			w := weightAt(t.weights, t.ws, i)
+			if !t.grad {
+				if w != 0 {
+					l, _ := focalTerms(float64(t.x[i]), float64(t.z[i]), t.alpha, t.gamma)
+					sum += w * l
+				}
+				continue
+			}
+			var g float64
+			if w != 0 {
+				_, g = focalTerms(float64(t.x[i]), float64(t.z[i]), t.alpha, t.gamma)
+				g *= w * t.scale
+			}
+			if t.accum {
+				t.dx[i] += float32(g)
+			} else {
+				t.dx[i] = float32(g)
+			}
+		}
+		if !t.grad {
+			t.partial[ch] = sum
+		}
+	}
+}
+
+// focalCost is the approximate cost of one focal-loss element, in the
+// element operations kernels.Parallel weighs.
+const focalCost = 40
 
 // SigmoidFocalLoss returns Σ w·FL(x, z) over the elements of logits x and
 // targets z (same shape, z in {0, 1}), with
@@ -78,42 +195,56 @@ func focalTerms(x, z, alpha, gamma float64) (loss, grad float64) {
 //
 // p_t = σ(x) where z = 1 and 1 − σ(x) where z = 0, and a = alpha where z = 1,
 // 1 − alpha elsewhere (Lin et al. 2017; the TPU/TF2 RetinaNet focal_loss).
-// weights may be nil, per element, or per row of the last axis.
+// weights may be nil, per element, or per row of the last axis. It runs on
+// all threads; the result does not depend on how many.
 func SigmoidFocalLoss(logits, targets, weights *Tensor, alpha, gamma float64) float64 {
 	MustSameShape("SigmoidFocalLoss", logits, targets)
-	ws := weightStride("SigmoidFocalLoss", logits, weights)
-	z := targets.data[:len(logits.data)]
+	n := len(logits.data)
+	chunks := (n + lossChunk - 1) / lossChunk
+	parts := getPartials(chunks)
+	t := focalTasks.Get()
+	*t = focalTask{x: logits.data, z: targets.data[:n], weights: weights,
+		ws: weightStride("SigmoidFocalLoss", logits, weights), alpha: alpha, gamma: gamma,
+		partial: *parts}
+	kernels.Parallel(chunks, n*focalCost, t)
 	var sum float64
-	for i, x := range logits.data {
-		w := weightAt(weights, ws, i)
-		if w == 0 {
-			continue
-		}
-		l, _ := focalTerms(float64(x), float64(z[i]), alpha, gamma)
-		sum += w * l
+	for _, p := range t.partial {
+		sum += p
 	}
+	focalTasks.Put(t)
+	partialPool.Put(parts)
 	return sum
 }
 
+// partialPool recycles the per-chunk sums of the parallel reductions.
+var partialPool sync.Pool // of *[]float64
+
+// getPartials returns a pooled slice of n float64s (contents undefined);
+// hand it back with partialPool.Put.
+func getPartials(n int) *[]float64 {
+	p, _ := partialPool.Get().(*[]float64)
+	if p == nil {
+		p = new([]float64)
+	}
+	if cap(*p) < n {
+		*p = make([]float64, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
 // SigmoidFocalLossGrad sets dx (= or += when accumulate) to
-// scale·∂SigmoidFocalLoss/∂logits.
+// scale·∂SigmoidFocalLoss/∂logits. It runs on all threads.
 func SigmoidFocalLossGrad(dx, logits, targets, weights *Tensor, alpha, gamma, scale float64, accumulate bool) {
 	MustSameShape("SigmoidFocalLossGrad", dx, logits)
 	MustSameShape("SigmoidFocalLossGrad", logits, targets)
-	ws := weightStride("SigmoidFocalLossGrad", logits, weights)
-	z, d := targets.data[:len(logits.data)], dx.data[:len(logits.data)]
-	for i, x := range logits.data {
-		var g float64
-		if w := weightAt(weights, ws, i); w != 0 {
-			_, g = focalTerms(float64(x), float64(z[i]), alpha, gamma)
-			g *= w * scale
-		}
-		if accumulate {
-			d[i] += float32(g)
-		} else {
-			d[i] = float32(g)
-		}
-	}
+	n := len(logits.data)
+	t := focalTasks.Get()
+	*t = focalTask{x: logits.data, z: targets.data[:n], dx: dx.data[:n], weights: weights,
+		ws: weightStride("SigmoidFocalLossGrad", logits, weights), alpha: alpha, gamma: gamma,
+		scale: scale, grad: true, accum: accumulate}
+	kernels.Parallel((n+lossChunk-1)/lossChunk, n*focalCost, t)
+	focalTasks.Put(t)
 }
 
 // HuberLoss returns Σ w·h(pred − target) over same-shaped pred and target,
