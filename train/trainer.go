@@ -225,8 +225,9 @@ func Run(task Task, opt Options) (*Summary, error) {
 		frozen = true
 	}
 	defer setFrozen(g, false)
+	start := time.Now()
 	evaluate := func() error {
-		start := time.Now()
+		t0 := time.Now()
 		if opt.PreciseBN > 0 && !frozen {
 			if _, err := RecalibrateBN(task, tape, st.Epoch, opt.PreciseBN); err != nil {
 				return fmt.Errorf("train: batch-norm recalibration at step %d: %w", st.Step, err)
@@ -237,7 +238,7 @@ func Run(task Task, opt Options) (*Summary, error) {
 			return fmt.Errorf("train: evaluation at step %d: %w", st.Step, err)
 		}
 		sum.Eval = ev
-		if err := metrics.Add(Record{Kind: "eval", Step: st.Step, Epoch: epochOf(st, task), Values: ev}); err != nil {
+		if err := metrics.Add(Record{Kind: "eval", Step: st.Step, Epoch: epochOf(st, task), Seconds: time.Since(start).Seconds(), Values: ev}); err != nil {
 			return err
 		}
 		var parts []string
@@ -247,11 +248,10 @@ func Run(task Task, opt Options) (*Summary, error) {
 		if bar != nil {
 			bar.Clear()
 		}
-		logf("step %d: eval %v (%.1f s)", st.Step, parts, time.Since(start).Seconds())
+		logf("step %d: eval %v (%.1f s)", st.Step, parts, time.Since(t0).Seconds())
 		return nil
 	}
 
-	start := time.Now()
 	var window struct {
 		loss   float64
 		parts  map[string]float64
