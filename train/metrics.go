@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/spinenet-go/spinenet/internal/atomicfile"
 	"gonum.org/v1/plot"
@@ -121,6 +122,7 @@ func (m *MetricsLog) Plot(path, title, lossKey string, evalKeys []string) error 
 	lp := plot.New()
 	lp.Title.Text = title + ": training loss"
 	lp.X.Label.Text, lp.Y.Label.Text = "step", lossKey
+	lp.X.Tick.Marker = plainTicks{}
 	if len(loss) > 0 {
 		l, err := plotter.NewLine(smooth(loss, 10))
 		if err != nil {
@@ -132,13 +134,15 @@ func (m *MetricsLog) Plot(path, title, lossKey string, evalKeys []string) error 
 			return err
 		}
 		raw.GlyphStyle.Radius = vg.Points(1)
-		raw.GlyphStyle.Color = color.RGBA{R: 31, G: 119, B: 180, A: 80}
+		raw.GlyphStyle.Color = color.NRGBA{R: 31, G: 119, B: 180, A: 80} // not premultiplied
 		lp.Add(raw, l)
 	}
 	ep := plot.New()
 	ep.Title.Text = title + ": evaluation"
 	ep.X.Label.Text = "step"
-	ep.Legend.Top = true
+	ep.X.Tick.Marker = plainTicks{}
+	ep.Y.Min = 0 // metrics rise from 0; the legend sits in the empty top left
+	ep.Legend.Top, ep.Legend.Left = true, true
 	palette := []color.Color{color.RGBA{R: 214, G: 39, B: 40, A: 255}, color.RGBA{R: 44, G: 160, B: 44, A: 255}, color.RGBA{R: 255, G: 127, B: 14, A: 255}, color.RGBA{R: 148, G: 103, B: 189, A: 255}}
 	for i, k := range evalKeys {
 		pts := evals[k]
@@ -159,6 +163,20 @@ func (m *MetricsLog) Plot(path, title, lossKey string, evalKeys []string) error 
 	lp.Draw(canvases[0][0])
 	ep.Draw(canvases[0][1])
 	return savePNG(img, path)
+}
+
+// plainTicks labels axis ticks like 250 or 1750 rather than 250.00.
+type plainTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', -1, 64)
+		}
+	}
+	return ticks
 }
 
 // smooth returns the running mean over a window of w points.
