@@ -56,6 +56,21 @@ func selectKernel() *microKernel {
 	return &goKernel
 }
 
+// avx512Wide is the kernel for a row-major A read in place against a B
+// wider than gemmDirectMaxN (a variable so benchmarks can compare). Reading
+// six rows of A in place beat packing A for the 12×32 kernel on every such
+// shape measured on Zen 5 (GEMM_TUNE; 1024³ by 5 %, 6400×512×128 by 10 %).
+var avx512Wide = &avx512Kernel6x64
+
+// selectWideKernel returns the kernel for row-major A read in place against
+// a wide B (see gemmPlan), or nil to pack A instead.
+func selectWideKernel() *microKernel {
+	if cpu.Has(cpu.AVX512) {
+		return avx512Wide
+	}
+	return nil
+}
+
 // peakLoop returns the widest FMA throughput loop available and the number of
 // float32 FMA lanes one iteration performs.
 func peakLoop() (func(n int), int) {

@@ -32,6 +32,9 @@ var (
 	gemmDirectMaxN = 256
 	// gemmMaxPackedB caps the packed B buffer (floats); wider B is blocked by nc.
 	gemmMaxPackedB = 4 << 20
+	// gemmWideDirect lets a row-major A be read in place against a wide B
+	// (see gemmPlan).
+	gemmWideDirect = true
 	// gemmItemsPerThread is how many work items per thread the driver aims
 	// for, trading load balance against B reuse.
 	gemmItemsPerThread = 4
@@ -153,7 +156,7 @@ func gemm(m, n, k int, ops *gemmOperands, c []float32, ldc int, accumulate bool,
 		checkMatrix(ops.bMat, k, n)
 	}
 
-	kern := selectKernel()
+	kern, direct := gemmPlan(ops.aIsMat, ops.aMat.Trans, n)
 	nthreads := Threads()
 	if 2*m*n*k < gemmParallelMinFlops {
 		nthreads = 1
@@ -164,17 +167,39 @@ func gemm(m, n, k int, ops *gemmOperands, c []float32, ldc int, accumulate bool,
 			j = new(gemmJob)
 			gemmPool.job = j
 		}
-		j.setup(m, n, k, ops, c, ldc, accumulate, ep, kern, nthreads)
+		j.setup(m, n, k, ops, c, ldc, accumulate, ep, kern, direct, nthreads)
 		runJob(j, j.nthreads)
 		j.release()
 		gemmPool.mu.Unlock()
 		return
 	}
 	j := singleJobs.Get().(*gemmJob)
-	j.setup(m, n, k, ops, c, ldc, accumulate, ep, kern, 1)
+	j.setup(m, n, k, ops, c, ldc, accumulate, ep, kern, direct, 1)
 	j.run(0)
 	j.release()
 	singleJobs.Put(j)
+}
+
+// gemmPlan picks the micro-kernel for a GEMM with a B n columns wide, and
+// whether it reads A in place (aIsMat: A is a stored matrix, aTrans: stored
+// transposed) instead of packing it. A narrow B gives few uses per element
+// of A, so packing A would cost about as much as the arithmetic: A is read
+// in place by the default kernel. Against a wide B a row-major A is read in
+// place by the wide kernel where there is one (selectWideKernel); otherwise
+// A is packed.
+func gemmPlan(aIsMat, aTrans bool, n int) (kern *microKernel, direct bool) {
+	kern = selectKernel()
+	switch {
+	case !aIsMat || kern.rowA == nil:
+		return kern, false
+	case n <= gemmDirectMaxN:
+		return kern, true
+	case !aTrans && gemmWideDirect:
+		if w := selectWideKernel(); w != nil {
+			return w, true
+		}
+	}
+	return kern, false
 }
 
 // singleJobs holds jobs for single-threaded calls (small problems, or calls
@@ -192,7 +217,7 @@ func checkMatrix(x Matrix, r, c int) {
 }
 
 // setup fills j for one call and sizes its buffers.
-func (j *gemmJob) setup(m, n, k int, ops *gemmOperands, c []float32, ldc int, accumulate bool, ep *Epilogue, kern *microKernel, nthreads int) {
+func (j *gemmJob) setup(m, n, k int, ops *gemmOperands, c []float32, ldc int, accumulate bool, ep *Epilogue, kern *microKernel, direct bool, nthreads int) {
 	j.m, j.n, j.k = m, n, k
 	j.ops = *ops
 	j.c, j.ldc, j.accum = c, ldc, accumulate
@@ -202,7 +227,7 @@ func (j *gemmJob) setup(m, n, k int, ops *gemmOperands, c []float32, ldc int, ac
 	}
 	j.kern = kern
 	mr, nr := kern.mr, kern.nr
-	j.direct = ops.aIsMat && n <= gemmDirectMaxN && kern.rowA != nil
+	j.direct = direct
 
 	j.kc, j.nc = gemmBlocking(kern, k, n, j.direct)
 	nk := ceilDivInt(k, j.kc)

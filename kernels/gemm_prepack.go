@@ -27,11 +27,11 @@ func PackConvWeights(p ConvParams, w []float32) *PackedWeights {
 	if k < 1 || n < 1 || len(w) < k*n {
 		panic("kernels: PackConvWeights bad sizes")
 	}
-	// A 1×1 stride-1 unpadded convolution multiplies the input matrix read
-	// in place when B is narrow (see gemmJob.setup); others pack A.
+	// A 1×1 stride-1 unpadded convolution passes the input as a stored
+	// matrix, which gemmPlan may read in place; others pack A (im2col).
+	// The packing must match the kernel and blocking GemmEx will choose.
 	oneByOne := p.KH == 1 && p.KW == 1 && p.StrideH == 1 && p.StrideW == 1
-	kern := selectKernel()
-	direct := oneByOne && n <= gemmDirectMaxN && kern.rowA != nil
+	kern, direct := gemmPlan(oneByOne, false, n)
 	return packWeights(Matrix{Data: w, Stride: n}, k, n, kern, direct)
 }
 

@@ -94,18 +94,22 @@ func gemmConfigs(t *testing.T, f func(t *testing.T, what string)) {
 		off  cpu.Feature
 	}{{"native", 0}, {"noavx512", cpu.AVX512}, {"generic", cpu.AVX512 | cpu.AVX2FMA}} {
 		for _, threads := range []int{1, 2, 3} {
-			for _, direct := range []bool{true, false} {
-				what := fmt.Sprintf("%s/threads=%d/direct=%v", feat.name, threads, direct)
+			// auto: the defaults; pack: A always packed, B in several nc
+			// blocks; wide: the wide kernel reads A for any n > 16.
+			for _, mode := range []string{"auto", "pack", "wide"} {
+				what := fmt.Sprintf("%s/threads=%d/%s", feat.name, threads, mode)
 				restore := cpu.Disable(feat.off)
 				prevT := SetThreads(threads)
-				prevMin, prevDirect, prevMaxB := gemmParallelMinFlops, gemmDirectMaxN, gemmMaxPackedB
+				prevMin, prevDirect, prevMaxB, prevWide := gemmParallelMinFlops, gemmDirectMaxN, gemmMaxPackedB, gemmWideDirect
 				gemmParallelMinFlops = 0 // thread even tiny problems
-				if !direct {
-					// Pack A, and force several nc blocks of B.
-					gemmDirectMaxN, gemmMaxPackedB = -1, 5000
+				switch mode {
+				case "pack":
+					gemmDirectMaxN, gemmMaxPackedB, gemmWideDirect = -1, 5000, false
+				case "wide":
+					gemmDirectMaxN = 16
 				}
 				f(t, what)
-				gemmParallelMinFlops, gemmDirectMaxN, gemmMaxPackedB = prevMin, prevDirect, prevMaxB
+				gemmParallelMinFlops, gemmDirectMaxN, gemmMaxPackedB, gemmWideDirect = prevMin, prevDirect, prevMaxB, prevWide
 				SetThreads(prevT)
 				restore()
 			}

@@ -13,7 +13,10 @@ import (
 )
 
 // TestGemmTune compares blocking configurations, interleaving their runs so
-// machine noise hits all alike. It runs only with GEMM_TUNE set, e.g.
+// machine noise hits all alike. kern picks the kernel of every path (the
+// default and the wide one), kc and mc its blocking; direct=on reads A in
+// place whatever the width of B, off always packs A. It runs only with
+// GEMM_TUNE set, e.g.
 //
 //	GEMM_TUNE="kern=12x32,14x32 kc=192,256 mc=144" go test -run GemmTune -v ./kernels/
 func TestGemmTune(t *testing.T) {
@@ -88,9 +91,9 @@ func TestGemmTune(t *testing.T) {
 		results := make([][]float64, len(configs))
 		for r := 0; r < reps; r++ {
 			for ci, cf := range configs {
-				saveK := avx512Default
+				saveK, saveW := avx512Default, avx512Wide
 				if kp, ok := kernels[cf.kern]; ok {
-					avx512Default = kp
+					avx512Default, avx512Wide = kp, kp
 				}
 				kern := *avx512Default
 				orig := *avx512Default
@@ -101,12 +104,12 @@ func TestGemmTune(t *testing.T) {
 					kern.mc = cf.mc
 				}
 				*avx512Default = kern
-				saveD := gemmDirectMaxN
+				saveD, saveWD := gemmDirectMaxN, gemmWideDirect
 				switch cf.direct {
 				case "on":
 					gemmDirectMaxN = 1 << 30
 				case "off":
-					gemmDirectMaxN = -1
+					gemmDirectMaxN, gemmWideDirect = -1, false
 				}
 				prevT := Threads()
 				if cf.threads > 0 {
@@ -120,9 +123,9 @@ func TestGemmTune(t *testing.T) {
 				}
 				results[ci] = append(results[ci], flops*float64(iters)/time.Since(t0).Seconds()/1e9)
 				SetThreads(prevT)
-				gemmDirectMaxN = saveD
+				gemmDirectMaxN, gemmWideDirect = saveD, saveWD
 				*avx512Default = orig
-				avx512Default = saveK
+				avx512Default, avx512Wide = saveK, saveW
 			}
 		}
 		for ci, cf := range configs {
