@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -314,6 +315,31 @@ func TestSplit(t *testing.T) {
 			if next != n {
 				t.Fatalf("split(%d,%d) covers %d", n, parts, next)
 			}
+		}
+	}
+}
+
+// gemmPlan reads a stored A in place against a narrow B with the default
+// kernel, against a wide B only when row-major and a wide kernel exists,
+// and never reads a packer in place.
+func TestGemmPlan(t *testing.T) {
+	def := selectKernel()
+	wide := selectWideKernel()
+	for _, tc := range []struct {
+		aIsMat, aTrans bool
+		n              int
+		kern           *microKernel
+		direct         bool
+	}{
+		{false, false, 64, def, false},
+		{true, false, 64, def, def.rowA != nil},
+		{true, true, 64, def, def.rowA != nil},
+		{true, true, 1024, def, false},
+		{true, false, 1024, cmp.Or(wide, def), wide != nil},
+	} {
+		kern, direct := gemmPlan(tc.aIsMat, tc.aTrans, tc.n)
+		if kern != tc.kern || direct != tc.direct {
+			t.Errorf("gemmPlan(%v, %v, %d) = %s, %v; want %s, %v", tc.aIsMat, tc.aTrans, tc.n, kern.name, direct, tc.kern.name, tc.direct)
 		}
 	}
 }
