@@ -40,19 +40,6 @@ func weightAt(weights *Tensor, stride, i int) float64 {
 	return float64(weights.data[i/stride])
 }
 
-// softplus returns log(1 + exp(x)) without overflow.
-func softplus(x float64) float64 {
-	return math.Max(x, 0) + math.Log1p(math.Exp(-math.Abs(x)))
-}
-
-func sigmoid64(x float64) float64 {
-	if x >= 0 {
-		return 1 / (1 + math.Exp(-x))
-	}
-	e := math.Exp(x)
-	return e / (1 + e)
-}
-
 // focalTerms returns, for logit x and target z, the focal loss
 // a·(1−p_t)^γ·CE and its derivative with respect to x (both unweighted).
 // It costs one exp and one log1p (plus a pow unless γ is 0, 1, 1.5 or 2).
