@@ -179,16 +179,19 @@ func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-// smooth returns the running mean over a window of w points.
+// smooth returns the centred running mean over a window of about w points
+// (narrower at the ends), so the line follows the points instead of lagging
+// behind them.
 func smooth(pts plotter.XYs, w int) plotter.XYs {
 	out := make(plotter.XYs, len(pts))
-	var sum float64
+	h := w / 2
 	for i, p := range pts {
-		sum += p.Y
-		if i >= w {
-			sum -= pts[i-w].Y
+		lo, hi := max(0, i-h), min(len(pts), i+h+1)
+		var sum float64
+		for _, q := range pts[lo:hi] {
+			sum += q.Y
 		}
-		out[i] = plotter.XY{X: p.X, Y: sum / float64(min(i+1, w))}
+		out[i] = plotter.XY{X: p.X, Y: sum / float64(hi-lo)}
 	}
 	return out
 }
