@@ -129,7 +129,7 @@ func split(n, parts, s int) (lo, hi int) {
 	return lo, hi
 }
 
-// The loop pool: persistent goroutines for parallelFor, like the GEMM
+// The loop pool: persistent goroutines for parallelRange, like the GEMM
 // pool's but separate from it, since loops run between GEMM calls and may
 // run inside one (packing).
 var loopPool struct {
@@ -200,11 +200,6 @@ func (a *ArgPool[T]) Put(t *T) {
 	var zero T
 	*t = zero
 	a.p.Put(t)
-}
-
-// parallelFor runs f over [0, n) on up to p threads (see parallelRange).
-func parallelFor(n, p int, f func(lo, hi int)) {
-	parallelRange(n, p, rangeFunc(f))
 }
 
 // parallelRange runs body over [0, n) on up to p threads: the caller and

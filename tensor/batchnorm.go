@@ -60,7 +60,8 @@ const (
 // blocks (see bnRowBlock).
 type bnTask struct {
 	kind        bnKind
-	c, m, rows  int
+	c, m        int
+	rows        int // rows per block, set by run
 	x, dy, y    []float32
 	mean        []float32 // per channel: float32 means
 	mean64      []float64 // per channel: float64 means (bnSqDev)
@@ -141,7 +142,8 @@ func (t *bnTask) RunRange(lo, hi int) {
 // run runs the pass on all threads; cost is the element operations per
 // element of x.
 func (t *bnTask) run(cost int) {
-	_, blocks := bnRowBlock(t.m, t.c)
+	var blocks int
+	t.rows, blocks = bnRowBlock(t.m, t.c)
 	kernels.Parallel(blocks, len(t.x)*cost, t)
 }
 
@@ -156,25 +158,26 @@ func reduceBlocks(dst, part []float64, c int) {
 	}
 }
 
-// bnScratch is pooled per-call memory of the batch-norm passes.
-type bnScratch struct {
+// scratch is pooled per-call memory of the parallel passes of this package
+// (batch norm, the focal loss's partial sums).
+type scratch struct {
 	f64 []float64
 	f32 []float32
 }
 
-// bnScratches recycles bnScratch. (ArgPool would zero it on Put and drop
-// the buffers.)
-var bnScratches sync.Pool
+// scratches recycles scratch. (kernels.ArgPool would zero it on Put and
+// drop the buffers.)
+var scratches sync.Pool
 
-func getBNScratch() *bnScratch {
-	if s, ok := bnScratches.Get().(*bnScratch); ok {
+func getScratch() *scratch {
+	if s, ok := scratches.Get().(*scratch); ok {
 		return s
 	}
-	return new(bnScratch)
+	return new(scratch)
 }
 
 // grow returns scratch of n64 float64s and n32 float32s (contents undefined).
-func (s *bnScratch) grow(n64, n32 int) ([]float64, []float32) {
+func (s *scratch) grow(n64, n32 int) ([]float64, []float32) {
 	if cap(s.f64) < n64 {
 		s.f64 = make([]float64, n64)
 	}
@@ -189,12 +192,12 @@ func (s *bnScratch) grow(n64, n32 int) ([]float64, []float32) {
 // two passes over x for accuracy.
 func BatchMoments(mean, variance, x *Tensor) {
 	c, m := channels("BatchMoments", x, mean, variance)
-	rows, blocks := bnRowBlock(m, c)
-	sc := getBNScratch()
+	_, blocks := bnRowBlock(m, c)
+	sc := getScratch()
 	f64, _ := sc.grow(blocks*c+2*c, 0)
 	part, sum, mu := f64[:blocks*c], f64[blocks*c:blocks*c+c], f64[blocks*c+c:]
 	t := bnTasks.Get()
-	*t = bnTask{kind: bnSum, c: c, m: m, rows: rows, x: x.data[:m*c], part: part}
+	*t = bnTask{kind: bnSum, c: c, m: m, x: x.data[:m*c], part: part}
 	t.run(1)
 	inv := 1 / float64(m)
 	reduceBlocks(sum, part, c)
@@ -209,7 +212,7 @@ func BatchMoments(mean, variance, x *Tensor) {
 		variance.data[j] = float32(v * inv)
 	}
 	bnTasks.Put(t)
-	bnScratches.Put(sc)
+	scratches.Put(sc)
 }
 
 // InvStd sets dst = 1/sqrt(variance + eps) elementwise.
@@ -236,7 +239,7 @@ func MovingAverage(avg, batch *Tensor, momentum, batchScale float64) {
 func BatchNormForward(y, x, mean, invStd, gamma, beta *Tensor) {
 	MustSameShape("BatchNormForward", y, x)
 	c, m := channels("BatchNormForward", x, mean, invStd, gamma, beta)
-	sc := getBNScratch()
+	sc := getScratch()
 	_, f32 := sc.grow(0, 2*c)
 	k, q := f32[:c], f32[c:]
 	for j := range k {
@@ -251,10 +254,10 @@ func BatchNormForward(y, x, mean, invStd, gamma, beta *Tensor) {
 		k[j], q[j] = float32(kj), float32(off)
 	}
 	t := bnTasks.Get()
-	*t = bnTask{kind: bnAffine, c: c, m: m, rows: max(1, bnBlockElems/c), x: x.data[:m*c], y: y.data[:m*c], k: k, q: q}
+	*t = bnTask{kind: bnAffine, c: c, m: m, x: x.data[:m*c], y: y.data[:m*c], k: k, q: q}
 	t.run(2)
 	bnTasks.Put(t)
-	bnScratches.Put(sc)
+	scratches.Put(sc)
 }
 
 // BatchNormGradSums sets, per channel, sumDy[c] = Σ dy and sumDyXhat[c] =
@@ -264,13 +267,13 @@ func BatchNormForward(y, x, mean, invStd, gamma, beta *Tensor) {
 func BatchNormGradSums(sumDy, sumDyXhat, x, dy, mean, invStd *Tensor) {
 	MustSameShape("BatchNormGradSums", x, dy)
 	c, m := channels("BatchNormGradSums", x, sumDy, sumDyXhat, mean, invStd)
-	rows, blocks := bnRowBlock(m, c)
-	sc := getBNScratch()
+	_, blocks := bnRowBlock(m, c)
+	sc := getScratch()
 	f64, _ := sc.grow(2*blocks*c+2*c, 0)
 	part, part2 := f64[:blocks*c], f64[blocks*c:2*blocks*c]
 	s1, s2 := f64[2*blocks*c:2*blocks*c+c], f64[2*blocks*c+c:]
 	t := bnTasks.Get()
-	*t = bnTask{kind: bnGradSums, c: c, m: m, rows: rows, x: x.data[:m*c], dy: dy.data[:m*c], mean: mean.data[:c], part: part, part2: part2}
+	*t = bnTask{kind: bnGradSums, c: c, m: m, x: x.data[:m*c], dy: dy.data[:m*c], mean: mean.data[:c], part: part, part2: part2}
 	t.run(4)
 	reduceBlocks(s1, part, c)
 	reduceBlocks(s2, part2, c)
@@ -279,7 +282,7 @@ func BatchNormGradSums(sumDy, sumDyXhat, x, dy, mean, invStd *Tensor) {
 		sumDyXhat.data[j] = float32(s2[j] * float64(invStd.data[j]))
 	}
 	bnTasks.Put(t)
-	bnScratches.Put(sc)
+	scratches.Put(sc)
 }
 
 // BatchNormInputGrad sets dx (= or += when accumulate) to the gradient of
@@ -301,7 +304,7 @@ func BatchNormInputGrad(dx, x, dy, mean, invStd, gamma, sumDy, sumDyXhat *Tensor
 		panic(&ShapeError{Op: "BatchNormInputGrad", Msg: "batch statistics need sumDy and sumDyXhat"})
 	}
 	// dx = k·dy + p·(x − mean) + q per channel.
-	sc := getBNScratch()
+	sc := getScratch()
 	_, f32 := sc.grow(0, 3*c)
 	k, p, q := f32[:c], f32[c:2*c], f32[2*c:]
 	invM := 1 / float64(m)
@@ -323,9 +326,9 @@ func BatchNormInputGrad(dx, x, dy, mean, invStd, gamma, sumDy, sumDyXhat *Tensor
 		}
 	}
 	t := bnTasks.Get()
-	*t = bnTask{kind: bnInputGrad, c: c, m: m, rows: max(1, bnBlockElems/c), x: x.data[:m*c], dy: dy.data[:m*c], y: dx.data[:m*c],
+	*t = bnTask{kind: bnInputGrad, c: c, m: m, x: x.data[:m*c], dy: dy.data[:m*c], y: dx.data[:m*c],
 		mean: mean.data[:c], k: k, p: p, q: q, accumulate: accumulate}
 	t.run(5)
 	bnTasks.Put(t)
-	bnScratches.Put(sc)
+	scratches.Put(sc)
 }

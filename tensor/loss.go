@@ -3,7 +3,6 @@ package tensor
 import (
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/spinenet-go/spinenet/kernels"
 )
@@ -144,18 +143,20 @@ var focalTasks kernels.ArgPool[focalTask]
 func (t *focalTask) RunRange(lo, hi int) {
 	for ch := lo; ch < hi; ch++ {
 		i0, i1 := ch*lossChunk, min((ch+1)*lossChunk, len(t.x))
-		var sum float64
-		for i := i0; i < i1; i++ {
-			w := weightAt(t.weights, t.ws, i)
-			if !t.grad {
-				if w != 0 {
+		if !t.grad {
+			var sum float64
+			for i := i0; i < i1; i++ {
+				if w := weightAt(t.weights, t.ws, i); w != 0 {
 					l, _ := focalTerms(float64(t.x[i]), float64(t.z[i]), t.alpha, t.gamma)
 					sum += w * l
 				}
-				continue
 			}
+			t.partial[ch] = sum
+			continue
+		}
+		for i := i0; i < i1; i++ {
 			var g float64
-			if w != 0 {
+			if w := weightAt(t.weights, t.ws, i); w != 0 {
 				_, g = focalTerms(float64(t.x[i]), float64(t.z[i]), t.alpha, t.gamma)
 				g *= w * t.scale
 			}
@@ -164,9 +165,6 @@ func (t *focalTask) RunRange(lo, hi int) {
 			} else {
 				t.dx[i] = float32(g)
 			}
-		}
-		if !t.grad {
-			t.partial[ch] = sum
 		}
 	}
 }
@@ -188,36 +186,20 @@ func SigmoidFocalLoss(logits, targets, weights *Tensor, alpha, gamma float64) fl
 	MustSameShape("SigmoidFocalLoss", logits, targets)
 	n := len(logits.data)
 	chunks := (n + lossChunk - 1) / lossChunk
-	parts := getPartials(chunks)
+	sc := getScratch()
+	parts, _ := sc.grow(chunks, 0)
 	t := focalTasks.Get()
 	*t = focalTask{x: logits.data, z: targets.data[:n], weights: weights,
 		ws: weightStride("SigmoidFocalLoss", logits, weights), alpha: alpha, gamma: gamma,
-		partial: *parts}
+		partial: parts}
 	kernels.Parallel(chunks, n*focalCost, t)
+	focalTasks.Put(t)
 	var sum float64
-	for _, p := range t.partial {
+	for _, p := range parts {
 		sum += p
 	}
-	focalTasks.Put(t)
-	partialPool.Put(parts)
+	scratches.Put(sc)
 	return sum
-}
-
-// partialPool recycles the per-chunk sums of the parallel reductions.
-var partialPool sync.Pool // of *[]float64
-
-// getPartials returns a pooled slice of n float64s (contents undefined);
-// hand it back with partialPool.Put.
-func getPartials(n int) *[]float64 {
-	p, _ := partialPool.Get().(*[]float64)
-	if p == nil {
-		p = new([]float64)
-	}
-	if cap(*p) < n {
-		*p = make([]float64, n)
-	}
-	*p = (*p)[:n]
-	return p
 }
 
 // SigmoidFocalLossGrad sets dx (= or += when accumulate) to
