@@ -25,7 +25,7 @@ type TrainResult struct {
 	Steps     int     `json:"steps"`
 	Threads   int     `json:"threads"`
 	// AllocsPerStep and BytesPerStep are the heap allocations of one steady
-	// training step (mean over the timed steps, after the warm-up ones).
+	// training step (mean over the steps after the first).
 	AllocsPerStep float64 `json:"allocs_per_step"`
 	BytesPerStep  float64 `json:"bytes_per_step"`
 }
@@ -89,12 +89,11 @@ func RunTrainStep(m *detection.Model, name string, size, batch int, opt Options)
 	}
 	step()
 	peak := MeasurePeak(r.Threads)
-	step() // a second warm-up step, so pools and workspaces have grown
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	med, n := Median(step, opt.MinTime, opt.MinRuns)
 	runtime.ReadMemStats(&ms1)
-	n1 := float64(n + 1) // Median runs one more step than it times
+	n1 := float64(n + 1) // Median's untimed warm-up step is counted too
 	r.AllocsPerStep = float64(ms1.Mallocs-ms0.Mallocs) / n1
 	r.BytesPerStep = float64(ms1.TotalAlloc-ms0.TotalAlloc) / n1
 	if stepErr != nil {
