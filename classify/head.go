@@ -43,7 +43,7 @@ func NewClassifier(arch *spinenet.Arch, opt spinenet.Options, c HeadConfig) (*Mo
 		return nil, err
 	}
 	root := nn.NewScope(bb.Graph, opt.Seed+2)
-	root.SkipInit = opt.SkipInit
+	root.SkipInit, root.ShapeOnly = opt.SkipInit, opt.ShapeOnly
 	s := root.Sub("head").WithGroup("head")
 	x := bb.Endpoints[arch.MaxLevel]
 	for l := arch.MaxLevel - 1; l >= arch.MinLevel; l-- {

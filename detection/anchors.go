@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/spinenet-go/spinenet/detection/box"
+	"github.com/spinenet-go/spinenet/spinenet"
 )
 
 // AnchorConfig describes the anchors of every level (spec §7).
@@ -20,15 +21,17 @@ type AnchorConfig struct {
 	AnchorSize float64
 }
 
-// DefaultAnchors returns the SpineNet RetinaNet anchors for a model id:
-// levels 3–7, 3 scales, ratios [0.5, 1, 2] (TF2 order), anchor size 3, or 4
-// for 143/143L/190.
-func DefaultAnchors(id string) AnchorConfig {
+// AnchorsFor returns the SpineNet RetinaNet anchors for arch, derived
+// from its scaling fields, never its name (spec §7): levels
+// MinLevel…MaxLevel, 3 octave scales, aspect ratios [0.5, 1, 2] (TF2
+// order), and anchor size 4 for models with three or more block repeats
+// (143, 143L, 190), 3 otherwise (49S, 49, 96, Mobile).
+func AnchorsFor(arch *spinenet.Arch) AnchorConfig {
 	size := 3.0
-	if id == "143" || id == "143L" || id == "190" {
+	if arch.BlockRepeats >= 3 {
 		size = 4
 	}
-	return AnchorConfig{MinLevel: 3, MaxLevel: 7, NumScales: 3, AspectRatios: []float64{0.5, 1, 2}, AnchorSize: size}
+	return AnchorConfig{MinLevel: arch.MinLevel, MaxLevel: arch.MaxLevel, NumScales: 3, AspectRatios: []float64{0.5, 1, 2}, AnchorSize: size}
 }
 
 // PerLocation returns A, the anchors per feature-map position.
@@ -39,7 +42,7 @@ func (c AnchorConfig) PerLocation() int { return c.NumScales * len(c.AspectRatio
 // and anchor (scale-major, then aspect ratio) — TF2's [H, W, A] order.
 type Anchors struct {
 	Config AnchorConfig
-	// Boxes holds every anchor; Level[i] its level.
+	// Boxes holds every anchor, level by level (see Offsets).
 	Boxes []box.Box
 	// Sizes[l−MinLevel] is level l's feature size (rows, cols); Offsets the
 	// index of its first anchor in Boxes.

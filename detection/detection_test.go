@@ -13,7 +13,8 @@ import (
 
 // Spec §7: SpineNet-49 at L3 has anchor sides 24, 30.2, 38.1 px.
 func TestAnchors(t *testing.T) {
-	a, err := NewAnchors(DefaultAnchors("49"), 640, 600)
+	arch, _ := spinenet.Lookup("49")
+	a, err := NewAnchors(AnchorsFor(arch), 640, 600)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,14 +85,13 @@ func TestTargetsDecodeToGroundTruth(t *testing.T) {
 	arch.FilterSizeScale, arch.EndpointsNumFilters = 0.25, 16
 	opt := spinenet.DefaultOptions()
 	opt.SkipInit = true
-	hc, _ := HeadForModel("49S", 3, opt.Activation)
-	hc.Filters = 16
+	hc := HeadFor(arch, 3, opt.Activation)
 	m, err := NewRetinaNet(arch, opt, hc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h, w := 96, 128
-	anchors, _ := NewAnchors(DefaultAnchors("49S"), h, w)
+	anchors, _ := NewAnchors(AnchorsFor(arch), h, w)
 	gts := []GroundTruth{
 		{Boxes: []box.Box{box.XYXY(10, 12, 50, 40), box.XYXY(60, 30, 120, 90)}, Classes: []int{2, 0}},
 		{Boxes: []box.Box{box.XYXY(5, 5, 30, 90)}, Classes: []int{1}},

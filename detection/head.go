@@ -1,6 +1,6 @@
 // Package detection is RetinaNet on a SpineNet backbone (spec §7): the
-// shared class and box heads, and (with issue 4) anchors, matching, box
-// coding, losses and post-processing.
+// shared class and box heads, anchors, matching, box coding, losses,
+// post-processing and detector weights files.
 package detection
 
 import (
@@ -8,6 +8,7 @@ import (
 	"math"
 
 	"github.com/spinenet-go/spinenet/nn"
+	"github.com/spinenet-go/spinenet/spinenet"
 	"github.com/spinenet-go/spinenet/tensor"
 )
 
@@ -31,26 +32,27 @@ type HeadConfig struct {
 	Separable bool
 }
 
-// HeadForModel returns the head configuration of a model id (spec §7, §8).
-func HeadForModel(id string, numClasses int, act tensor.Activation) (HeadConfig, error) {
-	c := HeadConfig{NumClasses: numClasses, NumAnchors: 9, Convs: 4, Activation: act, PriorProb: 0.01}
-	switch id {
-	case "49S":
-		c.Filters = 128
-	case "49", "96", "143", "143L":
-		c.Filters = 256
-	case "190":
-		c.Convs, c.Filters = 7, 512
-	case "mobile-49":
-		c.Filters, c.Separable = 48, true
-	case "mobile-49S":
-		c.Filters, c.Separable = 40, true
-	case "mobile-49XS":
-		c.Filters, c.Separable = 24, true
-	default:
-		return c, fmt.Errorf("detection: no RetinaNet head is defined for model %q", id)
+// HeadFor returns the RetinaNet head SpineNet pairs with arch, derived
+// from its scaling fields and family — never from its name — so a built-in
+// id, an architecture file and a searched candidate get heads by the same
+// rule (spec §7, §8):
+//
+//   - Filters: the endpoint width (EndpointsNumFilters): 128 for 49S, 256
+//     for 49/96/143/143L, 512 for 190, 24/40/48 for Mobile 49XS/49S/49;
+//   - Convs: 4 per tower, or 7 when the endpoints are 512 wide or wider
+//     (190's 7×512 head);
+//   - Separable (depthwise + pointwise) for the Mobile family;
+//   - prior probability 0.01 and 9 anchors per location.
+//
+// The registry (package models) lists these values per built-in variant
+// and its tests check that this rule reproduces every row.
+func HeadFor(arch *spinenet.Arch, numClasses int, act tensor.Activation) HeadConfig {
+	c := HeadConfig{NumClasses: numClasses, NumAnchors: 9, Convs: 4, Filters: arch.EndpointsNumFilters,
+		Activation: act, PriorProb: 0.01, Separable: arch.Family == spinenet.FamilyMobile}
+	if arch.EndpointsNumFilters >= 512 {
+		c.Convs = 7
 	}
-	return c, nil
+	return c
 }
 
 // Head holds the graph outputs of a built head, per level.

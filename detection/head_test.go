@@ -7,7 +7,8 @@ import (
 )
 
 // Spec §10.5: trainable parameters and MACs of SpineNet RetinaNet with a
-// 91-class, 9-anchor head, from the built graph.
+// 91-class, 9-anchor head, from the shape-only graph, with the head HeadFor
+// derives from the scaling fields.
 func TestRetinaNetCounts(t *testing.T) {
 	cases := []struct {
 		id     string
@@ -27,12 +28,8 @@ func TestRetinaNetCounts(t *testing.T) {
 		}
 		arch, _ := spinenet.Lookup(c.id)
 		opt := spinenet.DefaultOptions()
-		opt.SkipInit = true
-		head, err := HeadForModel(c.id, 91, opt.Activation)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := NewRetinaNet(arch, opt, head)
+		opt.ShapeOnly = true
+		m, err := NewRetinaNet(arch, opt, HeadFor(arch, 91, opt.Activation))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -29,7 +29,7 @@ func NewRetinaNet(arch *spinenet.Arch, opt spinenet.Options, head HeadConfig) (*
 	}
 	s := nn.NewScope(bb.Graph, opt.Seed+1)
 	s.BN = opt.BN
-	s.SkipInit = opt.SkipInit
+	s.SkipInit, s.ShapeOnly = opt.SkipInit, opt.ShapeOnly
 	var levels []int
 	for l := arch.MinLevel; l <= arch.MaxLevel; l++ {
 		levels = append(levels, l)

@@ -56,7 +56,7 @@ func (d *Detector) Metadata() (map[string]string, error) {
 		return nil, err
 	}
 	maps.Copy(meta, map[string]string{MetaHead: string(hj), MetaAnchors: string(aj), MetaClasses: string(cj),
-		MetaCatIDs: string(ij), MetaSize: strconv.Itoa(d.InputSize), metaAct: spinenet.ActivationName(head.Activation)})
+		MetaCatIDs: string(ij), MetaSize: strconv.Itoa(d.InputSize), metaAct: head.Activation.String()})
 	return meta, nil
 }
 
@@ -85,7 +85,7 @@ func LoadDetector(path string) (*Detector, error) {
 			return nil, fmt.Errorf("detection: %s: metadata %q: %w", path, key, err)
 		}
 	}
-	if head.Activation, err = nn.ParseActivation(meta[metaAct]); err != nil {
+	if head.Activation, err = tensor.ParseActivation(meta[metaAct]); err != nil {
 		return nil, fmt.Errorf("detection: %s: %w", path, err)
 	}
 	if len(d.Classes) != head.NumClasses || len(d.CategoryIDs) != head.NumClasses {

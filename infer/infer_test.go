@@ -62,7 +62,7 @@ func TestCompiledMatchesTape(t *testing.T) {
 	o2.Pooling, o2.Padding, o2.Activation, o2.EndpointActivation = spinenet.PoolTPU, spinenet.PadSymmetric, tensor.ActReLU, false
 	bb2, _ := spinenet.Build(small("96"), o2)
 	models["backbone-96-tpu"] = bb2.Graph
-	hc, _ := detection.HeadForModel("49S", 7, opt.Activation)
+	hc := detection.HeadFor(small("49S"), 7, opt.Activation)
 	hc.Filters = 32
 	det, err := detection.NewRetinaNet(small("49S"), opt, hc)
 	if err != nil {

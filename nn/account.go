@@ -108,7 +108,7 @@ func (g *Graph) Account(h, w int) (*Accounting, error) {
 		for _, p := range n.Params() {
 			if !seen[p] {
 				seen[p] = true
-				c.Params += p.Value.Len()
+				c.Params += p.Value.NumElements()
 			}
 		}
 		if n.Op == OpBatchNorm && !seen[n.BN.Stats] {

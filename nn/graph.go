@@ -19,6 +19,7 @@
 package nn
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spinenet-go/spinenet/autograd"
@@ -119,10 +120,20 @@ type Graph struct {
 	Outputs     []int
 	OutputNames []string
 
-	params []*autograd.Var
-	byName map[string]*autograd.Var
-	stats  []NamedStats
+	params    []*autograd.Var
+	byName    map[string]*autograd.Var
+	stats     []NamedStats
+	shapeOnly bool
 }
+
+// ShapeOnly reports whether the graph was built with Scope.ShapeOnly: its
+// parameters have shapes but no values, so it can be accounted but not run,
+// compiled, saved or loaded.
+func (g *Graph) ShapeOnly() bool { return g.shapeOnly }
+
+// ErrShapeOnly is returned (or, from Forward, panicked) when a shape-only
+// graph is asked to compute, save or load values.
+var ErrShapeOnly = errors.New("nn: the graph was built shape-only (for accounting); build it again without ShapeOnly to run it")
 
 // NamedStats is a batch-norm layer's statistics with the layer's path.
 type NamedStats struct {

@@ -24,6 +24,9 @@ func LevelSize(size, l int) int {
 //
 // Shape errors panic with a *tensor.ShapeError (the graph was built wrong).
 func (g *Graph) Forward(t *autograd.Tape, inputs ...*autograd.Var) []*autograd.Var {
+	if g.shapeOnly {
+		panic(ErrShapeOnly)
+	}
 	if len(inputs) != len(g.Inputs) {
 		panic(fmt.Sprintf("nn: Forward got %d inputs, the graph has %d", len(inputs), len(g.Inputs)))
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
-	"strings"
 
 	"github.com/spinenet-go/spinenet/autograd"
 	"github.com/spinenet-go/spinenet/tensor"
@@ -30,8 +29,13 @@ type Scope struct {
 	// BN is used by BatchNorm in this scope and the scopes derived from it.
 	BN BNConfig
 	// SkipInit leaves new parameters zero (and batch-norm γ one) instead of
-	// drawing them: for accounting, or before loading weights.
+	// drawing them: before loading weights.
 	SkipInit bool
+	// ShapeOnly gives new parameters a shape but no storage
+	// (tensor.NewShapeOnly): the graph can be accounted (Graph.Account) but
+	// not run, saved or loaded. An architecture search prices candidates
+	// this way without allocating their weights.
+	ShapeOnly bool
 }
 
 // NewScope returns the root scope of g; seed drives every initializer.
@@ -118,6 +122,10 @@ func (s *Scope) param(name string, init, def Init, fanIn int, shape ...int) *aut
 	if init == nil {
 		init = def
 	}
+	if s.ShapeOnly {
+		s.g.shapeOnly = true
+		return s.g.AddParam(name, tensor.NewShapeOnly(shape...))
+	}
 	t := tensor.New(shape...)
 	if _, isConst := init.(Constant); !s.SkipInit || isConst {
 		init.Fill(t, fanIn, s.rng)
@@ -133,7 +141,12 @@ func (s *Scope) BatchNorm(x int, name string) int {
 	n := s.node([]int{x}, OpBatchNorm, name, in.Channels, in.Level)
 	n.BN.Gamma = s.param(n.Name+"/gamma", Constant(1), nil, 0, in.Channels)
 	n.BN.Beta = s.param(n.Name+"/beta", Constant(0), nil, 0, in.Channels)
-	st := autograd.NewBatchNormStats(in.Channels)
+	var st *autograd.BatchNormStats
+	if s.ShapeOnly {
+		st = &autograd.BatchNormStats{Mean: tensor.NewShapeOnly(in.Channels), Var: tensor.NewShapeOnly(in.Channels)}
+	} else {
+		st = autograd.NewBatchNormStats(in.Channels)
+	}
 	st.Momentum, st.Epsilon = s.BN.Momentum, s.BN.Epsilon
 	n.BN.Stats = st
 	s.g.stats = append(s.g.stats, NamedStats{Name: n.Name, Stats: st})
@@ -240,24 +253,6 @@ func (s *Scope) Scale(x int, name string, factor float32) int {
 	return s.add(n)
 }
 
-// ParseActivation maps "relu", "swish", "hard_swish", "sigmoid" or "none"
-// to an activation.
-func ParseActivation(name string) (tensor.Activation, error) {
-	switch strings.ToLower(name) {
-	case "relu":
-		return tensor.ActReLU, nil
-	case "swish", "silu":
-		return tensor.ActSwish, nil
-	case "hard_swish", "hardswish":
-		return tensor.ActHardSwish, nil
-	case "sigmoid":
-		return tensor.ActSigmoid, nil
-	case "none", "linear", "":
-		return tensor.ActNone, nil
-	}
-	return 0, fmt.Errorf("nn: unknown activation %q (want relu, swish, hard_swish, sigmoid or none)", name)
-}
-
 // SharedConv adds a convolution (or dense) node of x that uses the
 // parameters and attributes of the existing node like, which must take the
 // same number of input channels. Heads use it to share weights across
@@ -273,13 +268,4 @@ func (s *Scope) SharedConv(x int, like *Node) int {
 	n := &Node{Op: like.Op, Inputs: []int{x}, Name: like.Name, Group: s.group, Channels: like.Channels,
 		Level: in.Level + (like.Level - s.N(like.Inputs[0]).Level), Conv: like.Conv}
 	return s.add(n)
-}
-
-// MustActivation is ParseActivation for names known to be valid.
-func MustActivation(name string) tensor.Activation {
-	a, err := ParseActivation(name)
-	if err != nil {
-		panic(err)
-	}
-	return a
 }

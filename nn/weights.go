@@ -67,6 +67,9 @@ func (e *WeightsError) Error() string {
 // nothing else; otherwise nothing is changed and a *WeightsError lists every
 // problem by name.
 func (g *Graph) LoadStateDict(sd map[string]*tensor.Tensor, source string) error {
+	if g.shapeOnly {
+		return fmt.Errorf("loading %s: %w", source, ErrShapeOnly)
+	}
 	own := g.StateDict()
 	e := &WeightsError{Source: source}
 	for name, t := range own {
@@ -100,6 +103,9 @@ func (g *Graph) LoadStateDict(sd map[string]*tensor.Tensor, source string) error
 // kernels [KH,KW,Cin,Cout]) with the given metadata. The file is replaced
 // atomically.
 func (g *Graph) SaveWeights(path string, metadata map[string]string) error {
+	if g.shapeOnly {
+		return fmt.Errorf("saving %s: %w", path, ErrShapeOnly)
+	}
 	sd := g.StateDict()
 	f := &safetensors.File{Metadata: metadata}
 	for name, t := range sd {

@@ -89,11 +89,11 @@ func NewClassificationTask(c *Config) (*ClassificationTask, error) {
 		return nil, err
 	}
 	t.Augment = labeled.Augment{Flip: c.Input.Flip, CropPad: c.Input.CropPad, RandomWindow: c.Data.Format == "imagefolder"}
-	arch, opt, err := c.Arch()
+	desc, err := c.Resolve()
 	if err != nil {
 		return nil, err
 	}
-	if t.Model, err = classify.NewClassifier(arch, opt, classify.HeadConfig{NumClasses: len(tr.Classes), Dropout: c.Model.Dropout}); err != nil {
+	if t.Model, err = desc.NewClassifier(len(tr.Classes), c.Model.Dropout); err != nil {
 		return nil, &ConfigError{Key: "model", Reason: err.Error()}
 	}
 	if err := t.setup(); err != nil {

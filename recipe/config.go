@@ -209,12 +209,17 @@ func (c *Config) defaults() {
 	}
 }
 
-// ConfigError names the offending key of a config.
+// ConfigError names the offending key of a config. Err, when set, is the
+// underlying error (errors.As reaches it through Unwrap).
 type ConfigError struct {
 	Key, Reason string
+	Err         error
 }
 
 func (e *ConfigError) Error() string { return fmt.Sprintf("recipe: %s: %s", e.Key, e.Reason) }
+
+// Unwrap returns the underlying error, if any.
+func (e *ConfigError) Unwrap() error { return e.Err }
 
 // Validate checks the values that do not depend on the data.
 func (c *Config) Validate() error {

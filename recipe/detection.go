@@ -39,21 +39,11 @@ func NewDetectionTask(c *Config) (*DetectionTask, error) {
 	if err := t.loadData(); err != nil {
 		return nil, err
 	}
-	arch, opt, err := c.Arch()
+	desc, err := c.Resolve()
 	if err != nil {
 		return nil, err
 	}
-	head, err := detection.HeadForModel(arch.Name, len(t.Train.Classes), opt.Activation)
-	if err != nil {
-		return nil, err
-	}
-	if c.Model.HeadFilters > 0 {
-		head.Filters = c.Model.HeadFilters
-	}
-	if c.Model.HeadConvs > 0 {
-		head.Convs = c.Model.HeadConvs
-	}
-	if t.Model, err = detection.NewRetinaNet(arch, opt, head); err != nil {
+	if t.Model, err = desc.NewRetinaNet(len(t.Train.Classes)); err != nil {
 		return nil, err
 	}
 	if c.Model.Init != "" {
@@ -61,11 +51,7 @@ func NewDetectionTask(c *Config) (*DetectionTask, error) {
 			return nil, err
 		}
 	}
-	t.AnchorCfg = detection.DefaultAnchors(arch.Name)
-	t.AnchorCfg.MinLevel, t.AnchorCfg.MaxLevel = arch.MinLevel, arch.MaxLevel
-	if c.Model.AnchorSize > 0 {
-		t.AnchorCfg.AnchorSize = c.Model.AnchorSize
-	}
+	t.AnchorCfg = desc.Anchors()
 	if t.Anchors, err = detection.NewAnchors(t.AnchorCfg, c.Input.Size, c.Input.Size); err != nil {
 		return nil, err
 	}

@@ -1,66 +1,39 @@
 package recipe
 
 import (
-	"github.com/spinenet-go/spinenet/nn"
+	"errors"
+	"fmt"
+
+	"github.com/spinenet-go/spinenet/models"
 	"github.com/spinenet-go/spinenet/optim"
-	"github.com/spinenet-go/spinenet/spinenet"
-	"github.com/spinenet-go/spinenet/tensor"
 )
 
-// Arch returns the architecture with the config's scaling overrides, and
-// the construction options.
-func (c *Config) Arch() (*spinenet.Arch, spinenet.Options, error) {
+// Resolve turns the config's model section into a model description
+// (models.Resolve: the registry row or the architecture file, with the
+// scaling, construction and head overrides applied). A bad value is a
+// *ConfigError naming the model.* key.
+func (c *Config) Resolve() (*models.Description, error) {
 	m := c.Model
-	var a *spinenet.Arch
-	var err error
+	r := models.Request{ID: m.ID,
+		FilterSizeScale: m.FilterSizeScale, ResampleAlpha: m.ResampleAlpha, EndpointsNumFilters: m.EndpointsNumFilters, BlockRepeats: m.BlockRepeats,
+		Activation: m.Activation, Pooling: m.Pooling, Padding: m.Padding, StochasticDepth: m.StochasticDepth,
+		BNMomentum: m.BNMomentum, BNEpsilon: m.BNEpsilon, InputChannels: m.InputChannels, Seed: c.Train.Seed,
+		HeadConvs: m.HeadConvs, HeadFilters: m.HeadFilters, AnchorSize: m.AnchorSize}
 	if m.Arch != "" {
-		a, err = spinenet.ReadArch(c.Path(m.Arch))
-	} else {
-		a, err = spinenet.Lookup(m.ID)
+		if m.ID != "" {
+			return nil, &ConfigError{Key: "model", Reason: fmt.Sprintf("both id %q and arch %q are set; name one", m.ID, m.Arch)}
+		}
+		r.ArchFile = c.Path(m.Arch)
+	}
+	d, err := models.Resolve(r)
+	var re *models.RequestError
+	if errors.As(err, &re) {
+		return nil, &ConfigError{Key: "model." + re.Field, Reason: re.Reason, Err: err}
 	}
 	if err != nil {
-		return nil, spinenet.Options{}, err
+		return nil, &ConfigError{Key: "model", Reason: err.Error(), Err: err}
 	}
-	if m.FilterSizeScale > 0 {
-		a.FilterSizeScale = m.FilterSizeScale
-	}
-	if m.ResampleAlpha > 0 {
-		a.ResampleAlpha = m.ResampleAlpha
-	}
-	if m.EndpointsNumFilters > 0 {
-		a.EndpointsNumFilters = m.EndpointsNumFilters
-	}
-	if m.BlockRepeats > 0 {
-		a.BlockRepeats = m.BlockRepeats
-	}
-	if err := a.Validate(); err != nil {
-		return nil, spinenet.Options{}, err
-	}
-	opt := spinenet.DefaultOptions()
-	opt.Seed = c.Train.Seed
-	if a.Name == "mobile-49" || a.Name == "mobile-49S" {
-		opt.Activation = tensor.ActHardSwish
-	}
-	if m.Activation != "" {
-		if opt.Activation, err = nn.ParseActivation(m.Activation); err != nil {
-			return nil, opt, &ConfigError{Key: "model.activation", Reason: err.Error()}
-		}
-	}
-	opt.StochasticDepth = m.StochasticDepth
-	if m.BNMomentum > 0 {
-		opt.BN.Momentum = m.BNMomentum
-	}
-	if m.BNEpsilon > 0 {
-		opt.BN.Epsilon = m.BNEpsilon
-	}
-	if m.Pooling != "" {
-		opt.Pooling = spinenet.PoolingRule(m.Pooling)
-	}
-	if m.Padding != "" {
-		opt.Padding = spinenet.PaddingRule(m.Padding)
-	}
-	opt.InputChannels = m.InputChannels
-	return a, opt, nil
+	return d, nil
 }
 
 // SGD returns the optimizer configuration: momentum 0.9, global-norm

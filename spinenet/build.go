@@ -59,9 +59,12 @@ type Options struct {
 	// Seed drives the weight initializers.
 	Seed uint64
 	// SkipInit leaves the weights zero instead of drawing them (γ stays 1):
-	// much faster when only the shape matters (accounting) or the weights are
-	// loaded next.
+	// much faster when the weights are loaded next.
 	SkipInit bool
+	// ShapeOnly builds the graph without allocating weights (nn.Scope
+	// ShapeOnly): it can be accounted — parameters, multiply-adds, shapes —
+	// but not run. An architecture search prices candidates this way.
+	ShapeOnly bool
 }
 
 // DefaultOptions returns swish, endpoint activation, TF2 batch norm
@@ -125,7 +128,7 @@ func Build(a *Arch, opt Options) (*Backbone, error) {
 	b := &builder{arch: a, opt: opt, g: nn.NewGraph()}
 	b.root = nn.NewScope(b.g, opt.Seed)
 	b.root.BN = opt.BN
-	b.root.SkipInit = opt.SkipInit
+	b.root.SkipInit, b.root.ShapeOnly = opt.SkipInit, opt.ShapeOnly
 	return b.build()
 }
 

@@ -100,7 +100,7 @@ func buildMobile(a *Arch, opt Options) (*Backbone, error) {
 	}
 	m.root = nn.NewScope(m.g, opt.Seed)
 	m.root.BN = opt.BN
-	m.root.SkipInit = opt.SkipInit
+	m.root.SkipInit, m.root.ShapeOnly = opt.SkipInit, opt.ShapeOnly
 	return m.build(), nil
 }
 

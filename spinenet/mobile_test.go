@@ -64,11 +64,7 @@ func TestMobileRetinaNetCounts(t *testing.T) {
 		opt.SkipInit = true
 		act := mobileActivation(c.id)
 		opt.Activation = act
-		hc, err := detection.HeadForModel(c.id, 91, act)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := detection.NewRetinaNet(a, opt, hc)
+		m, err := detection.NewRetinaNet(a, opt, detection.HeadFor(a, 91, act))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,7 +34,7 @@ type optionsFile struct {
 // MarshalOptions encodes the Options that change a model's computation
 // (not Seed or SkipInit) as JSON.
 func MarshalOptions(o Options) (string, error) {
-	b, err := json.Marshal(optionsFile{ActivationName(o.Activation), o.EndpointActivation, o.BN.Momentum, o.BN.Epsilon,
+	b, err := json.Marshal(optionsFile{o.Activation.String(), o.EndpointActivation, o.BN.Momentum, o.BN.Epsilon,
 		o.StochasticDepth, o.Pooling, o.Padding, o.InputChannels})
 	return string(b), err
 }
@@ -45,27 +45,12 @@ func UnmarshalOptions(s string) (Options, error) {
 	if err := json.Unmarshal([]byte(s), &f); err != nil {
 		return Options{}, fmt.Errorf("spinenet: options: %w", err)
 	}
-	act, err := nn.ParseActivation(f.Activation)
+	act, err := tensor.ParseActivation(f.Activation)
 	if err != nil {
 		return Options{}, err
 	}
 	return Options{Activation: act, EndpointActivation: f.EndpointActivation, BN: nn.BNConfig{Momentum: f.BNMomentum, Epsilon: f.BNEpsilon},
 		StochasticDepth: f.StochasticDepth, Pooling: f.Pooling, Padding: f.Padding, InputChannels: f.InputChannels, Seed: 1}, nil
-}
-
-// ActivationName is the inverse of nn.ParseActivation.
-func ActivationName(a tensor.Activation) string {
-	switch a {
-	case tensor.ActReLU:
-		return "relu"
-	case tensor.ActSwish:
-		return "swish"
-	case tensor.ActHardSwish:
-		return "hard_swish"
-	case tensor.ActSigmoid:
-		return "sigmoid"
-	}
-	return "none"
 }
 
 // Metadata returns the weights-file metadata describing the backbone.

@@ -19,6 +19,11 @@ const (
 	ActSigmoid   = kernels.ActSigmoid
 )
 
+// ParseActivation maps a name (relu, swish, hard_swish, sigmoid, none, and
+// the aliases silu, hardswish, linear) to an activation; Activation's
+// String is its inverse.
+func ParseActivation(name string) (Activation, error) { return kernels.ParseActivation(name) }
+
 // Add sets dst = a + b (all the same shape).
 func Add(dst, a, b *Tensor) {
 	MustSameShape("Add", dst, a)

@@ -58,8 +58,30 @@ func (t *Tensor) Dim(i int) int {
 	return t.shape[i]
 }
 
-// Len returns the number of elements.
+// Len returns the number of stored elements: the product of the shape, or 0
+// for a shape-only tensor (see NewShapeOnly and NumElements).
 func (t *Tensor) Len() int { return len(t.data) }
+
+// NewShapeOnly returns a tensor that has a shape but no storage. Shape-only
+// graphs (nn.Scope.ShapeOnly) hold their parameters this way, so that
+// accounting — parameters, multiply-adds, activation sizes — prices a model
+// without allocating its weights. Data returns nil; an operation on such a
+// tensor fails its shape checks or indexes out of range, so it cannot
+// compute silently wrong values.
+func NewShapeOnly(shape ...int) *Tensor {
+	checkedSize("NewShapeOnly", shape)
+	return &Tensor{shape: append([]int(nil), shape...)}
+}
+
+// NumElements returns the product of the shape, whether or not the tensor has
+// storage.
+func (t *Tensor) NumElements() int {
+	n, _ := size(t.shape)
+	return n
+}
+
+// IsShapeOnly reports whether t has a shape but no storage (NewShapeOnly).
+func (t *Tensor) IsShapeOnly() bool { return t.data == nil && t.NumElements() > 0 }
 
 // Data returns the backing slice in row-major order. Writes through it change
 // the tensor (and every view sharing its storage).

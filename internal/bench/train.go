@@ -47,7 +47,7 @@ func RunTrainStep(m *detection.Model, name string, size, batch int, opt Options)
 	if err != nil {
 		return r, err
 	}
-	anchors, err := detection.NewAnchors(detection.DefaultAnchors(name), size, size)
+	anchors, err := detection.NewAnchors(detection.AnchorsFor(m.Backbone.Arch), size, size)
 	if err != nil {
 		return r, err
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spinenet-go/spinenet/detection"
 	"github.com/spinenet-go/spinenet/infer"
 	"github.com/spinenet-go/spinenet/internal/bench"
 	"github.com/spinenet-go/spinenet/kernels"
@@ -101,16 +100,16 @@ func runBenchModel(opt benchModelOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	head := b.head
+	head := string(b.Head)
 	if head == "" {
 		head = "none"
 	}
 	if !opt.JSON {
-		fmt.Fprintf(stderr, "timing SpineNet-%s (head: %s) at %d×%d, batch %d, on %d threads…\n", b.arch.Name, head, opt.Size, opt.Size, opt.Batch, kernels.Threads())
+		fmt.Fprintf(stderr, "timing SpineNet-%s (head: %s) at %d×%d, batch %d, on %d threads…\n", b.Desc.Arch.Name, head, opt.Size, opt.Size, opt.Batch, kernels.Threads())
 	}
 	copt := infer.DefaultOptions()
 	copt.Winograd = !opt.NoWino
-	r, err := bench.RunModel(b.graph, b.arch.Name, head, opt.Size, opt.Batch, bench.Options{MinTime: opt.MinTime}, copt)
+	r, err := bench.RunModel(b.Graph, b.Desc.Arch.Name, head, opt.Size, opt.Batch, bench.Options{MinTime: opt.MinTime}, copt)
 	if err != nil {
 		return err
 	}
@@ -173,18 +172,15 @@ boxes, and prints the median step time, images per second and effective GFLOP/s
 			if opt.Size < 32 || opt.Batch < 1 {
 				return usageError{fmt.Errorf("--size must be ≥ 32 and --batch ≥ 1")}
 			}
-			a, o, err := opt.model.arch()
+			d, err := opt.model.resolve()
 			if err != nil {
 				return err
 			}
-			hc, err := detection.HeadForModel(a.Name, opt.Classes, o.Activation)
+			m, err := d.NewRetinaNet(opt.Classes)
 			if err != nil {
 				return err
 			}
-			m, err := detection.NewRetinaNet(a, o, hc)
-			if err != nil {
-				return err
-			}
+			a := d.Arch
 			if !opt.JSON {
 				fmt.Fprintf(stderr, "timing SpineNet-%s RetinaNet training at %d×%d, batch %d, on %d threads…\n", a.Name, opt.Size, opt.Size, opt.Batch, kernels.Threads())
 			}

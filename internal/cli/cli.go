@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -31,13 +30,18 @@ func (e usageError) Unwrap() error { return e.err }
 func Main(args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
-	err := root.Execute()
+	var err error
+	if _, _, ferr := root.Find(args); ferr != nil {
+		err = usageError{ferr} // an unknown command
+	} else {
+		err = root.Execute()
+	}
 	if err == nil {
 		return ExitOK
 	}
 	fmt.Fprintln(stderr, "spinenet:", err)
 	var ue usageError
-	if errors.As(err, &ue) || isFlagError(err) {
+	if errors.As(err, &ue) {
 		fmt.Fprintln(stderr, "Run 'spinenet help' for usage.")
 		return ExitUsage
 	}
@@ -65,17 +69,25 @@ Commands print results on stdout and progress and diagnostics on stderr.`,
 	root.AddCommand(newForwardCmd(stdout, stderr))
 	root.AddCommand(newDetectCmd(stdout, stderr))
 	root.AddCommand(newEvalCmd(stdout, stderr))
+	root.AddCommand(newModelsCmd(stdout))
+	markArgErrors(root)
 	return root
 }
 
-// isFlagError recognises cobra's argument errors, which it reports as plain
-// errors rather than through the flag-error hook.
-func isFlagError(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires "} {
-		if strings.Contains(msg, p) {
-			return true
+// markArgErrors makes every command's positional-argument check return a
+// usageError, so that usage is decided by the error's type (flag errors
+// come through the flag-error hook, unknown commands from Main's lookup).
+func markArgErrors(c *cobra.Command) {
+	if c.Args != nil {
+		check := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageError{err}
+			}
+			return nil
 		}
 	}
-	return false
+	for _, sub := range c.Commands() {
+		markArgErrors(sub)
+	}
 }

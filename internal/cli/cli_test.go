@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -41,13 +42,74 @@ func TestInfoJSON(t *testing.T) {
 	}
 }
 
+// An architecture file whose name is not a built-in id gets a RetinaNet
+// head and anchors from its scaling fields, and a classification head.
+func TestInfoArchFile(t *testing.T) {
+	const arch = "../../configs/arch/r0-sp53-resnet-order.yaml"
+	for _, c := range []struct {
+		head           string
+		size           int
+		classes, convs int
+		filters        int
+		anchor         float64
+	}{
+		{"retinanet", 640, 91, 4, 256, 3},
+		{"classification", 224, 1001, 0, 0, 0},
+	} {
+		out, errs, code := run(t, "info", "--arch", arch, "--head", c.head, "--size", strconv.Itoa(c.size), "--json")
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", c.head, code, errs)
+		}
+		var got struct {
+			Model           string  `json:"model"`
+			Head            string  `json:"head"`
+			Classes         int     `json:"classes"`
+			HeadConvs       int     `json:"head_convs"`
+			HeadFilters     int     `json:"head_filters"`
+			AnchorSize      float64 `json:"anchor_size"`
+			TrainableParams int     `json:"trainable_params"`
+			MACs            int64   `json:"macs"`
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Model != "r0-sp53-resnet-order" || got.Head != c.head || got.Classes != c.classes || got.HeadConvs != c.convs ||
+			got.HeadFilters != c.filters || got.AnchorSize != c.anchor || got.TrainableParams < 1e7 || got.MACs < 1e9 {
+			t.Errorf("%s: %+v", c.head, got)
+		}
+	}
+}
+
+// `spinenet models` lists every registry row with sizes from shape-only
+// builds; the 49 row carries spec §10's numbers.
+func TestModelsCommand(t *testing.T) {
+	out, errs, code := run(t, "models", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rows []modelRow
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 9 {
+		t.Fatalf("%d rows, want 9", len(rows))
+	}
+	r := rows[1]
+	if r.ID != "49" || r.BackboneParams != 21831488 || r.RetinaNetParams != 28543383 || r.RetinaNetMACs != 85281555200 || r.HeadFilters != 256 {
+		t.Errorf("49 row: %+v", r)
+	}
+	if out, _, code := run(t, "models"); code != 0 || !strings.Contains(out, "mobile-49XS") {
+		t.Errorf("table: exit %d\n%s", code, out)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"info", "--size", "0"}, {"info", "--head", "fpn"}, {"nope"}, {"import", "one"}, {"forward"}} {
+	for _, args := range [][]string{{"info", "--size", "0"}, {"info", "--head", "fpn"}, {"nope"}, {"import", "one"}, {"forward"}, {"models", "extra"}, {"info", "--activation", "gelu"}, {"info", "--pooling", "avg"}} {
 		if _, _, code := run(t, args...); code != ExitUsage {
 			t.Errorf("%v: exit %d, want %d", args, code, ExitUsage)
 		}
 	}
-	if _, errs, code := run(t, "info", "--model", "50"); code != ExitFailure || !strings.Contains(errs, "unknown model id") {
+	if _, errs, code := run(t, "info", "--model", "50"); code != ExitUsage || !strings.Contains(errs, "unknown model id") {
 		t.Errorf("unknown model: exit %d, %q", code, errs)
 	}
 }

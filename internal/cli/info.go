@@ -46,6 +46,12 @@ type infoJSON struct {
 	Model             string      `json:"model"`
 	Size              int         `json:"size"`
 	Head              string      `json:"head,omitempty"`
+	Classes           int         `json:"classes,omitempty"`
+	Activation        string      `json:"activation"`
+	HeadConvs         int         `json:"head_convs,omitempty"`
+	HeadFilters       int         `json:"head_filters,omitempty"`
+	HeadSeparable     bool        `json:"head_separable,omitempty"`
+	AnchorSize        float64     `json:"anchor_size,omitempty"`
 	TrainableParams   int         `json:"trainable_params"`
 	ParamsWithBNStats int         `json:"params_with_bn_stats"`
 	MACs              int64       `json:"macs"`
@@ -71,23 +77,42 @@ func runInfo(opt infoOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	acc, err := b.graph.Account(opt.Size, opt.Size)
+	acc, err := b.Graph.Account(opt.Size, opt.Size)
 	if err != nil {
 		return err
 	}
-	out := infoJSON{Model: b.arch.Name, Size: opt.Size, Head: b.head, TrainableParams: acc.TrainableParams,
+	out := infoJSON{Model: b.Desc.Arch.Name, Size: opt.Size, Head: string(b.Head), TrainableParams: acc.TrainableParams,
 		ParamsWithBNStats: acc.ParamsWithBNStats, MACs: acc.MACs}
+	out.Activation = b.Desc.Options.Activation.String()
+	switch {
+	case b.Detector != nil:
+		c := b.Detector.Config
+		out.Classes, out.HeadConvs, out.HeadFilters, out.HeadSeparable = c.NumClasses, c.Convs, c.Filters, c.Separable
+		out.AnchorSize = b.Desc.Anchors().AnchorSize
+	case b.Classifier != nil:
+		out.Classes = b.Classifier.Config.NumClasses
+	}
 	if opt.Blocks {
-		out.Blocks = blockRows(b.arch, acc)
+		out.Blocks = blockRows(b.Desc.Arch, acc)
 	}
 	if opt.JSON {
 		return json.NewEncoder(stdout).Encode(out)
 	}
-	name := "SpineNet-" + b.arch.Name
-	if b.head != "" {
-		name += " + " + b.head + " head"
+	name := b.Desc.Name()
+	if b.Head != "" {
+		name += " + " + string(b.Head) + " head"
 	}
 	fmt.Fprintf(stdout, "%s at %d×%d\n", name, opt.Size, opt.Size)
+	if b.Detector != nil {
+		sep := ""
+		if out.HeadSeparable {
+			sep = ", separable"
+		}
+		fmt.Fprintf(stdout, "  head                        %d classes, %d convs × %d filters%s, anchor size %v\n", out.Classes, out.HeadConvs, out.HeadFilters, sep, out.AnchorSize)
+	} else if b.Classifier != nil {
+		fmt.Fprintf(stdout, "  head                        %d classes\n", out.Classes)
+	}
+	fmt.Fprintf(stdout, "  activation                  %s\n", out.Activation)
 	fmt.Fprintf(stdout, "  trainable parameters        %s\n", commas(int64(acc.TrainableParams)))
 	fmt.Fprintf(stdout, "  parameters with BN stats    %s\n", commas(int64(acc.ParamsWithBNStats)))
 	fmt.Fprintf(stdout, "  multiply-adds               %s (%.2f B)\n", commas(acc.MACs), float64(acc.MACs)/1e9)

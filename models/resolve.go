@@ -1,0 +1,334 @@
+package models
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spinenet-go/spinenet/classify"
+	"github.com/spinenet-go/spinenet/detection"
+	"github.com/spinenet-go/spinenet/nn"
+	"github.com/spinenet-go/spinenet/spinenet"
+	"github.com/spinenet-go/spinenet/tensor"
+)
+
+// Request names a model and what to change about it. Exactly one of ID,
+// ArchFile and Arch picks the architecture; zero-valued overrides keep the
+// model's own value.
+type Request struct {
+	// ID is a built-in id (see IDs).
+	ID string
+	// ArchFile is an architecture file (.json, .yaml, .yml).
+	ArchFile string
+	// Arch is an architecture value, e.g. a search candidate; Resolve
+	// works on a copy.
+	Arch *spinenet.Arch
+
+	// Scaling overrides (spec §2.2).
+	FilterSizeScale     float64
+	ResampleAlpha       float64
+	EndpointsNumFilters int
+	BlockRepeats        int
+
+	// Construction options (spinenet.Options); empty strings keep the
+	// default.
+	Activation      string // relu, swish, hard_swish
+	Pooling         string // tf2 or tpu
+	Padding         string // same or symmetric
+	StochasticDepth float64
+	BNMomentum      float32
+	BNEpsilon       float32
+	InputChannels   int
+	Seed            uint64
+
+	// RetinaNet head and anchor overrides.
+	HeadConvs   int
+	HeadFilters int
+	AnchorSize  float64
+}
+
+// RequestError reports a request field with a bad value. Field is the
+// Request field's name in snake case (as recipe keys and flags spell it:
+// "activation", "head_filters").
+type RequestError struct {
+	Field  string
+	Reason string
+}
+
+func (e *RequestError) Error() string { return fmt.Sprintf("models: %s: %s", e.Field, e.Reason) }
+
+// Description is a resolved model: the architecture with every override
+// applied, the construction options, and the task settings, ready to
+// build.
+type Description struct {
+	// Arch is validated and owned by the description.
+	Arch *spinenet.Arch
+	// Options are the construction options. Set Options.ShapeOnly (for
+	// accounting) or Options.SkipInit (before loading weights) before
+	// building.
+	Options spinenet.Options
+	// Variant is the registry row when the request named a built-in id, nil
+	// otherwise.
+	Variant *Variant
+	// RetinaNet and Classification are the task settings: the row's for a
+	// built-in id, derived from the Arch's scaling fields otherwise, then
+	// overridden by the request.
+	RetinaNet      RetinaNetSettings
+	Classification ClassificationSettings
+}
+
+// Name is the model's display name: "SpineNet-49S", or the Arch's name.
+func (d *Description) Name() string {
+	if d.Variant != nil {
+		return "SpineNet-" + d.Variant.ID
+	}
+	return d.Arch.Name
+}
+
+// Resolve turns a request into a model description. Errors are a
+// *RequestError for a bad field, spinenet's errors for an unknown id or an
+// invalid architecture (an *ArchError naming the block row), or the file
+// error of ArchFile.
+func Resolve(r Request) (*Description, error) {
+	d := &Description{Options: spinenet.DefaultOptions()}
+	picked := 0
+	for _, set := range []bool{r.ID != "", r.ArchFile != "", r.Arch != nil} {
+		if set {
+			picked++
+		}
+	}
+	if picked != 1 {
+		return nil, &RequestError{Field: "id", Reason: "name exactly one of a model id, an architecture file or an architecture"}
+	}
+	var err error
+	switch {
+	case r.ID != "":
+		v, err := Lookup(r.ID)
+		if err != nil {
+			return nil, err
+		}
+		d.Variant, d.Arch = &v, v.Arch()
+		d.Options.Activation = v.Activation
+	case r.ArchFile != "":
+		if d.Arch, err = spinenet.ReadArch(r.ArchFile); err != nil {
+			return nil, err
+		}
+	default:
+		a := *r.Arch
+		a.Blocks = append([]spinenet.BlockSpec(nil), r.Arch.Blocks...)
+		d.Arch = &a
+	}
+	if err := d.applyScaling(r); err != nil {
+		return nil, err
+	}
+	if err := d.applyOptions(r); err != nil {
+		return nil, err
+	}
+	if d.Variant != nil {
+		d.RetinaNet, d.Classification = d.Variant.RetinaNet, d.Variant.Classification
+	} else {
+		d.RetinaNet, d.Classification = Derive(d.Arch)
+	}
+	for _, o := range []struct {
+		field string
+		v     float64
+		dst   func()
+	}{
+		{"head_convs", float64(r.HeadConvs), func() { d.RetinaNet.Convs = r.HeadConvs }},
+		{"head_filters", float64(r.HeadFilters), func() { d.RetinaNet.Filters = r.HeadFilters }},
+		{"anchor_size", r.AnchorSize, func() { d.RetinaNet.AnchorSize = r.AnchorSize }},
+	} {
+		switch {
+		case o.v < 0:
+			return nil, &RequestError{Field: o.field, Reason: fmt.Sprintf("%v, want > 0 (or 0 for the model's own)", o.v)}
+		case o.v > 0:
+			o.dst()
+		}
+	}
+	return d, nil
+}
+
+// Derive returns the task settings SpineNet pairs with an architecture
+// that is not a registry row, from its scaling fields and family:
+// detection.HeadFor's head, detection.AnchorsFor's anchor size, the
+// input size of the registry row with the same scaling (or 640, 384 for
+// Mobile), and ImageNet classification.
+func Derive(a *spinenet.Arch) (RetinaNetSettings, ClassificationSettings) {
+	h := detection.HeadFor(a, 1, 0)
+	r := RetinaNetSettings{Convs: h.Convs, Filters: h.Filters, Separable: h.Separable, AnchorSize: detection.AnchorsFor(a).AnchorSize, InputSize: 640}
+	if a.Family == spinenet.FamilyMobile {
+		r.InputSize = 384
+	}
+	for _, v := range registry {
+		b := v.Arch()
+		if b.Family == a.Family && b.FilterSizeScale == a.FilterSizeScale && b.ResampleAlpha == a.ResampleAlpha &&
+			b.BlockRepeats == a.BlockRepeats && b.EndpointsNumFilters == a.EndpointsNumFilters {
+			r.InputSize = v.RetinaNet.InputSize
+			break
+		}
+	}
+	return r, imagenet
+}
+
+func (d *Description) applyScaling(r Request) error {
+	a := d.Arch
+	if r.FilterSizeScale < 0 || r.ResampleAlpha < 0 || r.EndpointsNumFilters < 0 || r.BlockRepeats < 0 {
+		return &RequestError{Field: "scaling", Reason: fmt.Sprintf("filter_size_scale %v, resample_alpha %v, endpoints_num_filters %d, block_repeats %d: overrides must be positive (0 keeps the model's)",
+			r.FilterSizeScale, r.ResampleAlpha, r.EndpointsNumFilters, r.BlockRepeats)}
+	}
+	if r.FilterSizeScale > 0 {
+		a.FilterSizeScale = r.FilterSizeScale
+	}
+	if r.ResampleAlpha > 0 {
+		a.ResampleAlpha = r.ResampleAlpha
+	}
+	if r.EndpointsNumFilters > 0 {
+		a.EndpointsNumFilters = r.EndpointsNumFilters
+	}
+	if r.BlockRepeats > 0 {
+		a.BlockRepeats = r.BlockRepeats
+	}
+	return a.Validate()
+}
+
+func (d *Description) applyOptions(r Request) error {
+	o := &d.Options
+	if r.Activation != "" {
+		act, err := tensor.ParseActivation(r.Activation)
+		if err != nil {
+			return &RequestError{Field: "activation", Reason: err.Error()}
+		}
+		o.Activation = act
+	}
+	switch p := spinenet.PoolingRule(r.Pooling); p {
+	case "":
+	case spinenet.PoolTF2, spinenet.PoolTPU:
+		o.Pooling = p
+	default:
+		return &RequestError{Field: "pooling", Reason: fmt.Sprintf("%q, want %q or %q", r.Pooling, spinenet.PoolTF2, spinenet.PoolTPU)}
+	}
+	switch p := spinenet.PaddingRule(r.Padding); p {
+	case "":
+	case spinenet.PadSame, spinenet.PadSymmetric:
+		o.Padding = p
+	default:
+		return &RequestError{Field: "padding", Reason: fmt.Sprintf("%q, want %q or %q", r.Padding, spinenet.PadSame, spinenet.PadSymmetric)}
+	}
+	if r.StochasticDepth < 0 || r.StochasticDepth >= 1 {
+		return &RequestError{Field: "stochastic_depth", Reason: fmt.Sprintf("%v, want a rate in [0, 1)", r.StochasticDepth)}
+	}
+	o.StochasticDepth = r.StochasticDepth
+	if r.BNMomentum < 0 || r.BNMomentum >= 1 {
+		return &RequestError{Field: "bn_momentum", Reason: fmt.Sprintf("%v, want a momentum in (0, 1) (0 keeps %v)", r.BNMomentum, o.BN.Momentum)}
+	}
+	if r.BNMomentum > 0 {
+		o.BN.Momentum = r.BNMomentum
+	}
+	if r.BNEpsilon < 0 {
+		return &RequestError{Field: "bn_epsilon", Reason: fmt.Sprintf("%v, want > 0 (0 keeps %v)", r.BNEpsilon, o.BN.Epsilon)}
+	}
+	if r.BNEpsilon > 0 {
+		o.BN.Epsilon = r.BNEpsilon
+	}
+	switch r.InputChannels {
+	case 0:
+	case 1, 3:
+		o.InputChannels = r.InputChannels
+	default:
+		return &RequestError{Field: "input_channels", Reason: fmt.Sprintf("%d, want 1 (grayscale) or 3 (RGB)", r.InputChannels)}
+	}
+	if r.Seed != 0 {
+		o.Seed = r.Seed
+	}
+	return nil
+}
+
+// Head returns the RetinaNet head configuration for numClasses classes.
+func (d *Description) Head(numClasses int) detection.HeadConfig {
+	h := detection.HeadFor(d.Arch, numClasses, d.Options.Activation)
+	h.Convs, h.Filters, h.Separable = d.RetinaNet.Convs, d.RetinaNet.Filters, d.RetinaNet.Separable
+	return h
+}
+
+// Anchors returns the anchor configuration: the architecture's output
+// levels with the description's anchor size.
+func (d *Description) Anchors() detection.AnchorConfig {
+	a := detection.AnchorsFor(d.Arch)
+	a.AnchorSize = d.RetinaNet.AnchorSize
+	return a
+}
+
+// NewBackbone builds the backbone alone.
+func (d *Description) NewBackbone() (*spinenet.Backbone, error) {
+	return spinenet.Build(d.Arch, d.Options)
+}
+
+// NewRetinaNet builds the backbone with a RetinaNet head for numClasses
+// classes (0: 91, the TF/TPU COCO convention).
+func (d *Description) NewRetinaNet(numClasses int) (*detection.Model, error) {
+	if numClasses == 0 {
+		numClasses = 91
+	}
+	return detection.NewRetinaNet(d.Arch, d.Options, d.Head(numClasses))
+}
+
+// NewClassifier builds the backbone with the classification head for
+// numClasses classes (0: the description's, 1001 for ImageNet).
+func (d *Description) NewClassifier(numClasses int, dropout float64) (*classify.Model, error) {
+	if numClasses == 0 {
+		numClasses = d.Classification.Classes
+	}
+	return classify.NewClassifier(d.Arch, d.Options, classify.HeadConfig{NumClasses: numClasses, Dropout: dropout})
+}
+
+// HeadKind names what sits on the backbone.
+type HeadKind string
+
+// The head kinds.
+const (
+	NoHead         HeadKind = ""
+	RetinaNetHead  HeadKind = "retinanet"
+	Classification HeadKind = "classification"
+)
+
+// ErrUnknownHead is returned by Build for a head kind it does not know.
+var ErrUnknownHead = errors.New("models: unknown head")
+
+// Built is a model assembled by Build: its backbone and whole graph, and
+// the task model when there is a head.
+type Built struct {
+	Desc       *Description
+	Head       HeadKind
+	Backbone   *spinenet.Backbone
+	Graph      *nn.Graph
+	Detector   *detection.Model // with RetinaNetHead
+	Classifier *classify.Model  // with Classification
+}
+
+// Build assembles the backbone with the head kind for numClasses classes
+// (0: the head's default).
+func (d *Description) Build(head HeadKind, numClasses int) (*Built, error) {
+	b := &Built{Desc: d, Head: head}
+	switch head {
+	case NoHead:
+		bb, err := d.NewBackbone()
+		if err != nil {
+			return nil, err
+		}
+		b.Backbone, b.Graph = bb, bb.Graph
+	case RetinaNetHead:
+		m, err := d.NewRetinaNet(numClasses)
+		if err != nil {
+			return nil, err
+		}
+		b.Detector, b.Backbone, b.Graph = m, m.Backbone, m.Graph()
+	case Classification:
+		m, err := d.NewClassifier(numClasses, 0)
+		if err != nil {
+			return nil, err
+		}
+		b.Classifier, b.Backbone, b.Graph = m, m.Backbone, m.Graph()
+	default:
+		return nil, fmt.Errorf("%w %q: want %q or %q", ErrUnknownHead, head, RetinaNetHead, Classification)
+	}
+	return b, nil
+}
