@@ -3,11 +3,14 @@
 //
 // A Tape records operations as they run and replays them backwards:
 //
-//	tape := autograd.NewTape()
-//	y := tape.ReLU(tape.Conv2D(x, w, p))
+//	tape := autograd.NewTape(seed)               // seed: stochastic depth, dropout
+//	w := autograd.NewParam("conv/kernel", kernel) // [KH,KW,Cin,Cout]
+//	y := tape.ReLU(tape.Conv2D(tape.Constant(x), w, 1, tensor.PadSame))
 //	loss := tape.Mean(y)
-//	tape.Backward(loss)      // fills w.Grad
-//	tape.Reset()             // recycle every intermediate buffer
+//	err := tape.Backward(loss)                    // fills w.Grad
+//	tape.Reset()                                  // recycle every intermediate buffer
+//
+// (Example in example_test.go runs exactly this.)
 //
 // Trainable weights are Params (NewParam): leaves that outlive tapes and keep
 // their gradient buffer. Everything else a tape creates — intermediate

@@ -1,5 +1,6 @@
 // Package classify is image classification on a SpineNet backbone (spec
-// §5.7): the aggregation head, and (with issue 5) training and evaluation.
+// §5.7): the aggregation head. Training and evaluation live in package
+// recipe.
 package classify
 
 import (

@@ -10,7 +10,8 @@
 //   - measured without computing anything (Account: parameters and
 //     multiply-adds per node and per group, at any input size),
 //   - compiled into a fused inference plan (package infer), and
-//   - saved and loaded by parameter name (package checkpoint).
+//   - saved and loaded by parameter name (Graph.SaveWeights, LoadWeights,
+//     StateDict).
 //
 // Spatial sizes are not part of the graph: every node knows its channel
 // count and its pyramid level, and sizes follow from the input at run time
