@@ -162,11 +162,11 @@ type ScheduleConfig struct {
 
 // NewSchedule builds the schedule cfg describes: Constant, StepDecay,
 // Piecewise or Cosine, wrapped in a LinearWarmup when WarmupSteps > 0. It
-// returns a *ConfigError naming the field for an unknown type, an invalid
+// returns a *SettingError naming the field for an unknown type, an invalid
 // value, or a field the type does not use.
 func NewSchedule(cfg ScheduleConfig) (Schedule, error) {
 	bad := func(field, format string, args ...any) error {
-		return &ConfigError{Field: "ScheduleConfig." + field, Reason: fmt.Sprintf(format, args...)}
+		return &SettingError{Field: "ScheduleConfig." + field, Reason: fmt.Sprintf(format, args...)}
 	}
 	nonNeg := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) && v >= 0 }
 	unused := func(field string) error {

@@ -132,9 +132,9 @@ func TestNewScheduleErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		_, err := optim.NewSchedule(c.cfg)
-		var ce *optim.ConfigError
+		var ce *optim.SettingError
 		if !errors.As(err, &ce) {
-			t.Errorf("%+v: error %v, want *ConfigError", c.cfg, err)
+			t.Errorf("%+v: error %v, want *SettingError", c.cfg, err)
 			continue
 		}
 		if ce.Field != c.wantField || !strings.Contains(err.Error(), c.wantText) {

@@ -61,13 +61,14 @@ func DefaultDecayFilter(v *autograd.Var) bool {
 	return last == "kernel" || last == "weight"
 }
 
-// ConfigError reports an invalid optimizer or schedule configuration.
-type ConfigError struct {
+// SettingError reports an invalid optimizer or schedule setting, naming the
+// field (recipe.ConfigError wraps it with the recipe key).
+type SettingError struct {
 	Field  string // the offending field, e.g. "SGDConfig.Momentum" or "params[3]"
 	Reason string // what is wrong with it
 }
 
-func (e *ConfigError) Error() string { return "optim: " + e.Field + ": " + e.Reason }
+func (e *SettingError) Error() string { return "optim: " + e.Field + ": " + e.Reason }
 
 // NonFiniteError is returned by Step when a gradient (with its weight-decay
 // term) or the global gradient norm is NaN or ±Inf. Step then changes
@@ -124,7 +125,7 @@ type SGD struct {
 // NewSGD returns an optimizer for params. Every element must be a distinct,
 // non-nil Param (made by autograd.NewParam) with a distinct, non-empty name:
 // the name keys the optimizer state and selects weight decay. It returns a
-// *ConfigError naming the field or the parameter when cfg or params are
+// *SettingError naming the field or the parameter when cfg or params are
 // invalid.
 func NewSGD(params []*autograd.Var, cfg SGDConfig) (*SGD, error) {
 	if err := cfg.validate(); err != nil {
@@ -145,19 +146,19 @@ func NewSGD(params []*autograd.Var, cfg SGDConfig) (*SGD, error) {
 		field := fmt.Sprintf("params[%d]", i)
 		switch {
 		case p == nil:
-			return nil, &ConfigError{field, "nil"}
+			return nil, &SettingError{field, "nil"}
 		case !p.IsParam():
-			return nil, &ConfigError{field, fmt.Sprintf("%q is not a Param (autograd.NewParam)", p.Name)}
+			return nil, &SettingError{field, fmt.Sprintf("%q is not a Param (autograd.NewParam)", p.Name)}
 		case p.Name == "":
-			return nil, &ConfigError{field, "Param has no name (names key the optimizer state)"}
+			return nil, &SettingError{field, "Param has no name (names key the optimizer state)"}
 		case p.Value == nil:
-			return nil, &ConfigError{field, fmt.Sprintf("%q has no value", p.Name)}
+			return nil, &SettingError{field, fmt.Sprintf("%q has no value", p.Name)}
 		}
 		if j, dup := seen[p]; dup {
-			return nil, &ConfigError{field, fmt.Sprintf("%q is the same Param as params[%d]", p.Name, j)}
+			return nil, &SettingError{field, fmt.Sprintf("%q is the same Param as params[%d]", p.Name, j)}
 		}
 		if j, dup := names[p.Name]; dup {
-			return nil, &ConfigError{field, fmt.Sprintf("name %q is also the name of params[%d]", p.Name, j)}
+			return nil, &SettingError{field, fmt.Sprintf("name %q is also the name of params[%d]", p.Name, j)}
 		}
 		seen[p], names[p.Name] = i, i
 		s.accum[i] = tensor.New(p.Value.Shape()...)
@@ -170,11 +171,11 @@ func (c *SGDConfig) validate() error {
 	bad := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) || v < 0 }
 	switch {
 	case bad(c.Momentum) || c.Momentum >= 1:
-		return &ConfigError{"SGDConfig.Momentum", fmt.Sprintf("%v is not in [0, 1)", c.Momentum)}
+		return &SettingError{"SGDConfig.Momentum", fmt.Sprintf("%v is not in [0, 1)", c.Momentum)}
 	case bad(c.WeightDecay):
-		return &ConfigError{"SGDConfig.WeightDecay", fmt.Sprintf("%v is not a finite non-negative number", c.WeightDecay)}
+		return &SettingError{"SGDConfig.WeightDecay", fmt.Sprintf("%v is not a finite non-negative number", c.WeightDecay)}
 	case bad(c.ClipNorm):
-		return &ConfigError{"SGDConfig.ClipNorm", fmt.Sprintf("%v is not a finite non-negative number (0 disables clipping)", c.ClipNorm)}
+		return &SettingError{"SGDConfig.ClipNorm", fmt.Sprintf("%v is not a finite non-negative number (0 disables clipping)", c.ClipNorm)}
 	}
 	return nil
 }

@@ -344,9 +344,9 @@ func TestNewSGDErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := optim.NewSGD(c.params, c.cfg)
-			var ce *optim.ConfigError
+			var ce *optim.SettingError
 			if !errors.As(err, &ce) {
-				t.Fatalf("NewSGD error = %v, want *ConfigError", err)
+				t.Fatalf("NewSGD error = %v, want *SettingError", err)
 			}
 			if ce.Field != c.wantField || !strings.Contains(err.Error(), c.wantText) {
 				t.Errorf("error %q (field %q), want field %q and text %q", err, ce.Field, c.wantField, c.wantText)

@@ -94,7 +94,7 @@ func NewClassificationTask(c *Config) (*ClassificationTask, error) {
 		return nil, err
 	}
 	if t.Model, err = desc.NewClassifier(len(tr.Classes), c.Model.Dropout); err != nil {
-		return nil, &ConfigError{Key: "model", Reason: err.Error()}
+		return nil, &ConfigError{Key: "model", Reason: err.Error(), Err: err}
 	}
 	if err := t.setup(); err != nil {
 		return nil, err
@@ -163,12 +163,12 @@ func loadLabeledSets(c *Config) (tr, val *labeled.Set, err error) {
 		}
 		if len(d.Classes) > 0 {
 			if err := tr.WithClasses(d.Classes); err != nil {
-				return nil, nil, &ConfigError{Key: "data.classes", Reason: err.Error()}
+				return nil, nil, &ConfigError{Key: "data.classes", Reason: err.Error(), Err: err}
 			}
 		}
 		if val != nil {
 			if err := val.WithClasses(tr.Classes); err != nil {
-				return nil, nil, &ConfigError{Key: "data.val_annotations", Reason: err.Error()}
+				return nil, nil, &ConfigError{Key: "data.val_annotations", Reason: err.Error(), Err: err}
 			}
 		}
 	case "imagefolder":

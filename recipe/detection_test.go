@@ -1,11 +1,15 @@
 package recipe
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/spinenet-go/spinenet/detection"
+	"github.com/spinenet-go/spinenet/models"
+	"github.com/spinenet-go/spinenet/optim"
+	"github.com/spinenet-go/spinenet/spinenet"
 	"github.com/spinenet-go/spinenet/train"
 )
 
@@ -48,5 +52,27 @@ func TestTinyDetectionTraining(t *testing.T) {
 	}
 	if len(d.Classes) != 4 || d.InputSize != 96 {
 		t.Errorf("detector classes %v, size %d", d.Classes, d.InputSize)
+	}
+}
+
+// Errors from the layers below keep their type through recipe, and name
+// the recipe key.
+func TestConfigErrorsWrap(t *testing.T) {
+	c := &Config{Task: "detection", Model: ModelConfig{ID: "49S", Activation: "gelu"}}
+	_, err := c.Resolve()
+	var ce *ConfigError
+	var re *models.RequestError
+	if !errors.As(err, &ce) || ce.Key != "model.activation" || !errors.As(err, &re) {
+		t.Errorf("bad activation: %v", err)
+	}
+	c = &Config{Train: TrainConfig{LR: optim.ScheduleConfig{Type: "cosine", BaseLR: 0.1, WarmupInitLR: 0.01}}}
+	_, err = c.Schedule(100)
+	var se *optim.SettingError
+	if !errors.As(err, &ce) || ce.Key != "train.lr.warmup_init_lr" || !errors.As(err, &se) {
+		t.Errorf("bad schedule: %v", err)
+	}
+	c = &Config{Model: ModelConfig{ID: "50"}}
+	if _, err = c.Resolve(); !errors.Is(err, spinenet.ErrUnknownModel) {
+		t.Errorf("unknown id: %v", err)
 	}
 }

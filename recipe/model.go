@@ -3,6 +3,8 @@ package recipe
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 
 	"github.com/spinenet-go/spinenet/models"
 	"github.com/spinenet-go/spinenet/optim"
@@ -67,8 +69,12 @@ func (c *Config) Schedule(totalSteps int) (optim.Schedule, error) {
 		return nil, &ConfigError{Key: "train.lr.base_lr", Reason: "the peak learning rate is required"}
 	}
 	s, err := optim.NewSchedule(sc)
+	var se *optim.SettingError
+	if errors.As(err, &se) {
+		return nil, &ConfigError{Key: scheduleKey(se.Field), Reason: se.Reason, Err: err}
+	}
 	if err != nil {
-		return nil, &ConfigError{Key: "train.lr", Reason: err.Error()}
+		return nil, &ConfigError{Key: "train.lr", Reason: err.Error(), Err: err}
 	}
 	return s, nil
 }
@@ -79,4 +85,16 @@ func (c *Config) TotalSteps(stepsPerEpoch int) int {
 		return c.Train.Steps
 	}
 	return c.Train.Epochs * stepsPerEpoch
+}
+
+// scheduleKey turns an optim.SettingError field ("ScheduleConfig.BaseLR")
+// into the recipe key that sets it ("train.lr.base_lr").
+func scheduleKey(field string) string {
+	name, _ := strings.CutPrefix(field, "ScheduleConfig.")
+	if f, ok := reflect.TypeFor[optim.ScheduleConfig]().FieldByName(name); ok {
+		if tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); tag != "" {
+			return "train.lr." + tag
+		}
+	}
+	return "train.lr"
 }
