@@ -2,22 +2,12 @@ package cocoeval
 
 import (
 	"encoding/json"
+	"github.com/spinenet-go/spinenet/internal/sharedtest"
 	"math"
 	"os"
 	"path/filepath"
 	"testing"
 )
-
-const shared = "../../shared"
-
-func needFiles(t *testing.T, paths ...string) {
-	t.Helper()
-	for _, p := range paths {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("golden file %s not present", p)
-		}
-	}
-}
 
 func expectedStats(t *testing.T, path string) map[string]map[string]float64 {
 	t.Helper()
@@ -83,8 +73,7 @@ func checkGolden(t *testing.T, gtPath, detPath, iouType string, want map[string]
 }
 
 func TestGoldenTiny(t *testing.T) {
-	dir := filepath.Join(shared, "golden/cocoeval-tiny")
-	needFiles(t, dir+"/gt.json", dir+"/detections.json", dir+"/expected_stats.json")
+	dir := "testdata/cocoeval-tiny" // copied from the shared checkout's golden/cocoeval-tiny
 	want := expectedStats(t, dir+"/expected_stats.json")
 	for _, typ := range []string{IoUBBox, IoUSegm} {
 		checkGolden(t, dir+"/gt.json", dir+"/detections.json", typ, want[typ], 4, 1e-4)
@@ -92,9 +81,9 @@ func TestGoldenTiny(t *testing.T) {
 }
 
 func TestGoldenCOCO128(t *testing.T) {
-	dir := filepath.Join(shared, "golden/cocoeval-coco128")
-	gt := filepath.Join(shared, "data/coco128/instances_train2017.json")
-	needFiles(t, gt, dir+"/detections_bbox.json", dir+"/detections_segm.json", dir+"/expected_stats.json")
+	dir := filepath.Dir(sharedtest.Path(t, "golden/cocoeval-coco128/expected_stats.json",
+		"golden/cocoeval-coco128/detections_bbox.json", "golden/cocoeval-coco128/detections_segm.json"))
+	gt := sharedtest.Path(t, "data/coco128/instances_train2017.json")
 	want := expectedStats(t, dir+"/expected_stats.json")
 	for _, typ := range []string{IoUBBox, IoUSegm} {
 		res := checkGolden(t, gt, dir+"/detections_"+typ+".json", typ, want[typ], 6, 1e-6)

@@ -2,10 +2,10 @@ package cocoeval
 
 import (
 	"encoding/json"
+	"github.com/spinenet-go/spinenet/internal/sharedtest"
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -92,8 +92,7 @@ func TestStringKnownVectors(t *testing.T) {
 // The compressed strings pycocotools wrote for the coco128 segm detections
 // decode and re-encode to themselves, and cover the image exactly.
 func TestPycocotoolsStringsRoundTrip(t *testing.T) {
-	path := filepath.Join(shared, "golden/cocoeval-coco128/detections_segm.json")
-	needFiles(t, path)
+	path := sharedtest.Path(t, "golden/cocoeval-coco128/detections_segm.json")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -138,8 +137,7 @@ func TestPycocotoolsStringsRoundTrip(t *testing.T) {
 // JSON "area" is not the mask area (COCO computed it otherwise), so we check
 // the codec and record the mask areas.
 func TestCOCO128CrowdRLE(t *testing.T) {
-	path := filepath.Join(shared, "data/coco128/instances_train2017.json")
-	needFiles(t, path)
+	path := sharedtest.Path(t, "data/coco128/instances_train2017.json")
 	gt, err := LoadDataset(path)
 	if err != nil {
 		t.Fatal(err)
@@ -188,8 +186,7 @@ func TestCOCO128CrowdRLE(t *testing.T) {
 // coco128's polygon "area" is the polygons' shoelace area; rasterized with
 // frPoly the masks come within 1% for most objects (small ones differ more).
 func TestCOCO128PolygonAreas(t *testing.T) {
-	path := filepath.Join(shared, "data/coco128/instances_train2017.json")
-	needFiles(t, path)
+	path := sharedtest.Path(t, "data/coco128/instances_train2017.json")
 	gt, err := LoadDataset(path)
 	if err != nil {
 		t.Fatal(err)

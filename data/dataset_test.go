@@ -2,6 +2,7 @@ package data_test
 
 import (
 	"errors"
+	"github.com/spinenet-go/spinenet/internal/sharedtest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,20 +12,15 @@ import (
 	"github.com/spinenet-go/spinenet/data"
 )
 
-// sharedData is ../shared/data relative to the repository root.
-const sharedData = "../../shared/data"
-
-func needDir(t testing.TB, dir string) {
+// sharedDir returns a dataset directory of the shared checkout, or skips.
+func sharedDir(t testing.TB, name string) string {
 	t.Helper()
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("test data not available: %v", err)
-	}
+	return sharedtest.Path(t, "data/"+name)
 }
 
 func loadCOCO128(t testing.TB) *data.Dataset {
 	t.Helper()
-	dir := filepath.Join(sharedData, "coco128")
-	needDir(t, dir)
+	dir := sharedDir(t, "coco128")
 	ds, err := data.LoadCOCO(filepath.Join(dir, "instances_train2017.json"), filepath.Join(dir, "images"))
 	if err != nil {
 		t.Fatal(err)
@@ -34,8 +30,7 @@ func loadCOCO128(t testing.TB) *data.Dataset {
 
 func loadRaccoon(t testing.TB) *data.Dataset {
 	t.Helper()
-	dir := filepath.Join(sharedData, "raccoon")
-	needDir(t, dir)
+	dir := sharedDir(t, "raccoon")
 	ds, err := data.LoadVOC(filepath.Join(dir, "annotations"), filepath.Join(dir, "images"), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package safetensors
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/spinenet-go/spinenet/internal/sharedtest"
 	"math"
 	"os"
 	"path/filepath"
@@ -468,10 +469,7 @@ func TestWriteFileKeepsOld(t *testing.T) {
 }
 
 func TestGolden(t *testing.T) {
-	path := filepath.Join("..", "..", "shared", "golden", "spinenet49s-mmdet", "weights.safetensors")
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("golden file absent: %v", err)
-	}
+	path := sharedtest.Path(t, "golden/spinenet49s-mmdet/weights.safetensors")
 	f, err := ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/spinenet-go/spinenet/internal/sharedtest"
 	"image"
 	"image/png"
 	"math"
@@ -116,10 +117,7 @@ func TestUsageErrors(t *testing.T) {
 
 // import + forward reproduce the mmdetection golden outputs end to end.
 func TestImportForwardGolden(t *testing.T) {
-	golden := "../../../shared/golden/spinenet49s-mmdet/"
-	if _, err := os.Stat(golden + "weights.safetensors"); err != nil {
-		t.Skip("golden files not present")
-	}
+	golden := filepath.Dir(sharedtest.Path(t, "golden/spinenet49s-mmdet/weights.safetensors")) + "/"
 	dir := t.TempDir()
 	w, o := filepath.Join(dir, "w.safetensors"), filepath.Join(dir, "out.safetensors")
 	if _, errs, code := run(t, "import", "--from", "mmdet", "--model", "49S", golden+"weights.safetensors", w); code != 0 {
