@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/spinenet-go/spinenet/detection/box"
 )
 
 // ImageNet channel statistics in [0, 1] space (spec §4, TPU
@@ -96,25 +98,25 @@ type Placement struct {
 }
 
 // ToNetwork maps an original-image box into the network input (unclipped).
-func (p Placement) ToNetwork(b Box) Box {
+func (p Placement) ToNetwork(b box.Box) box.Box {
 	if p.Flipped {
 		w := float32(p.OrigWidth)
 		b.X1, b.X2 = w-b.X2, w-b.X1
 	}
 	s, ox, oy := p.Scale, float32(p.OffsetX), float32(p.OffsetY)
-	return Box{b.X1*s - ox, b.Y1*s - oy, b.X2*s - ox, b.Y2*s - oy}
+	return box.XYXY(b.X1*s-ox, b.Y1*s-oy, b.X2*s-ox, b.Y2*s-oy)
 }
 
 // ToOriginal maps a network-input box (e.g. a detection) back to original
 // image pixels, clipped to the image.
-func (p Placement) ToOriginal(b Box) Box {
+func (p Placement) ToOriginal(b box.Box) box.Box {
 	s, ox, oy := p.Scale, float32(p.OffsetX), float32(p.OffsetY)
-	b = Box{(b.X1 + ox) / s, (b.Y1 + oy) / s, (b.X2 + ox) / s, (b.Y2 + oy) / s}
+	b = box.XYXY((b.X1+ox)/s, (b.Y1+oy)/s, (b.X2+ox)/s, (b.Y2+oy)/s)
 	if p.Flipped {
 		w := float32(p.OrigWidth)
 		b.X1, b.X2 = w-b.X2, w-b.X1
 	}
-	return clipBox(b, float32(p.OrigWidth), float32(p.OrigHeight))
+	return b.Clip(float32(p.OrigWidth), float32(p.OrigHeight))
 }
 
 // visible returns the extent of the resized image inside the network input
@@ -130,10 +132,6 @@ func (p Placement) visible() (w, h float32) {
 		return max(0, float32(float64(n)*r-float64(off)))
 	}
 	return ext(p.OrigWidth, p.OffsetX, p.Width), ext(p.OrigHeight, p.OffsetY, p.Height)
-}
-
-func clipBox(b Box, w, h float32) Box {
-	return Box{min(max(b.X1, 0), w), min(max(b.Y1, 0), h), min(max(b.X2, 0), w), min(max(b.Y2, 0), h)}
 }
 
 // Train applies the training transform (random flip, scale jitter, random
@@ -199,8 +197,8 @@ func (t Transform) mapObjects(objs []Object, p Placement, out []Object) []Object
 	w, h := p.visible()
 	a := p.Scale * p.Scale
 	for _, o := range objs {
-		b := clipBox(p.ToNetwork(o.Box), w, h)
-		if !(b.Width() >= t.MinBoxSide && b.Height() >= t.MinBoxSide) || b.Area() == 0 {
+		b := p.ToNetwork(o.Box).Clip(w, h)
+		if !(b.W() >= t.MinBoxSide && b.H() >= t.MinBoxSide) || b.Area() == 0 {
 			continue
 		}
 		o.Box, o.Area, o.Mask = b, o.Area*a, nil
