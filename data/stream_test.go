@@ -97,7 +97,7 @@ func TestLoaderStreamGolden(t *testing.T) {
 		{"train-resumed", data.LoaderConfig{BatchSize: 3, Shuffle: true, Seed: 7, Epochs: 2, StartEpoch: 1, SkipBatches: 1, Train: true, Transform: data.DefaultTransform(56), Source: src, DropLast: true}, "b65eee51f7f1dd7bd26dc6962d96a261705d3642bc6c30709df0bdc63f16e575"},
 		{"eval", data.LoaderConfig{BatchSize: 4, Epochs: 1, Transform: data.DefaultTransform(40), Source: src, MaxObjects: 2}, "124400bd9562b3745b1ac3b4e28f6f06df096793ad2fc18ef0ae353f5cc3a1bf"},
 	} {
-		for _, workers := range []int{1, 3} {
+		for _, workers := range []int{1, 2, 4} {
 			tc.cfg.Workers = workers
 			if got := streamHash(t, ds, tc.cfg); got != tc.want {
 				t.Errorf("%s, %d workers: stream hash %s, want %s", tc.name, workers, got, tc.want)

@@ -69,7 +69,7 @@ func TestLoaderStreamGolden(t *testing.T) {
 		{"folder-rgb", folder, LoaderConfig{BatchSize: 3, Transform: rgb, Seed: 2, Epoch: 4, Shuffle: true}, "0a383f231090298d0108bb650149483afff3ea27595348535f2b583b9d1cf462"},
 		{"folder-luma", folder, LoaderConfig{BatchSize: 2, Transform: luma}, "08216f633c95abd6c48aa2607feec7a28248eae20a31c2ed283aac1774a5478b"},
 	} {
-		for _, workers := range []int{1, 3} {
+		for _, workers := range []int{1, 2, 4} {
 			tc.cfg.Workers = workers
 			if got := labeledStreamHash(t, tc.set, tc.cfg); got != tc.want {
 				t.Errorf("%s, %d workers: stream hash %s, want %s", tc.name, workers, got, tc.want)
