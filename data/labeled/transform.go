@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/spinenet-go/spinenet/data"
+	"github.com/spinenet-go/spinenet/data/pipeline"
 )
 
 // ImageNet channel statistics in [0, 1] space, used for RGB sets.
@@ -90,20 +91,13 @@ type tap struct {
 // SampleSeed derives the seed of sample index's generator in an epoch
 // (splitmix64 over the tuple).
 func SampleSeed(seed uint64, epoch, index int) uint64 {
-	h := uint64(0x9e3779b97f4a7c15)
-	for _, v := range [...]uint64{seed, uint64(epoch), uint64(index)} {
-		h ^= v
-		h += 0x9e3779b97f4a7c15
-		h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
-		h = (h ^ h>>27) * 0x94d049bb133111eb
-		h ^= h >> 31
-	}
-	return h
+	return pipeline.Mix(seed, uint64(epoch), uint64(index))
 }
 
-// SampleRNG returns the generator of sample index in an epoch.
+// SampleRNG returns the generator of sample index in an epoch, the one the
+// Loader's workers hand to Fill.
 func SampleRNG(seed uint64, epoch, index int) *rand.Rand {
-	return rand.New(rand.NewPCG(SampleSeed(seed, epoch, index), 0x5ca1ab1e))
+	return pipeline.ItemRNG(seed, epoch, index, augmentKey)
 }
 
 // Fill writes image i of s, transformed by t, into dst (t.Floats() values).
