@@ -42,6 +42,14 @@ type Sample struct {
 }
 
 // Dataset is a list of annotated images and the class vocabulary.
+//
+// A Dataset is loaded once and then treated as immutable: after LoadCOCO,
+// LoadVOC or GenerateShapes and, if wanted, Validate (which edits it in
+// place, so it must run before the dataset is shared), nothing in the
+// package writes to it. Loaders, Split and SplitRandom only read it, so one
+// Dataset and its ImageSource (FileSource decodes per call; MemorySource
+// is safe for concurrent use) may serve any number of concurrent loaders,
+// e.g. the trials of a sweep. Loaders keep no decoded-image cache.
 type Dataset struct {
 	// Name is a short label for logs ("coco128", "raccoon").
 	Name string

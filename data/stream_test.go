@@ -16,19 +16,28 @@ import (
 // placements, sample ids and batch positions.
 func streamHash(t *testing.T, ds *data.Dataset, cfg data.LoaderConfig) string {
 	t.Helper()
-	l, err := data.NewLoader(ds, cfg)
+	h, err := loaderHash(ds, cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return h
+}
+
+// loaderHash is streamHash for any goroutine.
+func loaderHash(ds *data.Dataset, cfg data.LoaderConfig) (string, error) {
+	l, err := data.NewLoader(ds, cfg)
+	if err != nil {
+		return "", err
 	}
 	defer l.Close()
 	h := sha256.New()
 	for {
 		b, err := l.Next()
 		if err == io.EOF {
-			return hex.EncodeToString(h.Sum(nil))
+			return hex.EncodeToString(h.Sum(nil)), nil
 		}
 		if err != nil {
-			t.Fatal(err)
+			return "", err
 		}
 		hashBatch(h, b)
 	}

@@ -13,19 +13,28 @@ import (
 
 func labeledStreamHash(t *testing.T, s *Set, cfg LoaderConfig) string {
 	t.Helper()
-	l, err := NewLoader(s, cfg)
+	h, err := loaderHash(s, cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return h
+}
+
+// loaderHash hashes a loader's whole output; any goroutine may call it.
+func loaderHash(s *Set, cfg LoaderConfig) (string, error) {
+	l, err := NewLoader(s, cfg)
+	if err != nil {
+		return "", err
 	}
 	defer l.Close()
 	h := sha256.New()
 	for {
 		b, err := l.NextBatch()
 		if err != nil {
-			t.Fatal(err)
+			return "", err
 		}
 		if b == nil {
-			return hex.EncodeToString(h.Sum(nil))
+			return hex.EncodeToString(h.Sum(nil)), nil
 		}
 		binary.Write(h, binary.LittleEndian, [2]int64{int64(b.Epoch), int64(b.Index)})
 		for _, v := range b.Images.Data() {
