@@ -5,8 +5,10 @@
 // ground-truth Objects. Get one with LoadCOCO (COCO instances JSON), LoadVOC
 // (Pascal VOC XML) or GenerateShapes (a synthetic task that needs no files).
 // Dataset.Validate removes annotations that cannot be trained on and reports
-// what it removed. A Loader decodes, augments and normalises images on a pool
-// of goroutines and hands out Batches in a deterministic order.
+// what it removed. A Loader decodes, augments and normalises images on a
+// data/pipeline worker pool (resampling with data/resample) and hands out
+// Batches in a deterministic order. A loaded Dataset is read-only, so many
+// loaders (trials) can share one.
 //
 // # Conventions
 //
