@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/spinenet-go/spinenet/detection/box"
 )
 
 // cocoFile is the part of a COCO instances file that detection needs.
@@ -127,7 +129,7 @@ func LoadCOCO(annotationsJSON, imageDir string) (*Dataset, error) {
 		}
 		s := &ds.Samples[si]
 		s.Objects = append(s.Objects, Object{
-			Box:        Box{float32(x), float32(y), float32(x + w), float32(y + h)},
+			Box:        box.XYXY(float32(x), float32(y), float32(x+w), float32(y+h)),
 			Class:      k,
 			CategoryID: a.CategoryID,
 			Crowd:      a.IsCrowd == 1,

@@ -4,30 +4,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+
+	"github.com/spinenet-go/spinenet/detection/box"
 )
-
-// Box is an axis-aligned box [x1 y1 x2 y2] in pixels (see the package doc for
-// the coordinate convention).
-type Box struct{ X1, Y1, X2, Y2 float32 }
-
-// Width returns X2-X1.
-func (b Box) Width() float32 { return b.X2 - b.X1 }
-
-// Height returns Y2-Y1.
-func (b Box) Height() float32 { return b.Y2 - b.Y1 }
-
-// Area returns Width·Height, or 0 for an empty or inverted box.
-func (b Box) Area() float32 {
-	w, h := b.Width(), b.Height()
-	if w <= 0 || h <= 0 {
-		return 0
-	}
-	return w * h
-}
 
 // Object is one ground-truth instance.
 type Object struct {
-	Box Box
+	// Box is the instance box in original image pixels (see the package
+	// doc for the coordinate convention).
+	Box box.Box
 	// Class is the contiguous class index 0..K-1 (Dataset.Classes).
 	Class int
 	// CategoryID is the dataset's own category id (e.g. a sparse COCO id).
@@ -57,6 +42,14 @@ type Sample struct {
 }
 
 // Dataset is a list of annotated images and the class vocabulary.
+//
+// A Dataset is loaded once and then treated as immutable: after LoadCOCO,
+// LoadVOC or GenerateShapes and, if wanted, Validate (which edits it in
+// place, so it must run before the dataset is shared), nothing in the
+// package writes to it. Loaders, Split and SplitRandom only read it, so one
+// Dataset and its ImageSource (FileSource decodes per call; MemorySource
+// is safe for concurrent use) may serve any number of concurrent loaders,
+// e.g. the trials of a sweep. Loaders keep no decoded-image cache.
 type Dataset struct {
 	// Name is a short label for logs ("coco128", "raccoon").
 	Name string

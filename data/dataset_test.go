@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/spinenet-go/spinenet/data"
+
+	"github.com/spinenet-go/spinenet/detection/box"
 )
 
 // sharedDir returns a dataset directory of the shared checkout, or skips.
@@ -65,7 +67,7 @@ func TestLoadCOCO128(t *testing.T) {
 		t.Fatalf("first sample %+v", s)
 	}
 	o := s.Objects[0]
-	want := data.Box{X1: 1.08, Y1: 187.69, X2: 1.08 + 611.59, Y2: 187.69 + 285.84}
+	want := box.Box{X1: 1.08, Y1: 187.69, X2: 1.08 + 611.59, Y2: 187.69 + 285.84}
 	if o.Box != want || o.CategoryID != 51 || ds.Classes[o.Class] != "bowl" {
 		t.Errorf("first object %+v (%s), want box %v bowl", o, ds.Classes[o.Class], want)
 	}
@@ -92,7 +94,7 @@ func TestLoadRaccoon(t *testing.T) {
 	}
 	// raccoon-1.xml: 650×417, xmin 81 ymin 88 xmax 522 ymax 408 (1-based inclusive).
 	s := ds.Samples[0]
-	if s.Width != 650 || s.Height != 417 || len(s.Objects) != 1 || s.Objects[0].Box != (data.Box{X1: 80, Y1: 87, X2: 522, Y2: 408}) {
+	if s.Width != 650 || s.Height != 417 || len(s.Objects) != 1 || s.Objects[0].Box != (box.Box{X1: 80, Y1: 87, X2: 522, Y2: 408}) {
 		t.Errorf("raccoon-1: %+v", s)
 	}
 	rep, err := ds.Validate(data.ValidateConfig{Strict: true, CheckImages: true})
@@ -160,7 +162,7 @@ func TestLoadCOCOErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := ds.Samples[0].Objects[0]
-	if !slices.Equal(ds.Classes, []string{"person", "car"}) || o.Class != 1 || !o.Crowd || o.Box != (data.Box{X1: 1, Y1: 2, X2: 4, Y2: 6}) || ds.ClassOf(3) != 1 {
+	if !slices.Equal(ds.Classes, []string{"person", "car"}) || o.Class != 1 || !o.Crowd || o.Box != (box.Box{X1: 1, Y1: 2, X2: 4, Y2: 6}) || ds.ClassOf(3) != 1 {
 		t.Errorf("got %v %+v", ds.Classes, o)
 	}
 }
@@ -205,7 +207,7 @@ func TestLoadVOCErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := ds.Samples[0].Objects[0]
-	if o.Box != (data.Box{X1: 0, Y1: 0, X2: 100, Y2: 50}) || !o.Crowd || o.Area != 5000 {
+	if o.Box != (box.Box{X1: 0, Y1: 0, X2: 100, Y2: 50}) || !o.Crowd || o.Area != 5000 {
 		t.Errorf("whole-image difficult box: %+v", o)
 	}
 }
@@ -214,12 +216,12 @@ func TestValidate(t *testing.T) {
 	mk := func() *data.Dataset {
 		return &data.Dataset{Name: "t", Classes: []string{"a"}, CategoryIDs: []int{1}, Samples: []data.Sample{
 			{ID: 1, Path: "ok.jpg", Width: 100, Height: 100, Objects: []data.Object{
-				{Box: data.Box{X1: 10, Y1: 10, X2: 20, Y2: 20}},
-				{Box: data.Box{X1: -0.5, Y1: 10, X2: 100.5, Y2: 20}}, // clipped
-				{Box: data.Box{X1: 10, Y1: 10, X2: 10, Y2: 20}},      // degenerate
-				{Box: data.Box{X1: 50, Y1: 50, X2: 150, Y2: 60}},     // outside
+				{Box: box.Box{X1: 10, Y1: 10, X2: 20, Y2: 20}},
+				{Box: box.Box{X1: -0.5, Y1: 10, X2: 100.5, Y2: 20}}, // clipped
+				{Box: box.Box{X1: 10, Y1: 10, X2: 10, Y2: 20}},      // degenerate
+				{Box: box.Box{X1: 50, Y1: 50, X2: 150, Y2: 60}},     // outside
 			}},
-			{ID: 2, Path: "nosize.jpg", Objects: []data.Object{{Box: data.Box{X1: 1, Y1: 1, X2: 2, Y2: 2}}}},
+			{ID: 2, Path: "nosize.jpg", Objects: []data.Object{{Box: box.Box{X1: 1, Y1: 1, X2: 2, Y2: 2}}}},
 		}}
 	}
 	ds := mk()
@@ -227,7 +229,7 @@ func TestValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ds.Samples) != 1 || len(ds.Samples[0].Objects) != 2 || ds.Samples[0].Objects[1].Box != (data.Box{X1: 0, Y1: 10, X2: 100, Y2: 20}) {
+	if len(ds.Samples) != 1 || len(ds.Samples[0].Objects) != 2 || ds.Samples[0].Objects[1].Box != (box.Box{X1: 0, Y1: 10, X2: 100, Y2: 20}) {
 		t.Errorf("after validation: %+v", ds.Samples)
 	}
 	if rep.Counts[data.ReasonDegenerate] != 1 || rep.Counts[data.ReasonOutside] != 1 || rep.Counts[data.ReasonBadSize] != 1 ||

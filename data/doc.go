@@ -5,14 +5,18 @@
 // ground-truth Objects. Get one with LoadCOCO (COCO instances JSON), LoadVOC
 // (Pascal VOC XML) or GenerateShapes (a synthetic task that needs no files).
 // Dataset.Validate removes annotations that cannot be trained on and reports
-// what it removed. A Loader decodes, augments and normalises images on a pool
-// of goroutines and hands out Batches in a deterministic order.
+// what it removed. A Loader decodes, augments and normalises images on a
+// data/pipeline worker pool (resampling with data/resample) and hands out
+// Batches in a deterministic order. A loaded Dataset is read-only, so many
+// loaders (trials) can share one.
 //
 // # Conventions
 //
-// Boxes are [x1 y1 x2 y2] in pixels, continuous coordinates: the image covers
-// [0, Width) × [0, Height), pixel (i, j) is the unit square whose top-left
-// corner is (i, j) and whose centre is (i+0.5, j+0.5). A box that covers
+// Boxes are box.Box values (package detection/box, the one box type of the
+// module; its W and H clamp at 0), [x1 y1 x2 y2] in pixels, continuous
+// coordinates: the image covers [0, Width) × [0, Height), pixel (i, j) is
+// the unit square whose top-left corner is (i, j) and whose centre is
+// (i+0.5, j+0.5). A box that covers
 // exactly pixel columns 3..5 is X1=3, X2=6. COCO bboxes [x y w h] already use
 // this convention; VOC's 1-based inclusive corners are converted (LoadVOC).
 //

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spinenet-go/spinenet/data"
+
+	"github.com/spinenet-go/spinenet/detection/box"
 )
 
 // A training loader over the synthetic shapes task: decode (here: in-memory
@@ -42,7 +44,7 @@ func ExamplePlacement_ToOriginal() {
 	t := data.DefaultTransform(640)
 	p := t.EvalPlacement(1280, 960)
 	fmt.Println(p.Scale, p.Width, p.Height)
-	fmt.Println(p.ToOriginal(data.Box{X1: 100, Y1: 50, X2: 200, Y2: 150}))
+	fmt.Println(p.ToOriginal(box.Box{X1: 100, Y1: 50, X2: 200, Y2: 150}))
 	// Output:
 	// 0.5 640 480
 	// {200 100 400 300}

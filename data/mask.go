@@ -1,6 +1,10 @@
 package data
 
-import "image"
+import (
+	"image"
+
+	"github.com/spinenet-go/spinenet/detection/box"
+)
 
 // Mask is a binary instance mask stored over the part of the image it
 // occupies: Pix has Rect.Dx()×Rect.Dy() bytes, row-major, 1 inside the
@@ -33,7 +37,7 @@ func (m *Mask) Area() int {
 // Box returns the tightest box around the instance's pixels (in the package's
 // continuous convention: a mask covering only pixel (3, 4) has box {3 4 4 5}),
 // and false if the mask is empty.
-func (m *Mask) Box() (Box, bool) {
+func (m *Mask) Box() (box.Box, bool) {
 	w := m.Rect.Dx()
 	x1, y1, x2, y2 := m.Rect.Max.X, m.Rect.Max.Y, m.Rect.Min.X, m.Rect.Min.Y
 	for i, v := range m.Pix {
@@ -45,9 +49,9 @@ func (m *Mask) Box() (Box, bool) {
 		x2, y2 = max(x2, x+1), max(y2, y+1)
 	}
 	if x2 <= x1 {
-		return Box{}, false
+		return box.Box{}, false
 	}
-	return Box{float32(x1), float32(y1), float32(x2), float32(y2)}, true
+	return box.XYXY(float32(x1), float32(y1), float32(x2), float32(y2)), true
 }
 
 // RLE returns the mask over a width×height image as uncompressed COCO

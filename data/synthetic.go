@@ -5,6 +5,8 @@ import (
 	"image"
 	"math"
 	"math/rand/v2"
+
+	"github.com/spinenet-go/spinenet/data/pipeline"
 )
 
 // ShapeClasses are the classes of GenerateShapes, in class order.
@@ -32,7 +34,7 @@ func GenerateShapes(n, size int, seed int64) (*Dataset, *MemorySource, error) {
 	}
 	src := &MemorySource{}
 	for i := range n {
-		rng := rand.New(rand.NewPCG(uint64(seed), seedOf(uint64(i), 3)))
+		rng := rand.New(rand.NewPCG(uint64(seed), pipeline.Mix(uint64(i), 3)))
 		img, objs := shapeImage(rng, size)
 		id := int64(i + 1)
 		ds.Samples[i] = Sample{ID: id, Path: fmt.Sprintf("shapes/%06d", id), Width: size, Height: size, Objects: objs}

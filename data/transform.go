@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/spinenet-go/spinenet/data/resample"
+	"github.com/spinenet-go/spinenet/detection/box"
 )
 
 // ImageNet channel statistics in [0, 1] space (spec §4, TPU
@@ -39,9 +42,9 @@ var (
 // pads bottom/right and never crops or flips; Placement.Scale maps
 // detections back to original pixels.
 //
-// Resampling is bilinear with half-pixel centres (network pixel u samples
-// source coordinate (u+0.5)/r − 0.5, clamped at the border; as TF2
-// tf.image.resize, without antialiasing).
+// Resampling is data/resample's bilinear with half-pixel centres (network
+// pixel u samples source coordinate (u+0.5)/r − 0.5, clamped at the border;
+// as TF2 tf.image.resize, without antialiasing).
 type Transform struct {
 	// Size is the side S of the square network input.
 	Size int
@@ -96,25 +99,25 @@ type Placement struct {
 }
 
 // ToNetwork maps an original-image box into the network input (unclipped).
-func (p Placement) ToNetwork(b Box) Box {
+func (p Placement) ToNetwork(b box.Box) box.Box {
 	if p.Flipped {
 		w := float32(p.OrigWidth)
 		b.X1, b.X2 = w-b.X2, w-b.X1
 	}
 	s, ox, oy := p.Scale, float32(p.OffsetX), float32(p.OffsetY)
-	return Box{b.X1*s - ox, b.Y1*s - oy, b.X2*s - ox, b.Y2*s - oy}
+	return box.XYXY(b.X1*s-ox, b.Y1*s-oy, b.X2*s-ox, b.Y2*s-oy)
 }
 
 // ToOriginal maps a network-input box (e.g. a detection) back to original
 // image pixels, clipped to the image.
-func (p Placement) ToOriginal(b Box) Box {
+func (p Placement) ToOriginal(b box.Box) box.Box {
 	s, ox, oy := p.Scale, float32(p.OffsetX), float32(p.OffsetY)
-	b = Box{(b.X1 + ox) / s, (b.Y1 + oy) / s, (b.X2 + ox) / s, (b.Y2 + oy) / s}
+	b = box.XYXY((b.X1+ox)/s, (b.Y1+oy)/s, (b.X2+ox)/s, (b.Y2+oy)/s)
 	if p.Flipped {
 		w := float32(p.OrigWidth)
 		b.X1, b.X2 = w-b.X2, w-b.X1
 	}
-	return clipBox(b, float32(p.OrigWidth), float32(p.OrigHeight))
+	return b.Clip(float32(p.OrigWidth), float32(p.OrigHeight))
 }
 
 // visible returns the extent of the resized image inside the network input
@@ -130,10 +133,6 @@ func (p Placement) visible() (w, h float32) {
 		return max(0, float32(float64(n)*r-float64(off)))
 	}
 	return ext(p.OrigWidth, p.OffsetX, p.Width), ext(p.OrigHeight, p.OffsetY, p.Height)
-}
-
-func clipBox(b Box, w, h float32) Box {
-	return Box{min(max(b.X1, 0), w), min(max(b.Y1, 0), h), min(max(b.X2, 0), w), min(max(b.Y2, 0), h)}
 }
 
 // Train applies the training transform (random flip, scale jitter, random
@@ -199,8 +198,8 @@ func (t Transform) mapObjects(objs []Object, p Placement, out []Object) []Object
 	w, h := p.visible()
 	a := p.Scale * p.Scale
 	for _, o := range objs {
-		b := clipBox(p.ToNetwork(o.Box), w, h)
-		if !(b.Width() >= t.MinBoxSide && b.Height() >= t.MinBoxSide) || b.Area() == 0 {
+		b := p.ToNetwork(o.Box).Clip(w, h)
+		if !(b.W() >= t.MinBoxSide && b.H() >= t.MinBoxSide) || b.Area() == 0 {
 			continue
 		}
 		o.Box, o.Area, o.Mask = b, o.Area*a, nil
@@ -209,8 +208,8 @@ func (t Transform) mapObjects(objs []Object, p Placement, out []Object) []Object
 	return out
 }
 
-// render resamples img bilinearly into the network input at placement p,
-// normalises, and zero-fills the padding.
+// render resamples img bilinearly (data/resample) into the network input at
+// placement p, normalises, and zero-fills the padding.
 func (t Transform) render(dst []float32, img *RGB, p Placement) {
 	S := t.Size
 	if len(dst) < S*S*3 {
@@ -225,88 +224,35 @@ func (t Transform) render(dst []float32, img *RGB, p Placement) {
 		add[c] = -t.Mean[c] / t.Std[c]
 	}
 	inv := 1 / float64(p.Scale)
-
-	// Separable bilinear: each needed source row is interpolated
-	// horizontally once into a float row (two cached rows, so upscaling
-	// reuses them), then output rows blend two of those vertically.
-	xi := make([]int32, 2*vw) // per output column: byte offsets of the two taps
-	xw := make([]float32, vw) // weight of the second tap
-	for ox := range vw {
-		fx := (float64(ox+p.OffsetX)+0.5)*inv - 0.5
+	taps := make([]resample.Tap, vw+vh)
+	cols, rows := taps[:vw], taps[vw:]
+	for ox := range cols {
+		fx := resample.Center(ox+p.OffsetX, inv)
 		if p.Flipped {
 			fx = float64(W-1) - fx
 		}
-		x0, x1, w := taps(fx, W)
-		xi[2*ox], xi[2*ox+1], xw[ox] = int32(3*x0), int32(3*x1), w
+		cols[ox] = resample.At(fx, W)
 	}
-	rows := make([]float32, 2*3*vw)
-	hrow := [2][]float32{rows[:3*vw], rows[3*vw:]}
-	held := [2]int{-1, -1} // source row in each buffer
-	stride := 3 * W
-	for oy := range vh {
-		fy := (float64(oy+p.OffsetY)+0.5)*inv - 0.5
-		y0, y1, wy := taps(fy, H)
-		if held[0] != y0 {
-			if held[1] == y0 { // moving down by one source row
-				hrow[0], hrow[1] = hrow[1], hrow[0]
-				held[0], held[1] = held[1], held[0]
-			} else {
-				interpRow(hrow[0], img.Pix[y0*stride:(y0+1)*stride], xi, xw)
-				held[0] = y0
-			}
-		}
-		r1 := hrow[0]
-		if y1 != y0 {
-			if held[1] != y1 {
-				interpRow(hrow[1], img.Pix[y1*stride:(y1+1)*stride], xi, xw)
-				held[1] = y1
-			}
-			r1 = hrow[1]
-		}
-		blendRow(dst[oy*S*3:(oy*S+vw)*3], hrow[0], r1, wy, mul, add)
+	for oy := range rows {
+		rows[oy] = resample.At(resample.Center(oy+p.OffsetY, inv), H)
+	}
+	var bl resample.Bilinear
+	bl.Rows(resample.Image{Pix: img.Pix, Width: W, Height: H, Channels: 3}, cols, rows, func(oy int, row []float32) {
+		normaliseRow(dst[oy*S*3:(oy*S+vw)*3], row, mul, add)
 		clear(dst[(oy*S+vw)*3 : (oy+1)*S*3])
-	}
+	})
 	clear(dst[vh*S*3:])
 }
 
-// interpRow interpolates one source row (RGB bytes) at the column taps.
-func interpRow(dst []float32, src []uint8, xi []int32, xw []float32) {
-	dst = dst[:3*len(xw)]
-	xi = xi[:2*len(xw)]
-	for ox, wx := range xw {
-		a := (*[3]uint8)(src[xi[2*ox]:])
-		b := (*[3]uint8)(src[xi[2*ox+1]:])
-		d := (*[3]float32)(dst[3*ox:])
-		a0, a1, a2 := float32(a[0]), float32(a[1]), float32(a[2])
-		d[0] = a0 + wx*(float32(b[0])-a0)
-		d[1] = a1 + wx*(float32(b[1])-a1)
-		d[2] = a2 + wx*(float32(b[2])-a2)
-	}
-}
-
-// blendRow writes normalise(r0 + wy·(r1−r0)) per channel.
-func blendRow(o, r0, r1 []float32, wy float32, mul, add [3]float32) {
+// normaliseRow writes v·mul + add per RGB channel.
+func normaliseRow(o, v []float32, mul, add [3]float32) {
 	n := len(o) / 3
-	r0, r1 = r0[:3*n], r1[:3*n]
+	v = v[:3*n]
 	for i := range n {
-		a := (*[3]float32)(r0[3*i:])
-		b := (*[3]float32)(r1[3*i:])
+		a := (*[3]float32)(v[3*i:])
 		q := (*[3]float32)(o[3*i:])
-		q[0] = (a[0]+wy*(b[0]-a[0]))*mul[0] + add[0]
-		q[1] = (a[1]+wy*(b[1]-a[1]))*mul[1] + add[1]
-		q[2] = (a[2]+wy*(b[2]-a[2]))*mul[2] + add[2]
+		q[0] = a[0]*mul[0] + add[0]
+		q[1] = a[1]*mul[1] + add[1]
+		q[2] = a[2]*mul[2] + add[2]
 	}
-}
-
-// taps returns the two neighbouring source indices of coordinate f in
-// [0, n) and the weight of the second, clamping at the borders.
-func taps(f float64, n int) (i0, i1 int, w float32) {
-	if f <= 0 {
-		return 0, 0, 0
-	}
-	if f >= float64(n-1) {
-		return n - 1, n - 1, 0
-	}
-	i0 = int(f)
-	return i0, i0 + 1, float32(f - float64(i0))
 }

@@ -8,12 +8,14 @@ import (
 	"testing"
 
 	"github.com/spinenet-go/spinenet/data"
+
+	"github.com/spinenet-go/spinenet/detection/box"
 )
 
 // brightBounds returns the bounding box of network pixels whose red channel,
 // de-normalised, is above 0.5, and how many there are.
-func brightBounds(pix []float32, size int, t data.Transform) (data.Box, int) {
-	b := data.Box{X1: math.MaxFloat32, Y1: math.MaxFloat32, X2: -1, Y2: -1}
+func brightBounds(pix []float32, size int, t data.Transform) (box.Box, int) {
+	b := box.Box{X1: math.MaxFloat32, Y1: math.MaxFloat32, X2: -1, Y2: -1}
 	n := 0
 	for y := range size {
 		for x := range size {
@@ -40,7 +42,7 @@ func TestTrainTransformTracksPixels(t *testing.T) {
 			copy(img.Pix[3*(y*W+x):], []uint8{255, 255, 255})
 		}
 	}
-	objs := []data.Object{{Box: data.Box{X1: 37, Y1: 41, X2: 121, Y2: 97}, Area: 84 * 56}}
+	objs := []data.Object{{Box: box.Box{X1: 37, Y1: 41, X2: 121, Y2: 97}, Area: 84 * 56}}
 	tr := data.DefaultTransform(size)
 	tr.ScaleMin, tr.ScaleMax = 0.3, 2.5
 	pix := make([]float32, size*size*3)
@@ -58,7 +60,7 @@ func TestTrainTransformTracksPixels(t *testing.T) {
 		if len(out) == 0 {
 			dropped++
 			// Only a sliver (< MinBoxSide) of the rectangle may be visible.
-			if got.Width() > 2 && got.Height() > 2 {
+			if got.W() > 2 && got.H() > 2 {
 				t.Fatalf("iter %d: box dropped but %d pixels visible in %v (placement %+v)", i, n, got, p)
 			}
 			continue
@@ -76,7 +78,7 @@ func TestTrainTransformTracksPixels(t *testing.T) {
 	}
 }
 
-func maxAbsDiff(a, b data.Box) float32 {
+func maxAbsDiff(a, b box.Box) float32 {
 	return max(abs32(a.X1-b.X1), abs32(a.Y1-b.Y1), abs32(a.X2-b.X2), abs32(a.Y2-b.Y2))
 }
 
@@ -93,7 +95,7 @@ func TestEvalNormaliseAndPad(t *testing.T) {
 	for i := range pix {
 		pix[i] = 42 // stale values must be overwritten
 	}
-	objs := []data.Object{{Box: data.Box{X1: 8, Y1: 4, X2: 40, Y2: 30}}}
+	objs := []data.Object{{Box: box.Box{X1: 8, Y1: 4, X2: 40, Y2: 30}}}
 	out, p := tr.Eval(pix, img, objs, nil)
 	if p.Scale != 0.75 || p.Width != 48 || p.Height != 24 || p.Flipped || p.OffsetX != 0 {
 		t.Fatalf("placement %+v", p)
@@ -113,7 +115,7 @@ func TestEvalNormaliseAndPad(t *testing.T) {
 			}
 		}
 	}
-	if len(out) != 1 || out[0].Box != (data.Box{X1: 6, Y1: 3, X2: 30, Y2: 22.5}) {
+	if len(out) != 1 || out[0].Box != (box.Box{X1: 6, Y1: 3, X2: 30, Y2: 22.5}) {
 		t.Errorf("eval box %+v", out)
 	}
 	if back := p.ToOriginal(out[0].Box); maxAbsDiff(back, objs[0].Box) > 1e-4 {
@@ -121,7 +123,7 @@ func TestEvalNormaliseAndPad(t *testing.T) {
 	}
 	// Round trip through a flipped, cropped training placement.
 	q := data.Placement{Scale: 1.5, OffsetX: 7, OffsetY: 3, Flipped: true, OrigWidth: W, OrigHeight: H, Width: 48, Height: 45}
-	b := data.Box{X1: 10, Y1: 5, X2: 20, Y2: 25}
+	b := box.Box{X1: 10, Y1: 5, X2: 20, Y2: 25}
 	if back := q.ToOriginal(q.ToNetwork(b)); maxAbsDiff(back, b) > 1e-4 {
 		t.Errorf("flipped round trip %v, want %v", back, b)
 	}

@@ -197,7 +197,7 @@ func (d *Dataset) Validate(cfg ValidateConfig) (*Report, error) {
 			var detail string
 			switch {
 			case !finite(b.X1) || !finite(b.Y1) || !finite(b.X2) || !finite(b.Y2) ||
-				!(b.Width() > 0 && b.Width() >= cfg.MinSide) || !(b.Height() > 0 && b.Height() >= cfg.MinSide):
+				!(b.W() > 0 && b.W() >= cfg.MinSide) || !(b.H() > 0 && b.H() >= cfg.MinSide):
 				reason, detail = ReasonDegenerate, fmt.Sprintf("box %v", b)
 			case b.X1 < -tol || b.Y1 < -tol || b.X2 > W+tol || b.Y2 > H+tol:
 				reason, detail = ReasonOutside, fmt.Sprintf("box %v in a %d×%d image", b, s.Width, s.Height)
@@ -210,7 +210,7 @@ func (d *Dataset) Validate(cfg ValidateConfig) (*Report, error) {
 				rep.SkippedObjects++
 				continue
 			}
-			if c := clipBox(b, W, H); c != b {
+			if c := b.Clip(W, H); c != b {
 				o.Box = c
 				rep.ClippedObjects++
 			}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/spinenet-go/spinenet/detection/box"
 )
 
 type vocFile struct {
@@ -73,7 +75,7 @@ func LoadVOC(annotationDir, imageDir string, classes []string) (*Dataset, error)
 
 	type vocObject struct {
 		name      string
-		box       Box
+		box       box.Box
 		difficult bool
 	}
 	type vocImage struct {
@@ -158,7 +160,7 @@ func LoadVOC(annotationDir, imageDir string, classes []string) (*Dataset, error)
 			found[name] = true
 			im.objects = append(im.objects, vocObject{
 				name:      name,
-				box:       Box{float32(c[0] - 1), float32(c[1] - 1), float32(c[2]), float32(c[3])},
+				box:       box.XYXY(float32(c[0]-1), float32(c[1]-1), float32(c[2]), float32(c[3])),
 				difficult: diff == "1",
 			})
 		}

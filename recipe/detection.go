@@ -9,7 +9,6 @@ import (
 	"github.com/spinenet-go/spinenet/cocoeval"
 	"github.com/spinenet-go/spinenet/data"
 	"github.com/spinenet-go/spinenet/detection"
-	"github.com/spinenet-go/spinenet/detection/box"
 	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/train"
 )
@@ -144,7 +143,7 @@ func CocoGroundTruth(ds *data.Dataset) *cocoeval.Dataset {
 				area = float64(b.Area())
 			}
 			gt.Annotations = append(gt.Annotations, cocoeval.Annotation{ID: id, ImageID: s.ID, CategoryID: int64(o.CategoryID),
-				BBox: [4]float64{float64(b.X1), float64(b.Y1), float64(b.Width()), float64(b.Height())}, HasBBox: true,
+				BBox: b.XYWH(), HasBBox: true,
 				Area: area, IsCrowd: o.Crowd})
 		}
 	}
@@ -215,7 +214,7 @@ func (t *DetectionTask) groundTruth(b *data.Batch) []detection.GroundTruth {
 			if o.Crowd {
 				continue
 			}
-			gts[i].Boxes = append(gts[i].Boxes, box.XYXY(o.Box.X1, o.Box.Y1, o.Box.X2, o.Box.Y2))
+			gts[i].Boxes = append(gts[i].Boxes, o.Box)
 			gts[i].Classes = append(gts[i].Classes, o.Class)
 		}
 	}
@@ -297,7 +296,7 @@ func (p *Predictor) DetectDataset(ds *data.Dataset, src data.ImageSource, worker
 		}
 		for _, f := range found {
 			dets = append(dets, cocoeval.Detection{ImageID: b.Samples[0].ID, CategoryID: int64(ds.CategoryIDs[f.Class]),
-				BBox: [4]float64{float64(f.Box.X1), float64(f.Box.Y1), float64(f.Box.Width()), float64(f.Box.Height())}, HasBBox: true, Score: float64(f.Score)})
+				BBox: f.Box.XYWH(), HasBBox: true, Score: float64(f.Score)})
 		}
 	}
 	return dets, nil

@@ -3,16 +3,15 @@ package recipe
 import (
 	"github.com/spinenet-go/spinenet/data"
 	"github.com/spinenet-go/spinenet/detection"
+	"github.com/spinenet-go/spinenet/detection/box"
 	"github.com/spinenet-go/spinenet/infer"
 	"github.com/spinenet-go/spinenet/tensor"
 )
 
-// Found is one detection in original image pixels.
-type Found struct {
-	Box   data.Box
-	Class int
-	Score float32
-}
+// Found is one detection in original image pixels: the box, score and class
+// post-processing produces, so it can be drawn (internal/annotate) or
+// written out without conversion.
+type Found = box.Scored
 
 // Predictor runs a trained detector on single images: the evaluation
 // transform (long side to the input size, padded), compiled inference,
@@ -57,8 +56,8 @@ func (p *Predictor) run(x *tensor.Tensor, pl data.Placement) ([]Found, error) {
 	dets := detection.Detect(cls, boxes, p.anchors, p.Detector.Model.Config.NumClasses, [][2]float32{{float32(pl.Width), float32(pl.Height)}}, p.Post)
 	var found []Found
 	for _, d := range dets[0] {
-		b := pl.ToOriginal(data.Box{X1: d.Box.X1, Y1: d.Box.Y1, X2: d.Box.X2, Y2: d.Box.Y2})
-		if b.Width() > 0 && b.Height() > 0 {
+		b := pl.ToOriginal(d.Box)
+		if b.W() > 0 && b.H() > 0 {
 			found = append(found, Found{Box: b, Class: d.Class, Score: d.Score})
 		}
 	}

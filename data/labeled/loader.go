@@ -1,10 +1,13 @@
 package labeled
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
-	"sync"
 
+	"github.com/spinenet-go/spinenet/data/pipeline"
 	"github.com/spinenet-go/spinenet/tensor"
 )
 
@@ -23,18 +26,19 @@ type Batch struct {
 	full *tensor.Tensor // [BatchSize, S, S, C] storage
 }
 
+// orderKey and augmentKey are the classification generator families: the
+// epoch order uses PCG(Mix(seed, epoch, −1), 0x0dde7) and a sample's
+// augmentation PCG(Mix(seed, epoch, index), 0x5ca1ab1e) (SampleRNG), the
+// streams every shipped result was trained with.
+var (
+	orderKey   = pipeline.Key{Tags: []uint64{^uint64(0)}, Stream: 0x0dde7}
+	augmentKey = pipeline.Key{Stream: 0x5ca1ab1e}
+)
+
 // Order returns the sample order of an epoch: 0…n−1, shuffled (when
 // shuffle) by a generator seeded from (seed, epoch).
 func Order(n int, seed uint64, epoch int, shuffle bool) []int {
-	perm := make([]int, n)
-	for i := range perm {
-		perm[i] = i
-	}
-	if shuffle {
-		rng := rand.New(rand.NewPCG(SampleSeed(seed, epoch, -1), 0x0dde7))
-		rng.Shuffle(n, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
-	}
-	return perm
+	return pipeline.Permutation(n, seed, epoch, shuffle, orderKey)
 }
 
 // NumBatches is the number of batches of n samples of batchSize.
@@ -82,42 +86,34 @@ type LoaderConfig struct {
 	DropLast bool
 	// Skip skips the first Skip batches (resuming mid-epoch).
 	Skip int
-	// Workers build batches concurrently (default 1); Prefetch is how many
-	// finished batches may wait (default 2).
+	// Workers transform images concurrently (default 1); Prefetch is how
+	// many batches' worth of transformed images may wait beyond one per
+	// worker (default 2).
 	Workers, Prefetch int
 }
 
-// Loader builds the batches of one epoch on background goroutines, ahead
-// of the consumer, and hands them out in order. It implements
-// train.Batches. Batch buffers are recycled: in steady state it allocates
-// nothing large.
+// Loader transforms the images of one epoch on a data/pipeline pool,
+// ahead of the consumer, and hands out batches in order. It implements
+// train.Batches. Each sample draws its augmentation from SampleRNG(Seed,
+// Epoch, index), so the batches do not depend on Workers or timing. Images
+// wait in Workers + Prefetch·BatchSize recycled buffers and are copied into
+// the Loader's one batch: in steady state it allocates nothing large.
+//
+// The Set is only read, so any number of Loaders may share one Set
+// concurrently. A Loader is used from one goroutine; Close may be called
+// from any.
 type Loader struct {
-	set     *Set
-	cfg     LoaderConfig
-	order   []int
-	batches int
+	set  *Set
+	cfg  LoaderConfig
+	pool *pipeline.Pool[slotImage]
+	sc   []Scratch // per worker
 
-	pending chan chan result // results in batch order
-	free    chan *Batch
-	done    chan struct{}
-	wg      sync.WaitGroup
-	once    sync.Once
-
-	cur  *Batch
-	next int
-	err  error
+	batch *Batch
+	err   error // sticky error
 }
 
-type result struct {
-	b   *Batch
-	err error
-}
-
-type job struct {
-	index int
-	b     *Batch
-	out   chan result
-}
+// slotImage is one pipeline slot: a transformed image.
+type slotImage struct{ pix []float32 }
 
 // NewLoader starts loading the epoch's batches.
 func NewLoader(s *Set, cfg LoaderConfig) (*Loader, error) {
@@ -134,105 +130,80 @@ func NewLoader(s *Set, cfg LoaderConfig) (*Loader, error) {
 	if cfg.Prefetch < 1 {
 		cfg.Prefetch = 2
 	}
-	l := &Loader{set: s, cfg: cfg, order: Order(s.N, cfg.Seed, cfg.Epoch, cfg.Shuffle),
-		batches: NumBatches(s.N, cfg.BatchSize, cfg.DropLast), next: max(cfg.Skip, 0)}
-	depth := cfg.Workers + cfg.Prefetch
-	l.pending = make(chan chan result, depth)
-	l.free = make(chan *Batch, depth+1)
-	l.done = make(chan struct{})
 	S, C := cfg.Transform.Size, cfg.Transform.Channels
-	for range depth + 1 {
-		full := tensor.New(cfg.BatchSize, S, S, C)
-		l.free <- &Batch{full: full, Labels: make([]int32, cfg.BatchSize), Indices: make([]int, cfg.BatchSize)}
+	full := tensor.New(cfg.BatchSize, S, S, C)
+	l := &Loader{set: s, cfg: cfg, sc: make([]Scratch, cfg.Workers),
+		batch: &Batch{full: full, Labels: make([]int32, cfg.BatchSize), Indices: make([]int, cfg.BatchSize)}}
+	// The epoch's samples, without those of a dropped partial batch.
+	used := NumBatches(s.N, cfg.BatchSize, cfg.DropLast) * cfg.BatchSize
+	pool, err := pipeline.New(context.Background(), pipeline.Config{
+		Order:   func(epoch int) []int { return Order(s.N, cfg.Seed, epoch, cfg.Shuffle)[:min(used, s.N)] },
+		Workers: cfg.Workers, Window: cfg.Workers + cfg.Prefetch*cfg.BatchSize,
+		Seed: cfg.Seed, ItemKey: augmentKey,
+		StartEpoch: cfg.Epoch, Epochs: 1, Skip: max(cfg.Skip, 0) * cfg.BatchSize,
+	}, l.work)
+	if err != nil {
+		return nil, fmt.Errorf("labeled: loader: %w", err)
 	}
-	jobs := make(chan job)
-	l.wg.Add(1 + cfg.Workers)
-	go l.dispatch(jobs)
-	for range cfg.Workers {
-		go l.work(jobs)
-	}
+	l.pool = pool
 	return l, nil
 }
 
-// dispatch hands out batches in order, each with its own result channel
-// queued on pending, taking a free buffer first so at most depth batches
-// are in flight.
-func (l *Loader) dispatch(jobs chan<- job) {
-	defer l.wg.Done()
-	defer close(jobs)
-	defer close(l.pending)
-	for k := l.next; k < l.batches; k++ {
-		select {
-		case <-l.done:
-			return
-		default:
-		}
-		var b *Batch
-		select {
-		case b = <-l.free:
-		case <-l.done:
-			return
-		}
-		out := make(chan result, 1)
-		select {
-		case l.pending <- out:
-		case <-l.done:
-			return
-		}
-		select {
-		case jobs <- job{k, b, out}:
-		case <-l.done:
-			return
-		}
+// work transforms one sample into its slot.
+func (l *Loader) work(worker int, it pipeline.Item, rng *rand.Rand, slot *slotImage) error {
+	t := l.cfg.Transform
+	if slot.pix == nil {
+		slot.pix = make([]float32, t.Floats())
 	}
+	if t.Augment == (Augment{}) {
+		rng = nil
+	}
+	return l.set.Fill(slot.pix, it.Index, t, rng, &l.sc[worker])
 }
 
-func (l *Loader) work(jobs <-chan job) {
-	defer l.wg.Done()
-	sc := new(Scratch)
-	cfg := l.cfg
-	per := cfg.Transform.Floats()
-	for j := range jobs {
-		b := j.b
-		lo := j.index * cfg.BatchSize
-		hi := min(lo+cfg.BatchSize, l.set.N)
-		n := hi - lo
-		b.Indices = b.Indices[:n]
-		copy(b.Indices, l.order[lo:hi])
-		b.Labels = b.Labels[:n]
-		b.Epoch, b.Index = cfg.Epoch, j.index
-		if n == cfg.BatchSize {
-			b.Images = b.full
-		} else {
-			S, C := cfg.Transform.Size, cfg.Transform.Channels
-			b.Images, _ = tensor.FromSlice(b.full.Data()[:n*per], n, S, S, C)
-		}
-		err := l.set.FillBatch(b.Images, b.Labels, b.Indices, cfg.Transform, cfg.Seed, cfg.Epoch, sc)
-		j.out <- result{b, err}
-	}
-}
-
-// NextBatch returns the next batch, or nil at the end of the epoch. The
-// previous batch is recycled.
+// NextBatch returns the next batch, or nil at the end of the epoch (and
+// after Close). The previous batch is reused. A failing image stops the
+// loader: its error (a *pipeline.ItemError naming the sample) is returned
+// from then on.
 func (l *Loader) NextBatch() (*Batch, error) {
 	if l.err != nil {
 		return nil, l.err
 	}
-	if l.cur != nil {
-		l.free <- l.cur
-		l.cur = nil
+	b, B := l.batch, l.cfg.BatchSize
+	per := l.cfg.Transform.Floats()
+	n := 0
+	for n < B {
+		it, slot, err := l.pool.Next()
+		if err == io.EOF || errors.Is(err, pipeline.ErrClosed) {
+			break
+		}
+		if err != nil {
+			l.err = err
+			return nil, err
+		}
+		if n == 0 {
+			b.Epoch, b.Index = it.Epoch, it.Pos/B
+		}
+		copy(b.full.Data()[n*per:(n+1)*per], slot.pix)
+		b.Labels = b.Labels[:B]
+		b.Labels[n] = l.set.Labels[it.Index]
+		b.Indices = b.Indices[:B]
+		b.Indices[n] = it.Index
+		n++
+		if it.Last {
+			break
+		}
 	}
-	out, ok := <-l.pending
-	if !ok {
+	if n == 0 {
 		return nil, nil
 	}
-	r := <-out
-	if r.err != nil {
-		l.err = r.err
-		return nil, r.err
+	b.Images = b.full
+	if n < B {
+		S, C := l.cfg.Transform.Size, l.cfg.Transform.Channels
+		b.Images, _ = tensor.FromSlice(b.full.Data()[:n*per], n, S, S, C)
 	}
-	l.cur = r.b
-	return r.b, nil
+	b.Labels, b.Indices = b.Labels[:n], b.Indices[:n]
+	return b, nil
 }
 
 // Next implements train.Batches: the batch is a *Batch.
@@ -244,13 +215,6 @@ func (l *Loader) Next() (any, bool, error) {
 	return b, true, nil
 }
 
-// Close stops the goroutines. It is safe to call more than once.
-func (l *Loader) Close() error {
-	// Workers never block (their result channels are buffered) and the
-	// dispatcher watches done, so closing it stops everything.
-	l.once.Do(func() {
-		close(l.done)
-		l.wg.Wait()
-	})
-	return nil
-}
+// Close stops the goroutines and waits for them. It is safe to call more
+// than once.
+func (l *Loader) Close() error { return l.pool.Close() }

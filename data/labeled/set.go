@@ -29,6 +29,10 @@ import (
 // Set is a labelled image set. IDX sets hold their decoded pixels (uint8,
 // [N, H, W, C] row-major, C = 1 for MNIST-style files); ImageFolder sets hold
 // file paths and are decoded on demand (C = 3, H = W = 0 because sizes vary).
+//
+// A Set is immutable once read: Fill and the Loader only read it (each
+// worker decodes into its own Scratch), so one Set, loaded once, may serve
+// any number of concurrent loaders, e.g. the trials of a sweep.
 type Set struct {
 	// Classes names the classes; label l is Classes[l].
 	Classes []string

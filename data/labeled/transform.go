@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 
 	"github.com/spinenet-go/spinenet/data"
+	"github.com/spinenet-go/spinenet/data/pipeline"
+	"github.com/spinenet-go/spinenet/data/resample"
 )
 
 // ImageNet channel statistics in [0, 1] space, used for RGB sets.
@@ -35,10 +37,11 @@ type Augment struct {
 //  1. window: an IDX image is used whole; an ImageFolder image contributes
 //     the square of side min(W, H), centred (or at a random offset along the
 //     long side with Augment.RandomWindow), so the aspect ratio is kept;
-//  2. resize the window to Size×Size bilinearly with half-pixel centres
-//     (output pixel u samples source (u + 0.5)·side/Size − 0.5, clamped at
-//     the border; without antialiasing, like tf.image.resize). A window
-//     already Size×Size is copied exactly;
+//  2. resize the window to Size×Size with data/resample's bilinear,
+//     half-pixel centres (output pixel u samples source
+//     (u + 0.5)·side/Size − 0.5, clamped at the border; without
+//     antialiasing, like tf.image.resize). A window already Size×Size is
+//     copied exactly;
 //  3. augment (Augment): horizontal flip, then shift with black padding;
 //  4. convert channels: a 1-channel image is replicated to 3 channels when
 //     Channels is 3, an RGB image becomes luma (0.299 R + 0.587 G + 0.114 B)
@@ -79,31 +82,20 @@ func (t Transform) Floats() int { return t.Size * t.Size * t.Channels }
 // Scratch holds reusable per-goroutine buffers for Fill.
 type Scratch struct {
 	rgb  data.RGB
-	taps []tap
-}
-
-type tap struct {
-	i0, i1 int32
-	w      float32
+	taps []resample.Tap
+	bl   resample.Bilinear
 }
 
 // SampleSeed derives the seed of sample index's generator in an epoch
 // (splitmix64 over the tuple).
 func SampleSeed(seed uint64, epoch, index int) uint64 {
-	h := uint64(0x9e3779b97f4a7c15)
-	for _, v := range [...]uint64{seed, uint64(epoch), uint64(index)} {
-		h ^= v
-		h += 0x9e3779b97f4a7c15
-		h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
-		h = (h ^ h>>27) * 0x94d049bb133111eb
-		h ^= h >> 31
-	}
-	return h
+	return pipeline.Mix(seed, uint64(epoch), uint64(index))
 }
 
-// SampleRNG returns the generator of sample index in an epoch.
+// SampleRNG returns the generator of sample index in an epoch, the one the
+// Loader's workers hand to Fill.
 func SampleRNG(seed uint64, epoch, index int) *rand.Rand {
-	return rand.New(rand.NewPCG(SampleSeed(seed, epoch, index), 0x5ca1ab1e))
+	return pipeline.ItemRNG(seed, epoch, index, augmentKey)
 }
 
 // Fill writes image i of s, transformed by t, into dst (t.Floats() values).
@@ -162,7 +154,8 @@ func (s *Set) Fill(dst []float32, i int, t Transform, rng *rand.Rand, sc *Scratc
 }
 
 // render resamples the window (x0, y0, sw×sh) of the w-wide c-channel
-// image pix to t.Size², with the flip and shift applied, and normalises.
+// image pix to t.Size² with data/resample's bilinear, with the flip and
+// shift applied, and normalises; shifted-in pixels are black.
 func render(dst []float32, pix []uint8, w, c, x0, y0, sw, sh int, t Transform, flip bool, dx, dy int, sc *Scratch) {
 	S, oc := t.Size, t.Channels
 	var mul, add [3]float32
@@ -170,79 +163,61 @@ func render(dst []float32, pix []uint8, w, c, x0, y0, sw, sh int, t Transform, f
 		mul[k] = 1 / (255 * t.Std[k])
 		add[k] = -t.Mean[k] / t.Std[k]
 	}
-	// Column taps of every output column (−1: padding).
 	if cap(sc.taps) < 2*S {
-		sc.taps = make([]tap, 2*S)
+		sc.taps = make([]resample.Tap, 2*S)
 	}
-	cols, rows := sc.taps[:S], sc.taps[S:2*S]
-	setTaps := func(tp []tap, n, off, shift int, mirror bool) {
-		scale := float64(n) / float64(S)
-		for u := range S {
-			v := u + shift // the shifted window…
-			if v < 0 || v >= S {
-				tp[u] = tap{-1, -1, 0}
-				continue
-			}
-			if mirror { // …of the flipped image
-				v = S - 1 - v
-			}
-			i0, i1, wt := taps((float64(v)+0.5)*scale-0.5, n)
-			tp[u] = tap{int32(off + i0), int32(off + i1), wt}
+	// Output columns u0…u0+len(cols)−1 (rows v0…) show the image; the rest
+	// is black padding brought in by the shift.
+	cols, u0 := windowTaps(sc.taps[:0:S], S, sw, x0, dx, flip)
+	rows, v0 := windowTaps(sc.taps[S:S:2*S], S, sh, y0, dy, false)
+	pad := func(o []float32) {
+		for u := 0; u < len(o); u += oc {
+			copy(o[u:u+oc], add[:oc])
 		}
 	}
-	setTaps(cols, sw, x0, dx, flip)
-	setTaps(rows, sh, y0, dy, false)
-	stride := w * c
-	var px [3]float32
-	for v := range S {
-		o := dst[v*S*oc : (v+1)*S*oc]
-		ry := rows[v]
-		if ry.i0 < 0 {
-			for u := range S {
-				copy(o[u*oc:(u+1)*oc], add[:oc])
-			}
-			continue
-		}
-		r0 := pix[int(ry.i0)*stride : (int(ry.i0)+1)*stride]
-		r1 := pix[int(ry.i1)*stride : (int(ry.i1)+1)*stride]
-		for u := range S {
-			cx := cols[u]
-			q := o[u*oc : (u+1)*oc]
-			if cx.i0 < 0 {
-				copy(q, add[:oc])
-				continue
-			}
-			a, b := int(cx.i0)*c, int(cx.i1)*c
-			for k := range c {
-				top := float32(r0[a+k]) + cx.w*(float32(r0[b+k])-float32(r0[a+k]))
-				bot := float32(r1[a+k]) + cx.w*(float32(r1[b+k])-float32(r1[a+k]))
-				px[k] = top + ry.w*(bot-top)
-			}
+	pad(dst[:v0*S*oc])
+	pad(dst[(v0+len(rows))*S*oc : S*S*oc])
+	img := resample.Image{Pix: pix, Width: w, Height: len(pix) / max(w*c, 1), Channels: c}
+	sc.bl.Rows(img, cols, rows, func(y int, row []float32) {
+		o := dst[(v0+y)*S*oc : (v0+y+1)*S*oc]
+		pad(o[:u0*oc])
+		pad(o[(u0+len(cols))*oc:])
+		q := o[u0*oc : (u0+len(cols))*oc]
+		for u := range cols {
+			px, qu := row[u*c:(u+1)*c], q[u*oc:(u+1)*oc]
 			switch {
 			case c == oc:
 				for k := range oc {
-					q[k] = px[k]*mul[k] + add[k]
+					qu[k] = px[k]*mul[k] + add[k]
 				}
 			case c == 1: // gray → RGB
 				for k := range oc {
-					q[k] = px[0]*mul[k] + add[k]
+					qu[k] = px[0]*mul[k] + add[k]
 				}
 			default: // RGB → luma (ITU-R BT.601)
-				q[0] = (0.299*px[0]+0.587*px[1]+0.114*px[2])*mul[0] + add[0]
+				qu[0] = (0.299*px[0]+0.587*px[1]+0.114*px[2])*mul[0] + add[0]
 			}
 		}
-	}
+	})
 }
 
-// taps returns the two neighbouring source indices of coordinate f in
-// [0, n) and the weight of the second, clamping at the borders.
-func taps(f float64, n int) (i0, i1 int, w float32) {
-	if f <= 0 {
-		return 0, 0, 0
+// windowTaps appends to tp the taps of the output pixels of an S-pixel axis
+// that show the n-pixel source window starting at off, shifted by shift
+// (output u shows window pixel u + shift, mirrored when mirror), and
+// returns them with the first such output pixel. Output pixels whose
+// shifted position falls outside [0, S) are padding.
+func windowTaps(tp []resample.Tap, S, n, off, shift int, mirror bool) ([]resample.Tap, int) {
+	first, end := max(0, -shift), min(S, S-shift)
+	scale := float64(n) / float64(S)
+	for u := first; u < end; u++ {
+		v := u + shift
+		if mirror {
+			v = S - 1 - v
+		}
+		tap := resample.At(resample.Center(v, scale), n)
+		tap.I0 += int32(off)
+		tap.I1 += int32(off)
+		tp = append(tp, tap)
 	}
-	if f >= float64(n-1) {
-		return n - 1, n - 1, 0
-	}
-	i0 = int(f)
-	return i0, i0 + 1, float32(f - float64(i0))
+	return tp, first
 }

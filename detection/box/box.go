@@ -1,7 +1,18 @@
-// Package box is plain box geometry for detection: boxes are [x1 y1 x2 y2]
-// in pixels (x2, y2 exclusive of nothing: a box's width is x2 − x1), stored
-// as Box values. It has no dependencies beyond the standard library, so
-// data loading, evaluation and serving can all use it.
+// Package box is the one box type of the module: boxes are [x1 y1 x2 y2] in
+// pixels, continuous coordinates (a box covering pixel columns 3..5 is
+// X1=3, X2=6, so its width is X2 − X1 = 3), stored as Box values. Data
+// loading, augmentation, anchors, target assignment, post-processing,
+// evaluation output and drawing all use it, so no code converts between box
+// types. It has no dependencies beyond the standard library.
+//
+// # Width semantics
+//
+// W and H clamp at 0: an inverted box (X2 < X1 or Y2 < Y1) has width or
+// height 0 and Area 0, never a negative value. There is deliberately no
+// signed width accessor; code that must tell an inverted box from an empty
+// one compares the corners itself (b.X2 < b.X1). NaN coordinates propagate:
+// W, H and Area of a box with a NaN corner are NaN, so a comparison such as
+// b.W() >= min is false for it.
 package box
 
 import (
@@ -12,13 +23,13 @@ import (
 // Box is an axis-aligned box [X1, Y1, X2, Y2] in pixels.
 type Box struct{ X1, Y1, X2, Y2 float32 }
 
-// W returns the width (0 for an inverted box).
+// W returns the width X2 − X1, clamped at 0 (0 for an inverted box).
 func (b Box) W() float32 { return max(b.X2-b.X1, 0) }
 
-// H returns the height (0 for an inverted box).
+// H returns the height Y2 − Y1, clamped at 0 (0 for an inverted box).
 func (b Box) H() float32 { return max(b.Y2-b.Y1, 0) }
 
-// Area returns W·H.
+// Area returns W·H (0 for an empty or inverted box).
 func (b Box) Area() float32 { return b.W() * b.H() }
 
 // Center returns the box centre.
@@ -92,6 +103,12 @@ func NMS(dets []Scored, iouThresh float32, maxKeep int) []Scored {
 		}
 	}
 	return kept
+}
+
+// XYWH returns the box as COCO's bbox [x y w h] (cocoeval's layout), with
+// W and H clamped at 0 as everywhere.
+func (b Box) XYWH() [4]float64 {
+	return [4]float64{float64(b.X1), float64(b.Y1), float64(b.W()), float64(b.H())}
 }
 
 // XYXY returns the box with corners (x1, y1) and (x2, y2).

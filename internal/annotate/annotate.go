@@ -1,6 +1,7 @@
 // Package annotate draws detections onto images: a coloured rectangle per
 // box and a filled label with the class name and score, in a colour chosen
-// per class.
+// per class. Detections are box.Scored values in image pixels, the type the
+// detector's post-processing produces, so nothing is converted to draw them.
 package annotate
 
 import (
@@ -14,19 +15,12 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/spinenet-go/spinenet/detection/box"
 	"github.com/spinenet-go/spinenet/internal/atomicfile"
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
 )
-
-// Box is one detection to draw, in image pixels.
-type Box struct {
-	X1, Y1, X2, Y2 float32
-	Label          string
-	Score          float32
-	Class          int
-}
 
 // palette holds distinct colours; class c uses palette[c % len].
 var palette = []color.RGBA{
@@ -35,21 +29,23 @@ var palette = []color.RGBA{
 	{0, 128, 128, 255}, {220, 190, 255, 255}, {170, 110, 40, 255}, {128, 0, 0, 255}, {0, 0, 128, 255},
 }
 
-// Draw returns a copy of img with the boxes drawn on it.
-func Draw(img image.Image, boxes []Box) *image.RGBA {
+// Draw returns a copy of img with the detections drawn on it, each labelled
+// with names[Class] (or "class N" when names has no entry) and its score.
+func Draw(img image.Image, dets []box.Scored, names []string) *image.RGBA {
 	b := img.Bounds()
 	out := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
 	draw.Draw(out, out.Bounds(), img, b.Min, draw.Src)
 	thick := max(1, min(b.Dx(), b.Dy())/200)
 	face := basicfont.Face7x13
-	for _, bx := range boxes {
-		c := palette[bx.Class%len(palette)]
+	for _, d := range dets {
+		c := palette[max(d.Class, 0)%len(palette)]
+		bx := d.Box
 		r := image.Rect(int(bx.X1), int(bx.Y1), int(bx.X2+0.5), int(bx.Y2+0.5)).Intersect(out.Bounds())
 		if r.Empty() {
 			continue
 		}
 		rect(out, r, thick, c)
-		text := fmt.Sprintf("%s %.2f", bx.Label, bx.Score)
+		text := fmt.Sprintf("%s %.2f", className(names, d.Class), d.Score)
 		w := font.MeasureString(face, text).Ceil() + 4
 		h := face.Metrics().Height.Ceil() + 2
 		ly := r.Min.Y - h
@@ -63,6 +59,14 @@ func Draw(img image.Image, boxes []Box) *image.RGBA {
 		d.DrawString(text)
 	}
 	return out
+}
+
+// className returns names[c], or "class c" when names has no entry for c.
+func className(names []string, c int) string {
+	if c >= 0 && c < len(names) {
+		return names[c]
+	}
+	return fmt.Sprintf("class %d", c)
 }
 
 // textColor picks black or white for legibility on c.
@@ -96,10 +100,11 @@ func Save(path string, img image.Image) error {
 }
 
 // Upscale returns img enlarged by an integer factor (nearest neighbour) and
-// the boxes scaled to match, so detections on small images stay legible.
-func Upscale(img image.Image, boxes []Box, factor int) (image.Image, []Box) {
+// a copy of the detections with their boxes scaled to match, so detections
+// on small images stay legible.
+func Upscale(img image.Image, dets []box.Scored, factor int) (image.Image, []box.Scored) {
 	if factor <= 1 {
-		return img, boxes
+		return img, dets
 	}
 	b := img.Bounds()
 	out := image.NewRGBA(image.Rect(0, 0, b.Dx()*factor, b.Dy()*factor))
@@ -108,11 +113,10 @@ func Upscale(img image.Image, boxes []Box, factor int) (image.Image, []Box) {
 			out.Set(x, y, img.At(b.Min.X+x/factor, b.Min.Y+y/factor))
 		}
 	}
-	scaled := make([]Box, len(boxes))
-	f := float32(factor)
-	for i, bx := range boxes {
-		bx.X1, bx.Y1, bx.X2, bx.Y2 = bx.X1*f, bx.Y1*f, bx.X2*f, bx.Y2*f
-		scaled[i] = bx
+	scaled := make([]box.Scored, len(dets))
+	for i, d := range dets {
+		d.Box = d.Box.Scale(float32(factor))
+		scaled[i] = d
 	}
 	return out, scaled
 }

@@ -96,12 +96,8 @@ func runDemo(opt demoOptions, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		var boxes []annotate.Box
-		for _, f := range found {
-			boxes = append(boxes, annotate.Box{X1: f.Box.X1, Y1: f.Box.Y1, X2: f.Box.X2, Y2: f.Box.Y2, Label: task.Val.Classes[f.Class], Score: f.Score, Class: f.Class})
-		}
-		big, boxes := annotate.Upscale(img, boxes, 3)
-		if err := annotate.Save(filepath.Join(dir, fmt.Sprintf("val-%02d.png", i+1)), annotate.Draw(big, boxes)); err != nil {
+		big, found := annotate.Upscale(img, found, 3)
+		if err := annotate.Save(filepath.Join(dir, fmt.Sprintf("val-%02d.png", i+1)), annotate.Draw(big, found, task.Val.Classes)); err != nil {
 			return err
 		}
 	}

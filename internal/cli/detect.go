@@ -96,19 +96,17 @@ func runDetect(opt detectOptions, images []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		elapsed := time.Since(start)
-		var boxes []annotate.Box
 		for _, f := range found {
 			name := d.Classes[f.Class]
 			results = append(results, detectionJSON{ImageID: int64(i + 1), FileName: path, CategoryID: d.CategoryIDs[f.Class], Category: name,
-				BBox: [4]float32{f.Box.X1, f.Box.Y1, f.Box.Width(), f.Box.Height()}, Score: f.Score})
-			boxes = append(boxes, annotate.Box{X1: f.Box.X1, Y1: f.Box.Y1, X2: f.Box.X2, Y2: f.Box.Y2, Label: name, Score: f.Score, Class: f.Class})
+				BBox: [4]float32{f.Box.X1, f.Box.Y1, f.Box.W(), f.Box.H()}, Score: f.Score})
 		}
 		fmt.Fprintf(stdout, "%s: %d objects (%s)\n", path, len(found), elapsed.Round(time.Millisecond))
 		for _, f := range found {
 			fmt.Fprintf(stdout, "  %-14s %.3f  [%.0f %.0f %.0f %.0f]\n", d.Classes[f.Class], f.Score, f.Box.X1, f.Box.Y1, f.Box.X2, f.Box.Y2)
 		}
 		if !opt.NoImages {
-			if err := annotate.Save(filepath.Join(opt.Output, outputName(path, used)), annotate.Draw(img, boxes)); err != nil {
+			if err := annotate.Save(filepath.Join(opt.Output, outputName(path, used)), annotate.Draw(img, found, d.Classes)); err != nil {
 				return err
 			}
 		}
