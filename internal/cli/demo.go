@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/spinenet-go/spinenet/configs"
 	"github.com/spinenet-go/spinenet/data"
 	"github.com/spinenet-go/spinenet/internal/annotate"
+	"github.com/spinenet-go/spinenet/predict"
 	"github.com/spinenet-go/spinenet/recipe"
 	"github.com/spinenet-go/spinenet/train"
 )
@@ -83,22 +85,22 @@ func runDemo(opt demoOptions, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	p, err := recipe.NewPredictor(task.Detector())
+	popt := predict.DefaultOptions()
+	popt.Post.ScoreThreshold = 0.3
+	p, err := predict.NewDetector(task.Detector(), popt)
 	if err != nil {
 		return err
 	}
-	p.Post.ScoreThreshold = 0.3
 	src := task.Source.(*data.MemorySource)
-	var rgb data.RGB
 	for i, s := range task.Val.Samples[:min(opt.Examples, len(task.Val.Samples))] {
 		img := src.Image(s.ID)
-		found, err := p.Predict(data.ToRGB(&rgb, img))
+		found, err := p.Detect(context.Background(), img)
 		if err != nil {
 			return err
 		}
 		var boxes []annotate.Box
 		for _, f := range found {
-			boxes = append(boxes, annotate.Box{X1: f.Box.X1, Y1: f.Box.Y1, X2: f.Box.X2, Y2: f.Box.Y2, Label: task.Val.Classes[f.Class], Score: f.Score, Class: f.Class})
+			boxes = append(boxes, annotate.Box{X1: f.Box.X1, Y1: f.Box.Y1, X2: f.Box.X2, Y2: f.Box.Y2, Label: f.Label, Score: f.Score, Class: f.Class})
 		}
 		big, boxes := annotate.Upscale(img, boxes, 3)
 		if err := annotate.Save(filepath.Join(dir, fmt.Sprintf("val-%02d.png", i+1)), annotate.Draw(big, boxes)); err != nil {
