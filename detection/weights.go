@@ -67,6 +67,13 @@ func LoadDetector(path string) (*Detector, error) {
 	if err != nil {
 		return nil, err
 	}
+	return DetectorFromStateDict(path, sd, meta)
+}
+
+// DetectorFromStateDict rebuilds the detector that the metadata of a
+// weights file read with nn.ReadStateDict describes and loads its weights;
+// path names the file in errors.
+func DetectorFromStateDict(path string, sd map[string]*tensor.Tensor, meta map[string]string) (*Detector, error) {
 	if meta[spinenet.MetaTask] != "retinanet" {
 		return nil, fmt.Errorf("detection: %s is not a RetinaNet weights file (task %q)", path, meta[spinenet.MetaTask])
 	}

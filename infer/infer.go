@@ -1,52 +1,43 @@
-// Package infer compiles an nn.Graph into a fast inference plan.
+// Package infer compiles an nn.Graph into a fast inference program.
 //
-// Compile folds every batch norm into the convolution before it (weights
-// scaled per output channel, the shift becoming a bias), fuses the
-// activation and the residual or fusion sum that follow into the
-// convolution's GEMM epilogue, drops what is the identity at inference
-// (stochastic depth, dropout, resizes to the same size), and pre-transforms
-// 3×3 stride-1 weights for Winograd where that is faster. Run then plans
-// buffers once per input shape — every intermediate value gets a slot of a
-// shared arena, reused as soon as its last reader has run — so repeated
-// calls allocate nothing.
+// Compile folds every batch norm into the convolution before it
+// (tensor.FoldBatchNorm: weights scaled per output channel, the shift
+// becoming a bias), fuses the activation and the residual or fusion sum
+// that follow into the convolution's GEMM epilogue, drops what is the
+// identity at inference (stochastic depth, dropout, resizes to the same
+// size), and pre-transforms 3×3 stride-1 weights for Winograd where that is
+// faster and packs the others for the GEMM driver.
 //
-// The compiled model holds copies of the weights: retraining the graph does
-// not change it; compile again.
+// The result is split in two:
+//
+//   - a Program: the folded, transformed and packed weights and the steps.
+//     It is immutable after Compile and safe for concurrent use; buffer
+//     plans (which value lives in which slot of an arena, per input shape)
+//     are computed once per shape and shared.
+//   - an Arena (Program.NewArena): the activation buffers of one caller.
+//     Each goroutine running the program uses its own Arena; an Arena
+//     holds no weights, so N concurrent callers cost N activation arenas
+//     and one copy of the weights. Repeated runs on one Arena allocate
+//     nothing.
+//
+// The program holds copies of the weights: retraining the graph does not
+// change it; compile again. Compilation rules are keyed by nn.Op, and an op
+// without one is an error, not a silent skip.
 package infer
 
 import (
 	"fmt"
-	"math"
+	"sync"
 
 	"github.com/spinenet-go/spinenet/kernels"
-
 	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/tensor"
 )
 
-// opKind is the kind of a compiled step.
-type opKind uint8
-
-const (
-	stepConv          opKind = iota // (depthwise) conv with folded BN and fused epilogue
-	stepDense                       // dense with bias/act epilogue
-	stepAffine                      // standalone batch norm: y = x·scale + shift per channel
-	stepAct                         // standalone activation
-	stepAdd                         // sum of inputs
-	stepMaxPool                     // max-pool
-	stepResize                      // nearest resize to a level's size
-	stepGlobalAvgPool               // spatial mean
-	stepScaleChannels               // SE gate
-	stepScale                       // constant factor
-)
-
-// stepNames names the step kinds for profiles.
-var stepNames = [...]string{"conv", "dense", "affine", "act", "add", "maxpool", "resize", "global_avg_pool", "scale_channels", "scale"}
-
 // step is one operation of the compiled program. Values are node IDs of the
 // source graph; in[0] is the main input.
 type step struct {
-	kind opKind
+	kind stepKind
 	out  int
 	in   []int
 	// residual is the value added in the epilogue (−1 for none).
@@ -81,112 +72,168 @@ type Options struct {
 // DefaultOptions enables every optimisation.
 func DefaultOptions() Options { return Options{Winograd: true} }
 
-// Model is a compiled graph ready for repeated inference.
-type Model struct {
-	g       *nn.Graph
+// Program is a compiled graph: immutable, safe for concurrent use by any
+// number of goroutines, each running it on its own Arena.
+type Program struct {
+	g       *nn.Graph // for input channels and output shapes (its structure must not change)
 	opt     Options
 	steps   []step
-	alias   []int // value ID → the ID whose buffer holds it
 	outputs []int
-	plans   map[[3]int]*plan
+
+	mu    sync.Mutex
+	plans map[[3]int]*plan // per input [N,H,W]; read-only once built
+}
+
+// compiler is the state of one Compile.
+type compiler struct {
+	p         *Program
+	g         *nn.Graph
+	alias     []int // value ID → the ID whose buffer holds it
+	uses      []int
+	consumers [][]int
+	absorbed  []bool
+}
+
+// single returns the one consumer of id, or −1.
+func (c *compiler) single(id int) int {
+	if c.uses[id] != 1 || len(c.consumers[id]) != 1 {
+		return -1
+	}
+	return c.consumers[id][0]
+}
+
+// fuseAct absorbs an activation that is the only consumer of value id into
+// the last emitted step.
+func (c *compiler) fuseAct(id int) {
+	if n := c.single(id); n >= 0 && c.g.Nodes[n].Op == nn.OpAct {
+		c.p.steps[len(c.p.steps)-1].act = c.g.Nodes[n].Act
+		c.absorbed[n] = true
+		c.alias[n] = id
+	}
+}
+
+func (c *compiler) emit(st step) { c.p.steps = append(c.p.steps, st) }
+
+// compileRule turns node n (inputs in, already aliased) into steps.
+type compileRule func(c *compiler, n *nn.Node, in []int) error
+
+// compileRules is keyed by nn.Op: an op of the graph without an entry is
+// reported by Compile.
+var compileRules = map[nn.Op]compileRule{
+	nn.OpInput: func(*compiler, *nn.Node, []int) error { return nil },
+	nn.OpStochasticDepth: func(c *compiler, n *nn.Node, in []int) error {
+		c.alias[n.ID] = in[0] // identity at inference
+		return nil
+	},
+	nn.OpDropout: func(c *compiler, n *nn.Node, in []int) error {
+		c.alias[n.ID] = in[0]
+		return nil
+	},
+	nn.OpConv: func(c *compiler, n *nn.Node, in []int) error {
+		st, end := c.conv(n, in)
+		c.p.steps = append(c.p.steps, st...)
+		c.alias[end] = st[len(st)-1].out
+		return nil
+	},
+	nn.OpDense: func(c *compiler, n *nn.Node, in []int) error {
+		var bias []float32
+		if n.Conv.Bias != nil {
+			bias = clone(n.Conv.Bias.Value.Data())
+		}
+		c.emit(step{kind: stepDense, out: n.ID, in: in, residual: -1, weights: clone(n.Conv.Kernel.Value.Data()), bias: bias, name: n.Name})
+		c.fuseAct(n.ID)
+		return nil
+	},
+	nn.OpBatchNorm: func(c *compiler, n *nn.Node, in []int) error {
+		// A batch norm with no convolution before it: fold it into a
+		// per-channel affine map (weights of one).
+		ones := tensor.New(n.Channels)
+		ones.Fill(1)
+		scale, shift := tensor.New(n.Channels), tensor.New(n.Channels)
+		foldBN(scale, shift, ones, n, nil)
+		c.emit(step{kind: stepAffine, out: n.ID, in: in, residual: -1, scale: scale.Data(), shift: shift.Data(), name: n.Name})
+		return nil
+	},
+	nn.OpAct: func(c *compiler, n *nn.Node, in []int) error {
+		c.emit(step{kind: stepAct, out: n.ID, in: in, residual: -1, act: n.Act, name: n.Name})
+		return nil
+	},
+	nn.OpAdd: func(c *compiler, n *nn.Node, in []int) error {
+		c.emit(step{kind: stepAdd, out: n.ID, in: in, residual: -1, name: n.Name})
+		c.fuseAct(n.ID)
+		return nil
+	},
+	nn.OpMaxPool: func(c *compiler, n *nn.Node, in []int) error {
+		c.emit(step{kind: stepMaxPool, out: n.ID, in: in, residual: -1, pool: n.Pool, name: n.Name})
+		return nil
+	},
+	nn.OpResize: func(c *compiler, n *nn.Node, in []int) error {
+		c.emit(step{kind: stepResize, out: n.ID, in: in, residual: -1, level: n.Level, name: n.Name})
+		return nil
+	},
+	nn.OpGlobalAvgPool: func(c *compiler, n *nn.Node, in []int) error {
+		c.emit(step{kind: stepGlobalAvgPool, out: n.ID, in: in, residual: -1, name: n.Name})
+		return nil
+	},
+	nn.OpScaleChannels: func(c *compiler, n *nn.Node, in []int) error {
+		c.emit(step{kind: stepScaleChannels, out: n.ID, in: in, residual: -1, name: n.Name})
+		return nil
+	},
+	nn.OpScale: func(c *compiler, n *nn.Node, in []int) error {
+		c.emit(step{kind: stepScale, out: n.ID, in: in, residual: -1, factor: n.Factor, name: n.Name})
+		return nil
+	},
 }
 
 // Compile turns g into an inference program, folding and fusing as the
-// package documentation describes. g itself is not modified.
-func Compile(g *nn.Graph, opt Options) (*Model, error) {
+// package documentation describes. g itself is not modified. A node whose
+// op has no compilation rule is an *nn.OpError (stage "compile").
+func Compile(g *nn.Graph, opt Options) (*Program, error) {
 	if len(g.Inputs) != 1 {
 		return nil, fmt.Errorf("infer: graphs with %d inputs are not supported (want 1)", len(g.Inputs))
 	}
-	m := &Model{g: g, opt: opt, alias: make([]int, len(g.Nodes)), plans: map[[3]int]*plan{}}
-	uses := make([]int, len(g.Nodes))
-	consumers := make([][]int, len(g.Nodes))
+	c := &compiler{p: &Program{g: g, opt: opt, plans: map[[3]int]*plan{}}, g: g, alias: make([]int, len(g.Nodes)),
+		uses: make([]int, len(g.Nodes)), consumers: make([][]int, len(g.Nodes)), absorbed: make([]bool, len(g.Nodes))}
 	for _, n := range g.Nodes {
 		for _, in := range n.Inputs {
-			uses[in]++
-			consumers[in] = append(consumers[in], n.ID)
+			c.uses[in]++
+			c.consumers[in] = append(c.consumers[in], n.ID)
 		}
 	}
 	for _, o := range g.Outputs {
-		uses[o]++
+		c.uses[o]++
 	}
-	for i := range m.alias {
-		m.alias[i] = i
+	for i := range c.alias {
+		c.alias[i] = i
 	}
-	// single returns the one consumer of id, or −1.
-	single := func(id int) int {
-		if uses[id] != 1 || len(consumers[id]) != 1 {
-			return -1
-		}
-		return consumers[id][0]
-	}
-	absorbed := make([]bool, len(g.Nodes))
 	for _, n := range g.Nodes {
-		if absorbed[n.ID] {
+		if c.absorbed[n.ID] {
 			continue
+		}
+		rule, ok := compileRules[n.Op]
+		if !ok {
+			return nil, &nn.OpError{Node: n.Name, Op: n.Op, Stage: "compile"}
 		}
 		in := make([]int, len(n.Inputs))
 		for i, x := range n.Inputs {
-			in[i] = m.alias[x]
+			in[i] = c.alias[x]
 		}
-		switch n.Op {
-		case nn.OpInput:
-		case nn.OpStochasticDepth, nn.OpDropout:
-			m.alias[n.ID] = in[0]
-		case nn.OpConv:
-			st, end := m.compileConv(n, in, single, absorbed)
-			m.steps = append(m.steps, st...)
-			m.alias[end] = st[len(st)-1].out
-		case nn.OpDense:
-			var bias []float32
-			if n.Conv.Bias != nil {
-				bias = clone(n.Conv.Bias.Value.Data())
-			}
-			m.steps = append(m.steps, step{kind: stepDense, out: n.ID, in: in, residual: -1, weights: clone(n.Conv.Kernel.Value.Data()),
-				bias: bias, name: n.Name})
-			if c := single(n.ID); c >= 0 && g.Nodes[c].Op == nn.OpAct {
-				m.steps[len(m.steps)-1].act = g.Nodes[c].Act
-				absorbed[c] = true
-				m.alias[c] = n.ID
-			}
-		case nn.OpBatchNorm:
-			scale, shift := foldBN(n, nil)
-			m.steps = append(m.steps, step{kind: stepAffine, out: n.ID, in: in, residual: -1, scale: scale, shift: shift, name: n.Name})
-		case nn.OpAct:
-			m.steps = append(m.steps, step{kind: stepAct, out: n.ID, in: in, residual: -1, act: n.Act, name: n.Name})
-		case nn.OpAdd:
-			st := step{kind: stepAdd, out: n.ID, in: in, residual: -1, name: n.Name}
-			if c := single(n.ID); c >= 0 && g.Nodes[c].Op == nn.OpAct {
-				st.act = g.Nodes[c].Act
-				absorbed[c] = true
-				m.alias[c] = n.ID
-			}
-			m.steps = append(m.steps, st)
-		case nn.OpMaxPool:
-			m.steps = append(m.steps, step{kind: stepMaxPool, out: n.ID, in: in, residual: -1, pool: n.Pool, name: n.Name})
-		case nn.OpResize:
-			m.steps = append(m.steps, step{kind: stepResize, out: n.ID, in: in, residual: -1, level: n.Level, name: n.Name})
-		case nn.OpGlobalAvgPool:
-			m.steps = append(m.steps, step{kind: stepGlobalAvgPool, out: n.ID, in: in, residual: -1, name: n.Name})
-		case nn.OpScaleChannels:
-			m.steps = append(m.steps, step{kind: stepScaleChannels, out: n.ID, in: in, residual: -1, name: n.Name})
-		case nn.OpScale:
-			m.steps = append(m.steps, step{kind: stepScale, out: n.ID, in: in, residual: -1, factor: n.Factor, name: n.Name})
-		default:
-			return nil, fmt.Errorf("infer: node %s: op %v is not supported", n.Name, n.Op)
+		if err := rule(c, n, in); err != nil {
+			return nil, fmt.Errorf("infer: node %s: %w", n.Name, err)
 		}
 	}
 	for _, o := range g.Outputs {
-		m.outputs = append(m.outputs, m.alias[o])
+		c.p.outputs = append(c.p.outputs, c.alias[o])
 	}
-	return m, nil
+	return c.p, nil
 }
 
-// compileConv folds the chain that starts at conv node n — batch norm,
-// then a sum (as the epilogue's residual) and/or an activation — into one
-// step, and returns the steps to emit (a separate sum first when more than
-// one other addend must be pre-added) and the last absorbed node.
-func (m *Model) compileConv(n *nn.Node, in []int, single func(int) int, absorbed []bool) ([]step, int) {
-	g := m.g
+// conv folds the chain that starts at conv node n — batch norm, then a sum
+// (as the epilogue's residual) and/or an activation — into one step, and
+// returns the steps to emit (a separate sum first when more than one other
+// addend must be pre-added) and the last absorbed node.
+func (c *compiler) conv(n *nn.Node, in []int) ([]step, int) {
+	g := c.g
 	k := n.Conv.Kernel.Value
 	st := step{kind: stepConv, out: n.ID, in: in, residual: -1, stride: n.Conv.Stride, pad: n.Conv.Pad,
 		depthwise: n.Conv.Depthwise, kh: k.Dim(0), kw: k.Dim(1), name: n.Name}
@@ -197,31 +244,27 @@ func (m *Model) compileConv(n *nn.Node, in []int, single func(int) int, absorbed
 	}
 	end := n.ID
 	// Batch norm: fold into weights and bias.
-	if c := single(end); c >= 0 && g.Nodes[c].Op == nn.OpBatchNorm {
-		bn := g.Nodes[c]
-		scale, shift := foldBN(bn, bias)
-		oc := len(scale)
-		for i := range w {
-			w[i] *= scale[i%oc]
-		}
-		bias = shift
-		absorbed[c] = true
-		end = c
+	if b := c.single(end); b >= 0 && g.Nodes[b].Op == nn.OpBatchNorm {
+		wOut, biasOut := tensor.New(k.Shape()...), tensor.New(k.Dim(-1))
+		foldBN(wOut, biasOut, k, g.Nodes[b], bias)
+		w, bias = wOut.Data(), biasOut.Data()
+		c.absorbed[b] = true
+		end = b
 	}
 	// Skip inference identities (stochastic depth) between here and the sum.
 	for {
-		c := single(end)
-		if c < 0 || (g.Nodes[c].Op != nn.OpStochasticDepth && g.Nodes[c].Op != nn.OpDropout) {
+		s := c.single(end)
+		if s < 0 || (g.Nodes[s].Op != nn.OpStochasticDepth && g.Nodes[s].Op != nn.OpDropout) {
 			break
 		}
-		absorbed[c] = true
-		end = c
+		c.absorbed[s] = true
+		end = s
 	}
 	var pre []step
 	// A sum whose other addends are all computed before this conv runs
 	// becomes the epilogue's residual.
-	if c := single(end); c >= 0 && g.Nodes[c].Op == nn.OpAdd {
-		add := g.Nodes[c]
+	if a := c.single(end); a >= 0 && g.Nodes[a].Op == nn.OpAdd {
+		add := g.Nodes[a]
 		var others []int
 		ok := true
 		for _, x := range add.Inputs {
@@ -231,28 +274,28 @@ func (m *Model) compileConv(n *nn.Node, in []int, single func(int) int, absorbed
 			if x > n.ID {
 				ok = false // not computed yet when this conv runs
 			}
-			others = append(others, m.alias[x])
+			others = append(others, c.alias[x])
 		}
 		if ok && len(others) > 0 {
-			absorbed[c] = true
-			end = c
+			c.absorbed[a] = true
+			end = a
 			st.residual = others[0]
 			if len(others) > 1 {
 				// Pre-add the other addends into a temporary value; its ID
-				// −(c+1) is shaped like the Add node c.
-				tmp := -(c + 1)
+				// −(a+1) is shaped like the Add node a.
+				tmp := -(a + 1)
 				pre = append(pre, step{kind: stepAdd, out: tmp, in: others, residual: -1, name: add.Name + "/pre"})
 				st.residual = tmp
 			}
 		}
 	}
-	if c := single(end); c >= 0 && g.Nodes[c].Op == nn.OpAct {
-		st.act = g.Nodes[c].Act
-		absorbed[c] = true
-		end = c
+	if a := c.single(end); a >= 0 && g.Nodes[a].Op == nn.OpAct {
+		st.act = g.Nodes[a].Act
+		c.absorbed[a] = true
+		end = a
 	}
 	st.weights, st.bias = w, bias
-	if m.opt.Winograd && !st.depthwise && st.kh == 3 && st.kw == 3 && st.stride == 1 {
+	if c.p.opt.Winograd && !st.depthwise && st.kh == 3 && st.kw == 3 && st.stride == 1 {
 		st.wino = kernels.TransformWinogradWeights(k.Dim(2), k.Dim(3), w)
 	}
 	if !st.depthwise {
@@ -264,33 +307,49 @@ func (m *Model) compileConv(n *nn.Node, in []int, single func(int) int, absorbed
 	return append(pre, st), end
 }
 
-// foldBN returns the per-channel scale γ/√(var+ε) and shift β − mean·scale
-// (+ bias·scale when the preceding layer has a bias) of an inference-mode
-// batch norm.
-func foldBN(n *nn.Node, bias []float32) (scale, shift []float32) {
-	s := n.BN.Stats
-	c := s.Mean.Len()
-	scale, shift = make([]float32, c), make([]float32, c)
-	for j := range c {
-		g := float32(1)
-		if n.BN.Gamma != nil {
-			g = n.BN.Gamma.Value.Data()[j]
+// foldBN folds the inference-mode batch norm node bn into weights w (last
+// axis: channels) with tensor.FoldBatchNorm, writing wOut and biasOut. A
+// bias of the layer before the batch norm (or nil) is folded in too:
+// BN(x + b) has the statistics of x shifted by b, so the mean becomes
+// mean − b.
+func foldBN(wOut, biasOut, w *tensor.Tensor, bn *nn.Node, bias []float32) {
+	s := bn.BN.Stats
+	mean := s.Mean
+	if bias != nil {
+		mean = tensor.New(mean.Len())
+		for j, m := range s.Mean.Data() {
+			mean.Data()[j] = m - bias[j]
 		}
-		b := float32(0)
-		if n.BN.Beta != nil {
-			b = n.BN.Beta.Value.Data()[j]
-		}
-		scale[j] = g / float32(math.Sqrt(float64(s.Var.Data()[j]+s.Epsilon)))
-		pre := -s.Mean.Data()[j]
-		if bias != nil {
-			pre += bias[j]
-		}
-		shift[j] = b + pre*scale[j]
 	}
-	return scale, shift
+	var gamma, beta *tensor.Tensor
+	if bn.BN.Gamma != nil {
+		gamma = bn.BN.Gamma.Value
+	}
+	if bn.BN.Beta != nil {
+		beta = bn.BN.Beta.Value
+	}
+	tensor.FoldBatchNorm(wOut, biasOut, w, gamma, beta, mean, s.Var, s.Epsilon)
 }
 
 func clone(s []float32) []float32 { return append([]float32(nil), s...) }
 
 // Steps returns the number of operations in the compiled program.
-func (m *Model) Steps() int { return len(m.steps) }
+func (p *Program) Steps() int { return len(p.steps) }
+
+// WeightBytes returns the memory the program's weights take: folded
+// kernels and biases, batch-norm affine maps, Winograd-transformed filters
+// and packed panels. Arenas share them.
+func (p *Program) WeightBytes() int {
+	n := 0
+	for i := range p.steps {
+		st := &p.steps[i]
+		n += len(st.weights) + len(st.bias) + len(st.scale) + len(st.shift)
+		if st.wino != nil {
+			n += st.wino.Floats()
+		}
+		if st.packed != nil {
+			n += st.packed.Floats()
+		}
+	}
+	return 4 * n
+}

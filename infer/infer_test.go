@@ -91,8 +91,9 @@ func TestCompiledMatchesTape(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			a := m.NewArena()
 			for run := range 2 {
-				got, err := m.Run(x)
+				got, err := a.Run(x)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -135,16 +136,17 @@ func TestFusionAndAllocations(t *testing.T) {
 		t.Errorf("%d steps for %d convolutions: fusion is not happening", steps, convs)
 	}
 	x := tensor.New(1, 128, 128, 3)
-	if _, err := m.Run(x); err != nil {
+	ar := m.NewArena()
+	if _, err := ar.Run(x); err != nil {
 		t.Fatal(err)
 	}
 	allocs := testing.AllocsPerRun(3, func() {
-		if _, err := m.Run(x); err != nil {
+		if _, err := ar.Run(x); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Logf("%d convolutions, %d steps, %.0f allocations per run", convs, steps, allocs)
-	if allocs > 200 {
+	if allocs > 200 && !raceEnabled {
 		t.Errorf("%.0f allocations per Run", allocs)
 	}
 }

@@ -1,23 +1,22 @@
 package infer
 
 import (
-	"fmt"
 	"slices"
-	"time"
 
 	"github.com/spinenet-go/spinenet/kernels"
 	"github.com/spinenet-go/spinenet/tensor"
 )
 
-// plan is the buffer assignment for one input shape.
+// plan is the buffer assignment for one input shape: which arena slot each
+// value lives in and the resolved parameters of every step. It holds no
+// buffers and is read-only once built, so every Arena shares it.
 type plan struct {
-	n, h, w int
-	shapes  map[int][]int          // value ID → shape
-	slot    map[int]int            // value ID → arena slot
-	bufs    []*tensor.Tensor       // arena slots
-	views   map[int]*tensor.Tensor // value ID → tensor over its slot
-	params  []kernels.ConvParams   // per step (conv and pool steps)
-	macs    []int64                // per step: multiply-adds of conv and dense steps
+	n, h, w   int
+	shapes    map[int][]int        // value ID → shape
+	slot      map[int]int          // value ID → arena slot
+	slotSizes []int                // floats per slot
+	params    []kernels.ConvParams // per step (conv and pool steps)
+	macs      []int64              // per step: multiply-adds of conv and dense steps
 }
 
 // shapeOf returns the shape of a value; temporary IDs −(c+1) take node c's.
@@ -28,17 +27,38 @@ func (p *plan) shapeOf(id int) []int {
 	return p.shapes[id]
 }
 
-// planFor builds (or returns the cached) plan for input [n,h,w,c].
-func (m *Model) planFor(n, h, w int) (*plan, error) {
+// bytes is the memory an arena needs for the plan.
+func (p *plan) bytes() int {
+	n := 0
+	for _, s := range p.slotSizes {
+		n += s
+	}
+	return 4 * n
+}
+
+// planFor returns the plan for input [n,h,w,c], building it on first use.
+// Safe for concurrent use.
+func (m *Program) planFor(n, h, w int) (*plan, error) {
 	key := [3]int{n, h, w}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if p, ok := m.plans[key]; ok {
 		return p, nil
 	}
+	p, err := m.newPlan(n, h, w)
+	if err != nil {
+		return nil, err
+	}
+	m.plans[key] = p
+	return p, nil
+}
+
+func (m *Program) newPlan(n, h, w int) (*plan, error) {
 	acc, err := m.g.Account(h, w)
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{n: n, h: h, w: w, shapes: map[int][]int{}, slot: map[int]int{}, views: map[int]*tensor.Tensor{}}
+	p := &plan{n: n, h: h, w: w, shapes: map[int][]int{}, slot: map[int]int{}}
 	for id, c := range acc.Nodes {
 		s := slices.Clone(c.Shape)
 		s[0] = n
@@ -69,10 +89,7 @@ func (m *Model) planFor(n, h, w int) (*plan, error) {
 	p.macs = make([]int64, len(m.steps))
 	for i, st := range m.steps {
 		shape := p.shapeOf(st.out)
-		size := 1
-		for _, d := range shape {
-			size *= d
-		}
+		size := sizeOf(shape)
 		best := -1
 		for j, s := range slots {
 			if s.free && s.size >= size && (best < 0 || s.size < slots[best].size) {
@@ -117,17 +134,8 @@ func (m *Model) planFor(n, h, w int) (*plan, error) {
 		}
 	}
 	for _, s := range slots {
-		p.bufs = append(p.bufs, tensor.New(s.size))
+		p.slotSizes = append(p.slotSizes, s.size)
 	}
-	for id, sl := range p.slot {
-		shape := p.shapeOf(id)
-		t, err := tensor.FromSlice(p.bufs[sl].Data()[:sizeOf(shape)], shape...)
-		if err != nil {
-			return nil, fmt.Errorf("infer: internal: %w", err)
-		}
-		p.views[id] = t
-	}
-	m.plans[key] = p
 	return p, nil
 }
 
@@ -139,122 +147,13 @@ func sizeOf(s []int) int {
 	return n
 }
 
-// ArenaBytes returns the memory the plan for an n×h×w input uses for
-// intermediate values, planning it if needed.
-func (m *Model) ArenaBytes(n, h, w int) (int, error) {
+// ArenaBytes returns the memory an Arena needs for an n×h×w input: the
+// intermediate values only (the weights are the Program's), planning the
+// shape if needed.
+func (m *Program) ArenaBytes(n, h, w int) (int, error) {
 	p, err := m.planFor(n, h, w)
 	if err != nil {
 		return 0, err
 	}
-	total := 0
-	for _, b := range p.bufs {
-		total += 4 * b.Len()
-	}
-	return total, nil
-}
-
-// Run computes the graph's outputs for x [N,H,W,C]. The returned tensors
-// are views of the model's arena, valid until the next Run. A Model is not
-// safe for concurrent use.
-func (m *Model) Run(x *tensor.Tensor) ([]*tensor.Tensor, error) { return m.run(x, nil) }
-
-// StepTime is the time one compiled step took in RunProfiled.
-type StepTime struct {
-	Name string // the graph node the step starts at
-	Kind string // conv, winograd, depthwise, dense, add, maxpool, resize, …
-	MACs int64  // multiply-adds of convolutions and dense layers
-	Time time.Duration
-}
-
-// RunProfiled is Run that also times every step.
-func (m *Model) RunProfiled(x *tensor.Tensor) ([]*tensor.Tensor, []StepTime, error) {
-	times := make([]StepTime, len(m.steps))
-	outs, err := m.run(x, times)
-	return outs, times, err
-}
-
-func (m *Model) run(x *tensor.Tensor, times []StepTime) ([]*tensor.Tensor, error) {
-	in := m.g.Nodes[m.g.Inputs[0]]
-	if x.Rank() != 4 || x.Dim(3) != in.Channels {
-		return nil, &tensor.ShapeError{Op: "infer.Run", Msg: fmt.Sprintf("input %v, want [N,H,W,%d]", x.Shape(), in.Channels)}
-	}
-	p, err := m.planFor(x.Dim(0), x.Dim(1), x.Dim(2))
-	if err != nil {
-		return nil, err
-	}
-	p.views[m.g.Inputs[0]] = x
-	val := func(id int) *tensor.Tensor { return p.views[id] }
-	var t0 time.Time
-	for i := range m.steps {
-		st := &m.steps[i]
-		y := val(st.out)
-		x := val(st.in[0])
-		if times != nil {
-			t0 = time.Now()
-		}
-		kind := stepNames[st.kind]
-		switch st.kind {
-		case stepConv:
-			cp := p.params[i]
-			ep := &kernels.Epilogue{Bias: st.bias, Act: st.act}
-			if st.residual != -1 {
-				ep.Residual, ep.LdResidual = val(st.residual).Data(), cp.OC
-			}
-			switch {
-			case st.depthwise:
-				kind = "depthwise"
-				kernels.DepthwiseConv2D(cp, x.Data(), st.weights, y.Data(), ep)
-			case st.wino != nil && kernels.WinogradFaster(cp):
-				kind = "winograd"
-				kernels.Conv2DWinogradPre(cp, x.Data(), st.wino, y.Data(), ep)
-			case st.packed != nil:
-				kernels.Conv2DPre(cp, x.Data(), st.packed, y.Data(), ep)
-			default:
-				kernels.Conv2D(cp, x.Data(), st.weights, y.Data(), ep)
-			}
-		case stepDense:
-			in, out := x.Dim(-1), y.Dim(-1)
-			rows := x.Len() / in
-			kernels.GemmEx(rows, out, in, kernels.Matrix{Data: x.Data(), Stride: in}, kernels.Matrix{Data: st.weights, Stride: out},
-				y.Data(), out, false, &kernels.Epilogue{Bias: st.bias, Act: st.act})
-		case stepAffine:
-			c := len(st.scale)
-			xd, yd := x.Data(), y.Data()
-			for j := range yd {
-				yd[j] = xd[j]*st.scale[j%c] + st.shift[j%c]
-			}
-		case stepAct:
-			tensor.Activate(y, x, st.act)
-		case stepAdd:
-			if x != y {
-				y.CopyFrom(x)
-			}
-			for _, id := range st.in[1:] {
-				tensor.AddInto(y, val(id))
-			}
-			kernels.ApplyActivation(st.act, y.Data())
-		case stepMaxPool:
-			tensor.MaxPool2D(y, x, p.params[i], nil)
-		case stepResize:
-			if tensor.SameShape(x, y) {
-				y.CopyFrom(x)
-			} else {
-				tensor.UpsampleNearest(y, x)
-			}
-		case stepGlobalAvgPool:
-			tensor.GlobalAvgPool(y, x)
-		case stepScaleChannels:
-			tensor.ScaleChannels(y, x, val(st.in[1]))
-		case stepScale:
-			tensor.Scale(y, st.factor, x)
-		}
-		if times != nil {
-			times[i] = StepTime{Name: st.name, Kind: kind, MACs: p.macs[i], Time: time.Since(t0)}
-		}
-	}
-	outs := make([]*tensor.Tensor, len(m.outputs))
-	for i, o := range m.outputs {
-		outs[i] = val(o)
-	}
-	return outs, nil
+	return p.bytes(), nil
 }

@@ -83,3 +83,7 @@ func Conv2DPre(p ConvParams, x []float32, pw *PackedWeights, y []float32, ep *Ep
 	}
 	convWorkPut(ws)
 }
+
+// Floats returns the number of float32 values pw holds itself (the packed
+// panels; the referenced source matrix is not counted).
+func (pw *PackedWeights) Floats() int { return len(pw.raw) }

@@ -92,6 +92,9 @@ func (ww *WinogradWeights) C() int { return ww.c }
 // OC returns the number of output channels of the transformed weights.
 func (ww *WinogradWeights) OC() int { return ww.oc }
 
+// Floats returns the number of transformed filter values ww holds.
+func (ww *WinogradWeights) Floats() int { return len(ww.u) }
+
 func (ww *WinogradWeights) transform(c, oc, m int, w []float32) {
 	if c < 1 || oc < 1 {
 		panic("kernels: Winograd weights need positive channel counts")

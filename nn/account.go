@@ -2,9 +2,6 @@ package nn
 
 import (
 	"fmt"
-
-	"github.com/spinenet-go/spinenet/kernels"
-	"github.com/spinenet-go/spinenet/tensor"
 )
 
 // NodeCost is one node's share of a model's size and work.
@@ -46,64 +43,32 @@ type GroupCost struct {
 
 // Account walks the graph for one image of h×w pixels, computing every
 // node's output shape, parameters and multiply-adds without running it. It
-// fails if a shape does not fit (e.g. an input too small for a window).
+// fails if a shape does not fit (e.g. an input too small for a window) and,
+// with an *OpError, for an op without a shape rule.
 func (g *Graph) Account(h, w int) (*Accounting, error) {
 	a := &Accounting{H: h, W: w, Nodes: make([]NodeCost, len(g.Nodes))}
 	shapes := make([][]int, len(g.Nodes))
 	seen := map[any]bool{}
 	for _, n := range g.Nodes {
 		c := NodeCost{Node: n}
-		var in []int
-		if len(n.Inputs) > 0 {
-			in = shapes[n.Inputs[0]]
+		d, ok := n.Op.Def()
+		if !ok || d.Shape == nil {
+			return nil, &OpError{Node: n.Name, Op: n.Op, Stage: "shape"}
 		}
-		switch n.Op {
-		case OpInput:
-			c.Shape = []int{1, h, w, n.Channels}
-		case OpConv:
-			var p kernels.ConvParams
-			var err error
-			if n.Conv.Depthwise {
-				p, err = tensor.DepthwiseParams(in, n.Conv.Kernel.Shape(), n.Conv.Stride, n.Conv.Pad)
-			} else {
-				p, err = tensor.Conv2DParams(in, n.Conv.Kernel.Shape(), n.Conv.Stride, n.Conv.Pad)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("nn: node %s: %w", n.Name, err)
-			}
-			c.Shape = []int{1, p.OutH(), p.OutW(), p.OC}
-			per := int64(p.KH * p.KW * p.C * p.OC)
-			if n.Conv.Depthwise {
-				per = int64(p.KH * p.KW * p.C)
-			}
-			c.MACs = int64(p.OutH()*p.OutW()) * per
-		case OpDense:
-			c.Shape = append(append([]int(nil), in[:len(in)-1]...), n.Channels)
-			rows := 1
-			for _, d := range in[:len(in)-1] {
-				rows *= d
-			}
-			c.MACs = int64(rows) * int64(in[len(in)-1]) * int64(n.Channels)
-		case OpMaxPool:
-			p, err := tensor.PoolParams(in, n.Pool.K, n.Pool.Stride, n.Pool.Pad)
-			if err != nil {
-				return nil, fmt.Errorf("nn: node %s: %w", n.Name, err)
-			}
-			c.Shape = []int{1, p.OutH(), p.OutW(), p.C}
-		case OpResize:
-			c.Shape = []int{1, LevelSize(h, n.Level), LevelSize(w, n.Level), n.Channels}
-		case OpGlobalAvgPool:
-			c.Shape = []int{1, n.Channels}
-		case OpAdd, OpScaleChannels:
-			for _, id := range n.Inputs[1:] {
-				other := shapes[id]
-				if n.Op == OpAdd && !tensor.EqualShapes(in, other) {
-					return nil, fmt.Errorf("nn: node %s: adding shapes %v and %v", n.Name, in, other)
-				}
-			}
-			c.Shape = in
-		default:
-			c.Shape = in
+		in := make([][]int, len(n.Inputs))
+		for i, id := range n.Inputs {
+			in[i] = shapes[id]
+		}
+		if n.Op != OpInput && len(in) == 0 {
+			return nil, fmt.Errorf("nn: node %s: %v without inputs", n.Name, n.Op)
+		}
+		shape, err := d.Shape(n, in, h, w)
+		if err != nil {
+			return nil, fmt.Errorf("nn: node %s: %w", n.Name, err)
+		}
+		c.Shape = shape
+		if d.MACs != nil {
+			c.MACs = d.MACs(n, in, shape)
 		}
 		for _, p := range n.Params() {
 			if !seen[p] {

@@ -47,16 +47,6 @@ const (
 	OpScale                     // multiply by the constant Factor
 )
 
-var opNames = [...]string{"input", "conv", "batchnorm", "act", "add", "maxpool", "resize", "stochastic_depth",
-	"global_avg_pool", "dense", "scale_channels", "dropout", "scale"}
-
-func (o Op) String() string {
-	if int(o) < len(opNames) {
-		return opNames[o]
-	}
-	return fmt.Sprintf("op(%d)", o)
-}
-
 // ConvAttrs are the attributes of a convolution or dense node.
 type ConvAttrs struct {
 	Kernel    *autograd.Var  // [KH,KW,Cin,Cout]; depthwise [KH,KW,C]; dense [in,out]

@@ -22,7 +22,8 @@ func LevelSize(size, l int) int {
 // the size of every level. On a training tape batch norm uses batch
 // statistics and stochastic depth and dropout are active.
 //
-// Shape errors panic with a *tensor.ShapeError (the graph was built wrong).
+// Shape errors panic with a *tensor.ShapeError (the graph was built wrong),
+// an op without a forward rule with an *OpError.
 func (g *Graph) Forward(t *autograd.Tape, inputs ...*autograd.Var) []*autograd.Var {
 	if g.shapeOnly {
 		panic(ErrShapeOnly)
@@ -42,57 +43,15 @@ func (g *Graph) Forward(t *autograd.Tape, inputs ...*autograd.Var) []*autograd.V
 		if n.Op == OpInput {
 			continue
 		}
-		x := vals[n.Inputs[0]]
-		var y *autograd.Var
-		switch n.Op {
-		case OpConv:
-			if n.Conv.Depthwise {
-				y = t.DepthwiseConv2D(x, n.Conv.Kernel, n.Conv.Stride, n.Conv.Pad)
-			} else {
-				y = t.Conv2D(x, n.Conv.Kernel, n.Conv.Stride, n.Conv.Pad)
-			}
-			if n.Conv.Bias != nil {
-				y = t.AddBias(y, n.Conv.Bias)
-			}
-		case OpBatchNorm:
-			y = t.BatchNorm(x, n.BN.Gamma, n.BN.Beta, n.BN.Stats)
-		case OpAct:
-			y = t.Activate(x, n.Act)
-		case OpAdd:
-			if len(n.Inputs) == 2 {
-				y = t.Add(x, vals[n.Inputs[1]])
-			} else {
-				xs := make([]*autograd.Var, len(n.Inputs))
-				for i, in := range n.Inputs {
-					xs[i] = vals[in]
-				}
-				y = t.AddN(xs...)
-			}
-		case OpMaxPool:
-			y = t.MaxPool2D(x, n.Pool.K, n.Pool.Stride, n.Pool.Pad)
-		case OpResize:
-			oh, ow := LevelSize(h, n.Level), LevelSize(w, n.Level)
-			if x.Value.Dim(1) == oh && x.Value.Dim(2) == ow {
-				y = x
-			} else {
-				y = t.UpsampleNearest(x, oh, ow)
-			}
-		case OpStochasticDepth:
-			y = t.StochasticDepth(x, n.Rate)
-		case OpDropout:
-			y = t.Dropout(x, n.Rate)
-		case OpGlobalAvgPool:
-			y = t.GlobalAvgPool(x)
-		case OpDense:
-			y = t.Dense(x, n.Conv.Kernel, n.Conv.Bias)
-		case OpScaleChannels:
-			y = t.ScaleChannels(x, vals[n.Inputs[1]])
-		case OpScale:
-			y = t.Scale(x, n.Factor)
-		default:
-			panic(fmt.Sprintf("nn: node %s: op %v cannot run", n.Name, n.Op))
+		d, ok := n.Op.Def()
+		if !ok || d.Forward == nil {
+			panic(&OpError{Node: n.Name, Op: n.Op, Stage: "forward"})
 		}
-		vals[n.ID] = y
+		xs := make([]*autograd.Var, len(n.Inputs))
+		for i, in := range n.Inputs {
+			xs[i] = vals[in]
+		}
+		vals[n.ID] = d.Forward(t, n, xs, h, w)
 	}
 	outs := make([]*autograd.Var, len(g.Outputs))
 	for i, id := range g.Outputs {

@@ -1,10 +1,8 @@
 package recipe
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/spinenet-go/spinenet/autograd"
@@ -12,28 +10,17 @@ import (
 	"github.com/spinenet-go/spinenet/data/labeled"
 	"github.com/spinenet-go/spinenet/infer"
 	"github.com/spinenet-go/spinenet/nn"
-	"github.com/spinenet-go/spinenet/spinenet"
 	"github.com/spinenet-go/spinenet/tensor"
 	"github.com/spinenet-go/spinenet/train"
 )
 
-// Metadata keys a classification weights file adds to the backbone's
-// (spinenet.Backbone.Metadata with task "classification"), so that it can be
-// evaluated or used without its config.
+// Metadata keys of classification weights files (classify.Meta*).
 const (
-	MetaNumClasses = "classify.num_classes" // decimal
-	MetaClasses    = "classify.classes"     // JSON list of class names
-	MetaDropout    = "classify.dropout"     // decimal
-	MetaInput      = "classify.input"       // JSON inputMeta: size, channels, mean, std
+	MetaNumClasses = classify.MetaNumClasses
+	MetaClasses    = classify.MetaClasses
+	MetaDropout    = classify.MetaDropout
+	MetaInput      = classify.MetaInput
 )
-
-// inputMeta is the preprocessing a classification model was trained with.
-type inputMeta struct {
-	Size     int        `json:"size"`
-	Channels int        `json:"channels"`
-	Mean     [3]float32 `json:"mean"`
-	Std      [3]float32 `json:"std"`
-}
 
 var (
 	_ train.Task    = (*ClassificationTask)(nil)
@@ -339,22 +326,21 @@ func (t *ClassificationTask) Evaluate() (map[string]float64, error) {
 	return map[string]float64{"top1": float64(top1) / n, "top5": float64(top5) / n, "loss": ce / n}, nil
 }
 
-// predictor returns a function computing the logits of a batch: the graph
-// compiled for inference, or the inference tape if it cannot be compiled.
+// predictor returns a function computing the logits of a batch with the
+// graph compiled for inference. A graph that does not compile is an error:
+// falling back to the tape would hide the bug.
 func (t *ClassificationTask) predictor() (func(*tensor.Tensor) (*tensor.Tensor, error), error) {
-	g := t.Graph()
-	if m, err := infer.Compile(g, infer.DefaultOptions()); err == nil {
-		return func(x *tensor.Tensor) (*tensor.Tensor, error) {
-			out, err := m.Run(x)
-			if err != nil {
-				return nil, err
-			}
-			return out[t.logits], nil
-		}, nil
+	m, err := infer.Compile(t.Graph(), infer.DefaultOptions())
+	if err != nil {
+		return nil, fmt.Errorf("recipe: compiling the classifier for evaluation: %w", err)
 	}
+	arena := m.NewArena()
 	return func(x *tensor.Tensor) (*tensor.Tensor, error) {
-		tp := autograd.NewInferenceTape()
-		return g.Forward(tp, tp.Constant(x))[t.logits].Value, nil
+		out, err := arena.Run(x)
+		if err != nil {
+			return nil, err
+		}
+		return out[t.logits], nil
 	}, nil
 }
 
@@ -362,25 +348,17 @@ func (t *ClassificationTask) predictor() (func(*tensor.Tensor) (*tensor.Tensor, 
 func (t *ClassificationTask) EvalKeys() []string { return []string{"top1", "top5"} }
 
 // Metadata is the backbone's metadata with task "classification" plus the
-// head (class count and names, dropout) and the input preprocessing.
+// head (class count and names, dropout) and the input preprocessing
+// (classify.Classifier.Metadata).
 func (t *ClassificationTask) Metadata() (map[string]string, error) {
-	meta, err := t.Model.Backbone.Metadata("classification")
-	if err != nil {
-		return nil, err
-	}
-	classes, err := json.Marshal(t.Train.Classes)
-	if err != nil {
-		return nil, err
-	}
-	in, err := json.Marshal(inputMeta{t.Transform.Size, t.Transform.Channels, t.Transform.Mean, t.Transform.Std})
-	if err != nil {
-		return nil, err
-	}
-	meta[MetaNumClasses] = strconv.Itoa(t.Model.Config.NumClasses)
-	meta[MetaClasses] = string(classes)
-	meta[MetaDropout] = strconv.FormatFloat(t.Model.Config.Dropout, 'g', -1, 64)
-	meta[MetaInput] = string(in)
-	return meta, nil
+	return t.Classifier().Metadata()
+}
+
+// Classifier returns the task's model with the class names and input
+// preprocessing that describe it in a weights file.
+func (t *ClassificationTask) Classifier() *classify.Classifier {
+	return &classify.Classifier{Model: t.Model, Classes: t.Train.Classes,
+		Input: classify.Input{Size: t.Transform.Size, Channels: t.Transform.Channels, Mean: t.Transform.Mean, Std: t.Transform.Std}}
 }
 
 // RunOptions returns the train.Options of the config (Config.RunOptions)
@@ -431,34 +409,11 @@ func LoadClassificationTask(c *Config, weightsPath string) (*ClassificationTask,
 	if c.Task != "classification" {
 		return nil, &ConfigError{Key: "task", Reason: fmt.Sprintf("%q, want classification", c.Task)}
 	}
-	sd, meta, err := nn.ReadStateDict(weightsPath)
+	cl, err := classify.LoadClassifier(weightsPath)
 	if err != nil {
 		return nil, err
 	}
-	if meta[spinenet.MetaTask] != "classification" {
-		return nil, fmt.Errorf("recipe: %s: task %q, want a classification weights file", weightsPath, meta[spinenet.MetaTask])
-	}
-	arch, opt, err := spinenet.ArchFromMetadata(weightsPath, meta)
-	if err != nil {
-		return nil, err
-	}
-	k, err := strconv.Atoi(meta[MetaNumClasses])
-	if err != nil {
-		return nil, fmt.Errorf("recipe: %s: metadata %s: %w", weightsPath, MetaNumClasses, err)
-	}
-	var in inputMeta
-	if err := json.Unmarshal([]byte(meta[MetaInput]), &in); err != nil {
-		return nil, fmt.Errorf("recipe: %s: metadata %s: %w", weightsPath, MetaInput, err)
-	}
-	dropout, _ := strconv.ParseFloat(meta[MetaDropout], 64)
-	opt.SkipInit = true
-	m, err := classify.NewClassifier(arch, opt, classify.HeadConfig{NumClasses: k, Dropout: dropout})
-	if err != nil {
-		return nil, err
-	}
-	if err := m.Graph().LoadStateDict(sd, weightsPath); err != nil {
-		return nil, err
-	}
+	m, k, in := cl.Model, cl.Model.Config.NumClasses, cl.Input
 	tr, val, err := loadLabeledSets(c)
 	if err != nil {
 		return nil, err
@@ -466,9 +421,8 @@ func LoadClassificationTask(c *Config, weightsPath string) (*ClassificationTask,
 	if len(tr.Classes) > k {
 		return nil, fmt.Errorf("recipe: %s has %d classes, the data %d", weightsPath, k, len(tr.Classes))
 	}
-	var names []string
-	if json.Unmarshal([]byte(meta[MetaClasses]), &names) == nil && len(names) == k {
-		tr.Classes = names
+	if len(cl.Classes) == k {
+		tr.Classes = cl.Classes
 	}
 	t := &ClassificationTask{Config: c, Model: m, Train: tr, Val: val,
 		Transform: labeled.Transform{Size: in.Size, Channels: in.Channels, Mean: in.Mean, Std: in.Std}}

@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"github.com/spinenet-go/spinenet/data"
 	"github.com/spinenet-go/spinenet/detection"
 	"github.com/spinenet-go/spinenet/nn"
+	"github.com/spinenet-go/spinenet/predict"
 	"github.com/spinenet-go/spinenet/train"
 )
 
@@ -268,19 +270,20 @@ func StatsMap(r *cocoeval.Result) map[string]float64 {
 // of ds with the evaluation transform and returns COCO detections in
 // original image pixels with the dataset's category ids.
 func (t *DetectionTask) Detect(ds *data.Dataset, src data.ImageSource) ([]cocoeval.Detection, error) {
-	p, err := NewPredictor(t.Detector())
+	opt := predict.DefaultOptions()
+	opt.Post = t.Post
+	p, err := predict.NewDetector(t.Detector(), opt)
 	if err != nil {
 		return nil, err
 	}
-	p.Post = t.Post
-	return p.DetectDataset(ds, src, t.cfg.Train.Workers)
+	return detectDataset(p, ds, src, t.cfg.Train.Workers)
 }
 
-// DetectDataset runs the predictor over a dataset (images decoded and
+// detectDataset runs a detector over a dataset (images decoded and
 // transformed ahead on workers goroutines) and returns COCO detections in
 // original pixels with the dataset's category ids.
-func (p *Predictor) DetectDataset(ds *data.Dataset, src data.ImageSource, workers int) ([]cocoeval.Detection, error) {
-	l, err := data.NewLoader(ds, data.LoaderConfig{BatchSize: 1, Workers: workers, Epochs: 1, Transform: p.tr, Source: src})
+func detectDataset(p *predict.Predictor, ds *data.Dataset, src data.ImageSource, workers int) ([]cocoeval.Detection, error) {
+	l, err := data.NewLoader(ds, data.LoaderConfig{BatchSize: 1, Workers: workers, Epochs: 1, Transform: p.Transform(), Source: src})
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +293,7 @@ func (p *Predictor) DetectDataset(ds *data.Dataset, src data.ImageSource, worker
 		if err != nil {
 			return nil, err
 		}
-		found, err := p.run(b.Images, b.Placements[0])
+		found, err := p.DetectPrepared(context.Background(), b.Images, b.Placements[0])
 		if err != nil {
 			return nil, err
 		}
@@ -330,11 +333,11 @@ func EvaluateDetection(c *Config, weightsPath string) (*cocoeval.Result, error) 
 	if len(t.Val.Classes) != len(d.Classes) {
 		return nil, fmt.Errorf("recipe: %s has %d classes, the data %d", weightsPath, len(d.Classes), len(t.Val.Classes))
 	}
-	p, err := NewPredictor(d)
+	p, err := predict.NewDetector(d, predict.DefaultOptions())
 	if err != nil {
 		return nil, err
 	}
-	dets, err := p.DetectDataset(t.Val, t.Source, c.Train.Workers)
+	dets, err := detectDataset(p, t.Val, t.Source, c.Train.Workers)
 	if err != nil {
 		return nil, err
 	}

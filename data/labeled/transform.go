@@ -153,6 +153,25 @@ func (s *Set) Fill(dst []float32, i int, t Transform, rng *rand.Rand, sc *Scratc
 	return nil
 }
 
+// FillRGB writes img, transformed by t for evaluation, into dst
+// (t.Floats() values): the centred square window of the image resized to
+// Size×Size, channels converted and normalised as for an ImageFolder
+// sample, without augmentation. sc may be nil.
+func (t Transform) FillRGB(dst []float32, img *data.RGB, sc *Scratch) error {
+	if len(dst) < t.Floats() {
+		return fmt.Errorf("labeled: FillRGB into %d floats, want %d", len(dst), t.Floats())
+	}
+	if img.Width < 1 || img.Height < 1 {
+		return fmt.Errorf("labeled: empty %d×%d image", img.Width, img.Height)
+	}
+	if sc == nil {
+		sc = new(Scratch)
+	}
+	side := min(img.Width, img.Height)
+	render(dst, img.Pix, img.Width, 3, (img.Width-side)/2, (img.Height-side)/2, side, side, t, false, 0, 0, sc)
+	return nil
+}
+
 // render resamples the window (x0, y0, sw×sh) of the w-wide c-channel
 // image pix to t.Size² with data/resample's bilinear, with the flip and
 // shift applied, and normalises; shifted-in pixels are black.

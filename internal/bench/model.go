@@ -64,10 +64,11 @@ func RunModel(g *nn.Graph, name, head string, size, batch int, opt Options, copt
 	for i := range x.Data() {
 		x.Data()[i] = float32(rng.NormFloat64())
 	}
+	arena := m.NewArena()
 	peak := MeasurePeak(r.Threads)
 	var runErr error
 	med, n := Median(func() {
-		if _, err := m.Run(x); err != nil {
+		if _, err := arena.Run(x); err != nil {
 			runErr = err
 		}
 	}, opt.MinTime, opt.MinRuns)
@@ -85,18 +86,18 @@ func RunModel(g *nn.Graph, name, head string, size, batch int, opt Options, copt
 		return r, err
 	}
 	r.ArenaMB = float64(bytes) / (1 << 20)
-	r.Kinds, err = profileKinds(m, x, batch)
+	r.Kinds, err = profileKinds(arena, x, batch)
 	return r, err
 }
 
 // profileKinds times every step of three runs and sums them by kind.
-func profileKinds(m *infer.Model, x *tensor.Tensor, batch int) ([]KindTime, error) {
+func profileKinds(a *infer.Arena, x *tensor.Tensor, batch int) ([]KindTime, error) {
 	index := map[string]int{}
 	var kinds []KindTime
 	macs := map[string]int64{}
 	const runs = 3
 	for range runs {
-		_, times, err := m.RunProfiled(x)
+		_, times, err := a.RunProfiled(x)
 		if err != nil {
 			return nil, err
 		}

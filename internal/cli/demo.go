@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/spinenet-go/spinenet/configs"
 	"github.com/spinenet-go/spinenet/data"
 	"github.com/spinenet-go/spinenet/internal/annotate"
+	"github.com/spinenet-go/spinenet/predict"
 	"github.com/spinenet-go/spinenet/recipe"
 	"github.com/spinenet-go/spinenet/train"
 )
@@ -83,21 +85,21 @@ func runDemo(opt demoOptions, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	p, err := recipe.NewPredictor(task.Detector())
+	popt := predict.DefaultOptions()
+	popt.Post.ScoreThreshold = 0.3
+	p, err := predict.NewDetector(task.Detector(), popt)
 	if err != nil {
 		return err
 	}
-	p.Post.ScoreThreshold = 0.3
 	src := task.Source.(*data.MemorySource)
-	var rgb data.RGB
 	for i, s := range task.Val.Samples[:min(opt.Examples, len(task.Val.Samples))] {
 		img := src.Image(s.ID)
-		found, err := p.Predict(data.ToRGB(&rgb, img))
+		found, err := p.Detect(context.Background(), img)
 		if err != nil {
 			return err
 		}
-		big, found := annotate.Upscale(img, found, 3)
-		if err := annotate.Save(filepath.Join(dir, fmt.Sprintf("val-%02d.png", i+1)), annotate.Draw(big, found, task.Val.Classes)); err != nil {
+		big, scored := annotate.Upscale(img, predict.Scored(found), 3)
+		if err := annotate.Save(filepath.Join(dir, fmt.Sprintf("val-%02d.png", i+1)), annotate.Draw(big, scored, task.Val.Classes)); err != nil {
 			return err
 		}
 	}

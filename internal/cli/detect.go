@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -13,11 +14,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spinenet-go/spinenet/data"
-	"github.com/spinenet-go/spinenet/detection"
 	"github.com/spinenet-go/spinenet/internal/annotate"
 	"github.com/spinenet-go/spinenet/internal/atomicfile"
-	"github.com/spinenet-go/spinenet/recipe"
+	"github.com/spinenet-go/spinenet/predict"
 )
 
 type detectOptions struct {
@@ -49,7 +48,10 @@ image, and writes to --output:
 
   detections.json   COCO results format (image_id is the 1-based position of the
                     image on the command line; file_name and category name added)
-  <name>.png/.jpg   a copy of each image with boxes, class names and scores`,
+  <name>.png/.jpg   a copy of each image with boxes, class names and scores
+
+An image that cannot be read or decoded is named on stderr and skipped; the
+others are still processed and written, and detect then exits with status 1.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runDetect(opt, args, stdout, stderr) },
 	}
@@ -68,45 +70,49 @@ func runDetect(opt detectOptions, images []string, stdout, stderr io.Writer) err
 	if opt.Threshold < 0 || opt.Threshold >= 1 || opt.MaxDets < 1 {
 		return usageError{fmt.Errorf("--threshold must be in [0,1) and --max-detections ≥ 1")}
 	}
-	d, err := detection.LoadDetector(opt.Weights)
+	popt := predict.DefaultOptions()
+	popt.Post.ScoreThreshold = float32(opt.Threshold)
+	popt.Post.MaxDetections = opt.MaxDets
+	p, err := predict.Load(opt.Weights, popt)
 	if err != nil {
 		return err
 	}
-	p, err := recipe.NewPredictor(d)
-	if err != nil {
-		return err
+	if p.Task() != predict.TaskDetection {
+		return fmt.Errorf("%s is a %s model, detect needs a RetinaNet", opt.Weights, p.Task())
 	}
-	p.Post.ScoreThreshold = float32(opt.Threshold)
-	p.Post.MaxDetections = opt.MaxDets
 	if err := os.MkdirAll(opt.Output, 0o755); err != nil {
 		return err
 	}
-	var results []detectionJSON
-	var rgb data.RGB
+	results := []detectionJSON{}
 	used := map[string]int{}
+	var failed []string
+	ctx := context.Background()
 	for i, path := range images {
 		img, err := decodeImage(path)
 		if err != nil {
-			return err
+			// A bad image does not stop the others; it fails the run at the end.
+			fmt.Fprintln(stderr, "spinenet detect:", err)
+			failed = append(failed, path)
+			continue
 		}
-		data.ToRGB(&rgb, img)
 		start := time.Now()
-		found, err := p.Predict(&rgb)
+		found, err := p.Detect(ctx, img)
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			fmt.Fprintf(stderr, "spinenet detect: %s: %v\n", path, err)
+			failed = append(failed, path)
+			continue
 		}
 		elapsed := time.Since(start)
 		for _, f := range found {
-			name := d.Classes[f.Class]
-			results = append(results, detectionJSON{ImageID: int64(i + 1), FileName: path, CategoryID: d.CategoryIDs[f.Class], Category: name,
+			results = append(results, detectionJSON{ImageID: int64(i + 1), FileName: path, CategoryID: f.CategoryID, Category: f.Label,
 				BBox: [4]float32{f.Box.X1, f.Box.Y1, f.Box.W(), f.Box.H()}, Score: f.Score})
 		}
 		fmt.Fprintf(stdout, "%s: %d objects (%s)\n", path, len(found), elapsed.Round(time.Millisecond))
 		for _, f := range found {
-			fmt.Fprintf(stdout, "  %-14s %.3f  [%.0f %.0f %.0f %.0f]\n", d.Classes[f.Class], f.Score, f.Box.X1, f.Box.Y1, f.Box.X2, f.Box.Y2)
+			fmt.Fprintf(stdout, "  %-14s %.3f  [%.0f %.0f %.0f %.0f]\n", f.Label, f.Score, f.Box.X1, f.Box.Y1, f.Box.X2, f.Box.Y2)
 		}
 		if !opt.NoImages {
-			if err := annotate.Save(filepath.Join(opt.Output, outputName(path, used)), annotate.Draw(img, found, d.Classes)); err != nil {
+			if err := annotate.Save(filepath.Join(opt.Output, outputName(path, used)), annotate.Draw(img, predict.Scored(found), p.Detector().Classes)); err != nil {
 				return err
 			}
 		}
@@ -119,7 +125,15 @@ func runDetect(opt detectOptions, images []string, stdout, stderr io.Writer) err
 	if err := atomicfile.Write(out, func(w io.Writer) error { _, err := w.Write(append(js, '\n')); return err }); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "wrote %s and %d annotated images to %s\n", out, len(images), opt.Output)
+	done := len(images) - len(failed)
+	if opt.NoImages {
+		fmt.Fprintf(stderr, "wrote %s (%d images)\n", out, done)
+	} else {
+		fmt.Fprintf(stderr, "wrote %s and %d annotated images to %s\n", out, done, opt.Output)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("detect: %d of %d images failed: %s", len(failed), len(images), strings.Join(failed, ", "))
+	}
 	return nil
 }
 
