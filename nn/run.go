@@ -39,6 +39,11 @@ func (g *Graph) Forward(t *autograd.Tape, inputs ...*autograd.Var) []*autograd.V
 		}
 		vals[id] = inputs[i]
 	}
+	total := 0
+	for _, n := range g.Nodes {
+		total += len(n.Inputs)
+	}
+	args := make([]*autograd.Var, total) // every node's input list, in one allocation
 	for _, n := range g.Nodes {
 		if n.Op == OpInput {
 			continue
@@ -47,7 +52,8 @@ func (g *Graph) Forward(t *autograd.Tape, inputs ...*autograd.Var) []*autograd.V
 		if !ok || d.Forward == nil {
 			panic(&OpError{Node: n.Name, Op: n.Op, Stage: "forward"})
 		}
-		xs := make([]*autograd.Var, len(n.Inputs))
+		xs := args[:len(n.Inputs):len(n.Inputs)]
+		args = args[len(n.Inputs):]
 		for i, in := range n.Inputs {
 			xs[i] = vals[in]
 		}
