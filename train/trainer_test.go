@@ -404,3 +404,34 @@ func TestStepperAddsNoAllocations(t *testing.T) {
 		t.Errorf("Stepper.Step: %.1f allocations per step, the inline step %.1f", stepped, inline)
 	}
 }
+
+// A run that fails right after step 12, where a periodic checkpoint (every
+// 4) and an evaluation with batch-norm recalibration (every 6) coincide,
+// resumes from that checkpoint to the weights of an uninterrupted run: the
+// checkpoint is written after the evaluation, so it holds the recalibrated
+// statistics and the generator state after the calibration batches.
+func TestResumeAfterFailureAtEvaluationStep(t *testing.T) {
+	opt := toyOptions(13)
+	opt.FreezeBN = 0 // frozen statistics would not be recalibrated at step 12
+	full := newToyTask()
+	if _, err := Run(context.Background(), full, opt, toyOutputs(t.TempDir())...); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	crash := errors.New("crash")
+	hooks := append(toyOutputs(dir), Hook{AfterStep: func(l *Loop, _ StepResult) error {
+		if l.Step() == 12 {
+			return crash
+		}
+		return nil
+	}})
+	if _, err := Run(context.Background(), newToyTask(), opt, hooks...); !errors.Is(err, crash) {
+		t.Fatalf("error %v, want the crash", err)
+	}
+	resumed := newToyTask()
+	opt.Resume = filepath.Join(dir, CheckpointFile)
+	if _, err := Run(context.Background(), resumed, opt, toyOutputs(dir)...); err != nil {
+		t.Fatal(err)
+	}
+	sameWeights(t, full.g, resumed.g)
+}
