@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -22,10 +23,7 @@ const (
 	MetaInput      = classify.MetaInput
 )
 
-var (
-	_ train.Task    = (*ClassificationTask)(nil)
-	_ train.Batches = (*labeled.Loader)(nil)
-)
+var _ train.Task[*labeled.Batch] = (*ClassificationTask)(nil)
 
 // evalBatch is the batch size of evaluation (inference only).
 const evalBatch = 250
@@ -51,6 +49,7 @@ type ClassificationTask struct {
 
 	logits int // index of "logits" among the graph outputs
 	prob   *tensor.Tensor
+	parts  [2]train.LossPart
 }
 
 // NewClassificationTask loads the data of c and builds the model.
@@ -253,32 +252,43 @@ func (t *ClassificationTask) StepsPerEpoch() int {
 
 // Epoch returns the shuffled, augmented batches of an epoch; order and
 // augmentation depend only on train.seed and the epoch.
-func (t *ClassificationTask) Epoch(epoch, skip int) (train.Batches, error) {
+func (t *ClassificationTask) Epoch(epoch, skip int) (train.Batches[*labeled.Batch], error) {
 	tf := t.Transform
 	tf.Augment = t.Augment
-	return labeled.NewLoader(t.Train, labeled.LoaderConfig{
+	l, err := labeled.NewLoader(t.Train, labeled.LoaderConfig{
 		BatchSize: t.Config.Train.Batch, Transform: tf, Seed: t.Config.Train.Seed, Epoch: epoch,
 		Shuffle: true, DropLast: true, Skip: skip, Workers: t.Config.Train.Workers,
 	})
+	if err != nil {
+		return nil, err
+	}
+	return labeledBatches{l}, nil
+}
+
+// labeledBatches adapts a labeled.Loader to train.Batches.
+type labeledBatches struct{ *labeled.Loader }
+
+// Next returns the next batch; a done ctx stops it before it waits for one.
+func (b labeledBatches) Next(ctx context.Context) (*labeled.Batch, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	batch, err := b.NextBatch()
+	return batch, batch != nil && err == nil, err
 }
 
 // Loss is the softmax cross-entropy with model.label_smoothing; parts are
-// the unsmoothed cross-entropy "ce" and the batch's top-1 accuracy "acc".
-func (t *ClassificationTask) Loss(tp *autograd.Tape, batch any) (*autograd.Var, map[string]float64, int, error) {
-	b, ok := batch.(*labeled.Batch)
-	if !ok {
-		return nil, nil, 0, fmt.Errorf("recipe: classification batch is %T", batch)
-	}
+// the batch's top-1 accuracy "acc" and the unsmoothed cross-entropy "ce".
+func (t *ClassificationTask) Loss(tp *autograd.Tape, b *labeled.Batch) (train.Loss, error) {
 	out := t.Graph().Forward(tp, tp.Constant(b.Images))
 	logits := out[t.logits]
 	loss := tp.SoftmaxCrossEntropy(logits, b.Labels, t.Config.Model.LabelSmoothing)
-	parts := map[string]float64{"acc": autograd.TopKAccuracy(logits.Value, b.Labels, 1)}
+	ce := float64(loss.Value.Data()[0])
 	if t.Config.Model.LabelSmoothing > 0 {
-		parts["ce"] = t.crossEntropy(logits.Value, b.Labels) / float64(len(b.Labels))
-	} else {
-		parts["ce"] = float64(loss.Value.Data()[0])
+		ce = t.crossEntropy(logits.Value, b.Labels) / float64(len(b.Labels))
 	}
-	return loss, parts, len(b.Labels), nil
+	t.parts = [2]train.LossPart{{Name: "acc", Value: autograd.TopKAccuracy(logits.Value, b.Labels, 1)}, {Name: "ce", Value: ce}}
+	return train.Loss{Total: loss, Parts: t.parts[:], Images: len(b.Labels)}, nil
 }
 
 // crossEntropy is the summed unsmoothed cross-entropy of logits [N, K].
@@ -291,9 +301,9 @@ func (t *ClassificationTask) crossEntropy(logits *tensor.Tensor, labels []int32)
 
 // Evaluate runs the model in inference mode (batch norm with moving
 // statistics, no dropout or stochastic depth; compiled with infer) over the
-// validation set and returns "top1", "top5" (fractions) and "loss" (mean
-// unsmoothed cross-entropy).
-func (t *ClassificationTask) Evaluate() (map[string]float64, error) {
+// validation set and returns "top1" (the headline), "top5" (fractions) and
+// the secondary "loss" (mean unsmoothed cross-entropy).
+func (t *ClassificationTask) Evaluate() (train.Metrics, error) {
 	run, err := t.predictor()
 	if err != nil {
 		return nil, err
@@ -323,7 +333,7 @@ func (t *ClassificationTask) Evaluate() (map[string]float64, error) {
 		ce += t.crossEntropy(logits, b.Labels)
 	}
 	n := float64(t.Val.N)
-	return map[string]float64{"top1": float64(top1) / n, "top5": float64(top5) / n, "loss": ce / n}, nil
+	return train.Metrics{{Name: "top1", Value: float64(top1) / n}, {Name: "top5", Value: float64(top5) / n}, {Name: "loss", Value: ce / n, Secondary: true}}, nil
 }
 
 // predictor returns a function computing the logits of a batch with the
@@ -344,9 +354,6 @@ func (t *ClassificationTask) predictor() (func(*tensor.Tensor) (*tensor.Tensor, 
 	}, nil
 }
 
-// EvalKeys implements train.Task: top-1 is the headline metric.
-func (t *ClassificationTask) EvalKeys() []string { return []string{"top1", "top5"} }
-
 // Metadata is the backbone's metadata with task "classification" plus the
 // head (class count and names, dropout) and the input preprocessing
 // (classify.Classifier.Metadata).
@@ -361,22 +368,23 @@ func (t *ClassificationTask) Classifier() *classify.Classifier {
 		Input: classify.Input{Size: t.Transform.Size, Channels: t.Transform.Channels, Mean: t.Transform.Mean, Std: t.Transform.Std}}
 }
 
-// RunOptions returns the train.Options of the config (Config.RunOptions)
-// with a title naming the model and the data.
-func (t *ClassificationTask) RunOptions(resume bool, progress, log io.Writer) (train.Options, error) {
+// RunOptions returns the train.Options and output hooks of the config
+// (Config.RunOptions) with a title naming the model and the data.
+func (t *ClassificationTask) RunOptions(resume bool, progress, log io.Writer) (train.Options, []train.Hook, error) {
 	c := t.Config
 	return c.RunOptions(t.StepsPerEpoch(), fmt.Sprintf("%s classification, %s", c.modelName(), t.Train.Source), resume, progress, log)
 }
 
 // TrainClassification loads the data, builds the model and trains it as c
 // describes (train.Run: checkpoints, resume, progress bar, metrics log,
-// plot), writing to c.Train.Output.
-func TrainClassification(c *Config, resume bool, progress, log io.Writer) (*train.Summary, error) {
+// plot), writing to c.Train.Output. Cancelling ctx stops it between steps
+// with a checkpoint (see train.Run).
+func TrainClassification(ctx context.Context, c *Config, resume bool, progress, log io.Writer) (*train.Summary, error) {
 	t, err := NewClassificationTask(c)
 	if err != nil {
 		return nil, err
 	}
-	opt, err := t.RunOptions(resume, progress, log)
+	opt, hooks, err := t.RunOptions(resume, progress, log)
 	if err != nil {
 		return nil, err
 	}
@@ -389,13 +397,13 @@ func TrainClassification(c *Config, resume bool, progress, log io.Writer) (*trai
 		fmt.Fprintf(log, "classification: %d training / %d validation images, %d classes, input %d×%d×%d, %d parameters, %d steps (%d per epoch)\n",
 			t.Train.N, t.Val.N, len(t.Train.Classes), t.Transform.Size, t.Transform.Size, t.Transform.Channels, params, opt.Steps, t.StepsPerEpoch())
 	}
-	return train.Run(t, opt)
+	return train.Run(ctx, t, opt, hooks...)
 }
 
 // EvaluateClassification evaluates a classification weights file (written
 // by train.Run as model.safetensors) on the validation set of c. The model
 // and its preprocessing come from the file's metadata; c supplies the data.
-func EvaluateClassification(c *Config, weightsPath string) (map[string]float64, error) {
+func EvaluateClassification(c *Config, weightsPath string) (train.Metrics, error) {
 	t, err := LoadClassificationTask(c, weightsPath)
 	if err != nil {
 		return nil, err

@@ -32,7 +32,10 @@ type DetectionTask struct {
 	Report, LoaderReport data.Report
 	Post                 detection.PostConfig
 	gts                  []detection.GroundTruth
+	parts                [3]train.LossPart
 }
+
+var _ train.Task[*data.Batch] = (*DetectionTask)(nil)
 
 // NewDetectionTask loads the data of c and builds the model.
 func NewDetectionTask(c *Config) (*DetectionTask, error) {
@@ -173,7 +176,11 @@ type loaderBatches struct {
 	task *DetectionTask
 }
 
-func (b *loaderBatches) Next() (any, bool, error) {
+// Next returns the next batch; a done ctx stops it before it waits for one.
+func (b *loaderBatches) Next(ctx context.Context) (*data.Batch, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
 	batch, err := b.l.Next()
 	if errors.Is(err, io.EOF) {
 		return nil, false, nil
@@ -190,7 +197,7 @@ func (b *loaderBatches) Close() error {
 }
 
 // Epoch implements train.Task.
-func (t *DetectionTask) Epoch(epoch, skip int) (train.Batches, error) {
+func (t *DetectionTask) Epoch(epoch, skip int) (train.Batches[*data.Batch], error) {
 	l, err := data.NewLoader(t.Train, data.LoaderConfig{
 		BatchSize: t.cfg.Train.Batch, Workers: t.cfg.Train.Workers, Shuffle: true, Seed: t.cfg.Train.Seed,
 		DropLast: true, Epochs: 1, StartEpoch: epoch, SkipBatches: skip, Train: true,
@@ -223,28 +230,25 @@ func (t *DetectionTask) groundTruth(b *data.Batch) []detection.GroundTruth {
 	return gts
 }
 
-// Loss implements train.Task: focal + Huber (spec §7).
-func (t *DetectionTask) Loss(tp *autograd.Tape, batch any) (*autograd.Var, map[string]float64, int, error) {
-	b := batch.(*data.Batch)
+// Loss implements train.Task: focal + Huber (spec §7), with the parts
+// "class", "box" and "positives" (matched anchors per image).
+func (t *DetectionTask) Loss(tp *autograd.Tape, b *data.Batch) (train.Loss, error) {
 	outs := t.Model.Graph().Forward(tp, tp.Constant(b.Images))
 	cls, boxes := t.Model.Outputs(outs)
 	l, err := t.Model.Loss(tp, cls, boxes, t.Anchors, t.groundTruth(b), detection.DefaultLoss())
 	if err != nil {
-		return nil, nil, 0, err
+		return train.Loss{}, err
 	}
-	parts := map[string]float64{
-		"class": float64(l.Class.Value.Data()[0]), "box": float64(l.Box.Value.Data()[0]),
-		"positives": float64(l.Positives) / float64(b.Images.Dim(0)),
+	t.parts = [3]train.LossPart{
+		{Name: "class", Value: float64(l.Class.Value.Data()[0])}, {Name: "box", Value: float64(l.Box.Value.Data()[0])},
+		{Name: "positives", Value: float64(l.Positives) / float64(b.Images.Dim(0))},
 	}
-	return l.Total, parts, b.Images.Dim(0), nil
+	return train.Loss{Total: l.Total, Parts: t.parts[:], Images: b.Images.Dim(0)}, nil
 }
 
-// EvalKeys implements train.Task.
-func (t *DetectionTask) EvalKeys() []string { return []string{"AP", "AP50", "AP75"} }
-
 // Evaluate implements train.Task: COCO box AP of the current weights on the
-// validation set.
-func (t *DetectionTask) Evaluate() (map[string]float64, error) {
+// validation set (StatsMetrics).
+func (t *DetectionTask) Evaluate() (train.Metrics, error) {
 	dets, err := t.Detect(t.Val, t.Source)
 	if err != nil {
 		return nil, err
@@ -253,15 +257,16 @@ func (t *DetectionTask) Evaluate() (map[string]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	return StatsMap(res), nil
+	return StatsMetrics(res), nil
 }
 
-// StatsMap names the 12 COCO summary numbers.
-func StatsMap(r *cocoeval.Result) map[string]float64 {
+// StatsMetrics names the 12 COCO summary numbers in their order; AP, AP50
+// and AP75 are the primary ones (logged and plotted), AP the headline.
+func StatsMetrics(r *cocoeval.Result) train.Metrics {
 	keys := []string{"AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"}
-	m := make(map[string]float64, len(keys))
+	m := make(train.Metrics, len(keys))
 	for i, k := range keys {
-		m[k] = r.Stats[i]
+		m[i] = train.Metric{Name: k, Value: r.Stats[i], Secondary: i >= 3}
 	}
 	return m
 }

@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -22,7 +23,7 @@ func TestTinyDetectionTraining(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Train.Output = t.TempDir()
-	sum, err := TrainDetection(c, false, nil, nil)
+	sum, err := TrainDetection(context.Background(), c, false, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

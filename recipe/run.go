@@ -1,32 +1,41 @@
 package recipe
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/spinenet-go/spinenet/train"
 )
 
 // RunOptions returns the train.Options of the config for a task with
-// stepsPerEpoch batches per epoch: total steps from train.steps or
-// train.epochs, the schedule and SGD settings, a checkpoint every epoch (or
-// every train.checkpoint_every steps), an evaluation every train.eval_every
-// epochs and at the end.
-func (c *Config) RunOptions(stepsPerEpoch int, title string, resume bool, progress, log io.Writer) (train.Options, error) {
+// stepsPerEpoch batches per epoch (total steps from train.steps or
+// train.epochs, the schedule and SGD settings; resume continues from the
+// run directory's checkpoint) and the hooks writing the run directory
+// train.output (train.Outputs): a checkpoint every epoch (or every
+// train.checkpoint_every steps), an evaluation every train.eval_every
+// epochs and at the end, the weights, metrics log and plot titled title,
+// and a progress bar on progress (nil: none).
+func (c *Config) RunOptions(stepsPerEpoch int, title string, resume bool, progress, log io.Writer) (train.Options, []train.Hook, error) {
 	total := c.TotalSteps(stepsPerEpoch)
 	sched, err := c.Schedule(total)
 	if err != nil {
-		return train.Options{}, err
+		return train.Options{}, nil, err
 	}
 	ck := c.Train.CheckpointEvery
 	if ck == 0 {
 		ck = stepsPerEpoch
 	}
-	return train.Options{
-		OutDir: c.Train.Output, Steps: total, Schedule: sched, SGD: c.SGD(), Seed: c.Train.Seed,
-		EvalEvery: c.Train.EvalEvery * stepsPerEpoch, CheckpointEvery: ck, Resume: resume,
-		Progress: progress, Log: log, Config: c, Title: title, PreciseBN: c.Train.PreciseBN, FreezeBN: c.Train.FreezeBN,
-	}, nil
+	opt := train.Options{
+		Steps: total, Schedule: sched, SGD: c.SGD(), Seed: c.Train.Seed,
+		Log: log, Config: c, PreciseBN: c.Train.PreciseBN, FreezeBN: c.Train.FreezeBN,
+	}
+	if resume {
+		opt.Resume = filepath.Join(c.Train.Output, train.CheckpointFile)
+	}
+	out := train.Outputs{Dir: c.Train.Output, CheckpointEvery: ck, EvalEvery: c.Train.EvalEvery * stepsPerEpoch, Title: title, Progress: progress}
+	return opt, out.Hooks(), nil
 }
 
 // modelName is the model id, or the architecture file, for titles.
@@ -39,13 +48,14 @@ func (c *Config) modelName() string {
 
 // TrainDetection loads the data, builds the RetinaNet and trains it as c
 // describes (train.Run: checkpoints, resume, progress bar, metrics log,
-// plot), writing to c.Train.Output.
-func TrainDetection(c *Config, resume bool, progress, log io.Writer) (*train.Summary, error) {
+// plot), writing to c.Train.Output. Cancelling ctx stops it between steps
+// with a checkpoint (see train.Run).
+func TrainDetection(ctx context.Context, c *Config, resume bool, progress, log io.Writer) (*train.Summary, error) {
 	t, err := NewDetectionTask(c)
 	if err != nil {
 		return nil, err
 	}
-	opt, err := c.RunOptions(t.StepsPerEpoch(), fmt.Sprintf("%s RetinaNet, %s", c.modelName(), t.Train.Name), resume, progress, log)
+	opt, hooks, err := c.RunOptions(t.StepsPerEpoch(), fmt.Sprintf("%s RetinaNet, %s", c.modelName(), t.Train.Name), resume, progress, log)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +70,7 @@ func TrainDetection(c *Config, resume bool, progress, log io.Writer) (*train.Sum
 			fmt.Fprintf(log, "data problems skipped:\n%s", t.Report.String())
 		}
 	}
-	sum, err := train.Run(t, opt)
+	sum, err := train.Run(ctx, t, opt, hooks...)
 	if log != nil && t.LoaderReport.Problems() > 0 {
 		fmt.Fprintf(log, "images skipped while training:\n%s", t.LoaderReport.String())
 	}

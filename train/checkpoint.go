@@ -31,6 +31,9 @@ type State struct {
 	Step  int `json:"step"`
 	Epoch int `json:"epoch"`
 	Batch int `json:"batch"`
+	// BNFrozen records that the batch-norm statistics were recalibrated
+	// and frozen (Options.FreezeBN) when the checkpoint was written.
+	BNFrozen bool `json:"bn_frozen,omitempty"`
 	// TapeRand is the stochastic-depth/dropout generator state.
 	TapeRand string `json:"tape_rand"`
 	// Config is the training configuration the run started with.

@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"image/color"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 
@@ -39,21 +42,37 @@ type MetricsLog struct {
 	records []Record
 }
 
+// ReadRecords reads the records of a metrics log, ignoring a torn last
+// line (from a crash).
+func ReadRecords(path string) ([]Record, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("train: metrics log: %w", err)
+	}
+	var records []Record
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for dec.More() {
+		var r Record
+		if err := dec.Decode(&r); err != nil {
+			break
+		}
+		records = append(records, r)
+	}
+	return records, nil
+}
+
 // OpenMetricsLog opens (appending to) path, reading back the records
 // already there so a resumed run's plot covers the whole run. Records after
 // step fromStep are dropped (they belong to a run resumed from earlier).
 func OpenMetricsLog(path string, fromStep int) (*MetricsLog, error) {
 	m := &MetricsLog{path: path}
-	if data, err := os.ReadFile(path); err == nil {
-		dec := json.NewDecoder(bytes.NewReader(data))
-		for dec.More() {
-			var r Record
-			if err := dec.Decode(&r); err != nil {
-				break // a torn last line from a crash
-			}
-			if r.Step <= fromStep {
-				m.records = append(m.records, r)
-			}
+	old, err := ReadRecords(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	for _, r := range old {
+		if r.Step <= fromStep {
+			m.records = append(m.records, r)
 		}
 	}
 	f, err := os.Create(path)
@@ -99,13 +118,18 @@ func (m *MetricsLog) Close() error {
 	return m.f.Close()
 }
 
-// Plot draws the training loss (left) and the evaluation metrics (right)
-// against the step into a PNG at path. lossKey selects the loss value to
-// draw; evalKeys the evaluation values.
+// Plot draws the records logged so far (PlotRecords).
 func (m *MetricsLog) Plot(path, title, lossKey string, evalKeys []string) error {
+	return PlotRecords(m.records, path, title, lossKey, evalKeys)
+}
+
+// PlotRecords draws the training loss (left) and the evaluation metrics
+// (right) of records against the step into a PNG at path, atomically.
+// lossKey selects the loss value to draw; evalKeys the evaluation values.
+func PlotRecords(records []Record, path, title, lossKey string, evalKeys []string) error {
 	var loss plotter.XYs
 	evals := map[string]plotter.XYs{}
-	for _, r := range m.records {
+	for _, r := range records {
 		switch r.Kind {
 		case "train":
 			if v, ok := r.Values[lossKey]; ok {

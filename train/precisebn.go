@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -17,8 +18,9 @@ import (
 // Moving averages with momentum 0.99 lag the weights of a short run, and a
 // model trained with small batches on small images (the coarsest levels are
 // 1×1 or 2×2) drifts from them; evaluating with recalibrated statistics
-// removes the lag. It returns the number of batches used.
-func RecalibrateBN(task Task, tape *autograd.Tape, epoch, batches int) (int, error) {
+// removes the lag. It returns the number of batches used. A done ctx stops
+// it between batches with ctx.Err() (the statistics are then partial).
+func RecalibrateBN[B any](ctx context.Context, task Task[B], tape *autograd.Tape, epoch, batches int) (n int, err error) {
 	g := task.Graph()
 	stats := g.BatchNormStats()
 	saved := make([]float32, len(stats))
@@ -32,10 +34,17 @@ func RecalibrateBN(task Task, tape *autograd.Tape, epoch, batches int) (int, err
 	if err != nil {
 		return 0, err
 	}
-	defer it.Close()
-	n := 0
+	defer func() {
+		if cerr := it.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	fwd := Stepper[B]{Tape: tape, LossFn: task.Loss}
 	for n < batches {
-		b, ok, err := it.Next()
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		b, ok, err := it.Next(ctx)
 		if err != nil {
 			return n, err
 		}
@@ -46,13 +55,10 @@ func RecalibrateBN(task Task, tape *autograd.Tape, epoch, batches int) (int, err
 		for _, s := range stats {
 			s.Stats.Momentum = 1 - 1/float32(n) // running mean of the batch statistics
 		}
-		loss, _, _, err := task.Loss(tape, b)
+		l, err := fwd.Forward(b)
 		if err != nil {
-			tape.Reset()
 			return n, err
 		}
-		l := float64(loss.Value.Data()[0])
-		tape.Reset()
 		if math.IsNaN(l) || math.IsInf(l, 0) {
 			return n, fmt.Errorf("loss is %v on calibration batch %d: the statistics would be poisoned", l, n)
 		}

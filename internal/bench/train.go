@@ -11,6 +11,7 @@ import (
 	"github.com/spinenet-go/spinenet/kernels"
 	"github.com/spinenet-go/spinenet/optim"
 	"github.com/spinenet-go/spinenet/tensor"
+	"github.com/spinenet-go/spinenet/train"
 )
 
 // TrainResult is the measurement of RetinaNet training steps.
@@ -30,10 +31,10 @@ type TrainResult struct {
 	BytesPerStep  float64 `json:"bytes_per_step"`
 }
 
-// RunTrainStep times full RetinaNet training steps — forward in training
-// mode, focal + Huber loss against random boxes, backward, SGD update, tape
-// reset — on random size×size images, median over the timed steps after two
-// warm-up steps.
+// RunTrainStep times full RetinaNet training steps — train.Stepper.Step:
+// forward in training mode, focal + Huber loss against random boxes,
+// backward, SGD update, tape reset — on random size×size images, median
+// over the timed steps after two warm-up steps.
 func RunTrainStep(m *detection.Model, name string, size, batch int, opt Options) (TrainResult, error) {
 	if opt.MinTime == 0 {
 		opt.MinTime = 10 * time.Second
@@ -69,23 +70,25 @@ func RunTrainStep(m *detection.Model, name string, size, batch int, opt Options)
 	if err != nil {
 		return r, err
 	}
-	tape := autograd.NewTape(1)
+	stepper := &train.Stepper[*autograd.Var]{
+		Tape: autograd.NewTape(1), SGD: sgd, Schedule: optim.Constant(1e-4),
+		LossFn: func(tape *autograd.Tape, in *autograd.Var) (train.Loss, error) {
+			cls, boxes := m.Outputs(g.Forward(tape, in))
+			l, err := m.Loss(tape, cls, boxes, anchors, gts, detection.DefaultLoss())
+			if err != nil {
+				return train.Loss{}, err
+			}
+			return train.Loss{Total: l.Total, Images: batch}, nil
+		},
+	}
 	in := autograd.NewConstant(x)
 	var stepErr error
+	steps := 0
 	step := func() {
-		outs := g.Forward(tape, in)
-		cls, boxes := m.Outputs(outs)
-		l, err := m.Loss(tape, cls, boxes, anchors, gts, detection.DefaultLoss())
-		if err == nil {
-			err = tape.Backward(l.Total)
-		}
-		if err == nil {
-			_, err = sgd.Step(1e-4)
-		}
-		if err != nil {
+		if _, err := stepper.Step(steps, in); err != nil && stepErr == nil {
 			stepErr = err
 		}
-		tape.Reset()
+		steps++
 	}
 	step()
 	peak := MeasurePeak(r.Threads)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -40,7 +42,11 @@ box AP on held-out synthetic images, and writes to the output folder:
   metrics.jsonl       the logged losses and evaluations
   examples/*.png      held-out images with the detections drawn on them`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(opt, stdout, stderr) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runDemo(ctx, opt, stdout, stderr)
+		},
 	}
 	cmd.Flags().StringVar(&opt.Output, "output", "spinenet-demo", "output folder")
 	cmd.Flags().IntVar(&opt.Epochs, "epochs", 0, "training epochs (default: the recipe's)")
@@ -49,7 +55,7 @@ box AP on held-out synthetic images, and writes to the output folder:
 	return cmd
 }
 
-func runDemo(opt demoOptions, stdout, stderr io.Writer) error {
+func runDemo(ctx context.Context, opt demoOptions, stdout, stderr io.Writer) error {
 	raw, err := configs.FS.ReadFile("demo.yaml")
 	if err != nil {
 		return err
@@ -71,12 +77,12 @@ func runDemo(opt demoOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ro, err := c.RunOptions(task.StepsPerEpoch(), "SpineNet demo: synthetic shapes", false, progress, stderr)
+	ro, hooks, err := c.RunOptions(task.StepsPerEpoch(), "SpineNet demo: synthetic shapes", false, progress, stderr)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	sum, err := train.Run(task, ro)
+	sum, err := train.Run(ctx, task, ro, hooks...)
 	if err != nil {
 		return err
 	}
@@ -104,7 +110,10 @@ func runDemo(opt demoOptions, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "trained %d steps in %s (%.0f images/s)\n", sum.Steps, time.Since(start).Round(time.Second), sum.ImagesPS)
-	fmt.Fprintf(stdout, "held-out COCO box AP %.3f, AP50 %.3f, AP75 %.3f (%d synthetic images)\n", sum.Eval["AP"], sum.Eval["AP50"], sum.Eval["AP75"], len(task.Val.Samples))
+	ap, _ := sum.Eval.Value("AP")
+	ap50, _ := sum.Eval.Value("AP50")
+	ap75, _ := sum.Eval.Value("AP75")
+	fmt.Fprintf(stdout, "held-out COCO box AP %.3f, AP50 %.3f, AP75 %.3f (%d synthetic images)\n", ap, ap50, ap75, len(task.Val.Samples))
 	fmt.Fprintf(stdout, "outputs in %s/: model.safetensors, curves.png, metrics.jsonl, examples/\n", opt.Output)
 	return nil
 }

@@ -114,10 +114,10 @@ func runEvalModel(opt evalOptions, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stderr, "eval: %s on the validation data of %s in %.1fs\n", opt.Weights, opt.Config, time.Since(start).Seconds())
 		if opt.JSON {
-			return json.NewEncoder(stdout).Encode(map[string]map[string]float64{"classification": m})
+			return json.NewEncoder(stdout).Encode(map[string]map[string]float64{"classification": m.Map()})
 		}
-		for _, k := range sortedKeys(m) {
-			fmt.Fprintf(stdout, "%-6s %.4f\n", k, m[k])
+		for _, v := range m {
+			fmt.Fprintf(stdout, "%-6s %.4f\n", v.Name, v.Value)
 		}
 		return nil
 	default:

@@ -1,8 +1,14 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spinenet-go/spinenet/recipe"
@@ -34,9 +40,14 @@ RetinaNet detection or classification — with SGD, writing to the run directory
   curves.png              training loss and evaluation metrics
 
 --resume continues exactly from checkpoint.safetensors. A NaN or Inf loss or
-gradient stops the run with a message naming the step.`,
+gradient stops the run with a message naming the step. Ctrl-C (SIGINT) or
+SIGTERM stops it after the current step, writing the checkpoint there.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(opt, stdout, stderr) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runTrain(ctx, opt, stdout, stderr)
+		},
 	}
 	cmd.Flags().StringVar(&opt.Config, "config", "", "recipe file (.yaml, .yml or .json)")
 	cmd.Flags().BoolVar(&opt.Resume, "resume", false, "continue from the run directory's checkpoint")
@@ -47,7 +58,9 @@ gradient stops the run with a message naming the step.`,
 	return cmd
 }
 
-func runTrain(opt trainOptions, stdout, stderr io.Writer) error {
+// runTrain trains the recipe of opt; a done ctx stops the run between steps
+// with a checkpoint, which it names on stderr.
+func runTrain(ctx context.Context, opt trainOptions, stdout, stderr io.Writer) error {
 	if opt.Config == "" {
 		return usageError{fmt.Errorf("--config is required")}
 	}
@@ -71,17 +84,21 @@ func runTrain(opt trainOptions, stdout, stderr io.Writer) error {
 	var sum *train.Summary
 	switch c.Task {
 	case "classification":
-		sum, err = recipe.TrainClassification(c, opt.Resume, progress, stderr)
+		sum, err = recipe.TrainClassification(ctx, c, opt.Resume, progress, stderr)
 	case "detection":
-		sum, err = recipe.TrainDetection(c, opt.Resume, progress, stderr)
+		sum, err = recipe.TrainDetection(ctx, c, opt.Resume, progress, stderr)
+	}
+	if ie := (*train.InterruptedError)(nil); errors.As(err, &ie) {
+		fmt.Fprintf(stderr, "training stopped at step %d of %d; checkpoint %s (continue with --resume)\n",
+			ie.Step, ie.Steps, filepath.Join(c.Train.Output, train.CheckpointFile))
 	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "trained %d steps in %s (%.1f images/s); final loss %.4f\n", sum.Steps, sum.Elapsed.Round(1e9), sum.ImagesPS, sum.FinalLoss)
-	for _, k := range sortedKeys(sum.Eval) {
-		fmt.Fprintf(stdout, "  %-8s %.4f\n", k, sum.Eval[k])
+	for _, m := range sum.Eval {
+		fmt.Fprintf(stdout, "  %-8s %.4f\n", m.Name, m.Value)
 	}
-	fmt.Fprintf(stdout, "outputs in %s: %s, %s, %s, %s\n", sum.OutDir, train.WeightsFile, train.CheckpointFile, train.MetricsFile, train.PlotFile)
+	fmt.Fprintf(stdout, "outputs in %s: %s, %s, %s, %s\n", c.Train.Output, train.WeightsFile, train.CheckpointFile, train.MetricsFile, train.PlotFile)
 	return nil
 }
