@@ -59,6 +59,10 @@ func ParseArch(data []byte, f Format) (*Arch, error) {
 	return &a, nil
 }
 
+// MaxArchBytes bounds the size of an architecture file ReadArch reads; a
+// 15-block Arch is about 1 KB.
+const MaxArchBytes = 1 << 20
+
 // ReadArch reads and validates an Arch from a .json, .yaml or .yml file.
 // Errors name the file.
 func ReadArch(path string) (*Arch, error) {
@@ -66,9 +70,17 @@ func ReadArch(path string) (*Arch, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(path)
+	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, MaxArchBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > MaxArchBytes {
+		return nil, fmt.Errorf("spinenet: %s: larger than %d bytes; is it an architecture file?", path, MaxArchBytes)
 	}
 	a, err := ParseArch(data, f)
 	if err != nil {
