@@ -262,19 +262,13 @@ func (t *ClassificationTask) Epoch(epoch, skip int) (train.Batches[*labeled.Batc
 	if err != nil {
 		return nil, err
 	}
-	return labeledBatches{l}, nil
-}
-
-// labeledBatches adapts a labeled.Loader to train.Batches.
-type labeledBatches struct{ *labeled.Loader }
-
-// Next returns the next batch; a done ctx stops it before it waits for one.
-func (b labeledBatches) Next(ctx context.Context) (*labeled.Batch, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, false, err
-	}
-	batch, err := b.NextBatch()
-	return batch, batch != nil && err == nil, err
+	return &loaderBatches[*labeled.Batch]{
+		next: func() (*labeled.Batch, bool, error) {
+			batch, err := l.NextBatch()
+			return batch, batch != nil && err == nil, err
+		},
+		halt: l.Close, close: l.Close,
+	}, nil
 }
 
 // Loss is the softmax cross-entropy with model.label_smoothing; parts are

@@ -170,32 +170,6 @@ func (t *DetectionTask) transform() data.Transform {
 	return tr
 }
 
-// loaderBatches adapts a data.Loader to train.Batches.
-type loaderBatches struct {
-	l    *data.Loader
-	task *DetectionTask
-}
-
-// Next returns the next batch; a done ctx stops it before it waits for one.
-func (b *loaderBatches) Next(ctx context.Context) (*data.Batch, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, false, err
-	}
-	batch, err := b.l.Next()
-	if errors.Is(err, io.EOF) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return batch, true, nil
-}
-
-func (b *loaderBatches) Close() error {
-	b.task.LoaderReport = b.l.Report()
-	return b.l.Close()
-}
-
 // Epoch implements train.Task.
 func (t *DetectionTask) Epoch(epoch, skip int) (train.Batches[*data.Batch], error) {
 	l, err := data.NewLoader(t.Train, data.LoaderConfig{
@@ -206,7 +180,20 @@ func (t *DetectionTask) Epoch(epoch, skip int) (train.Batches[*data.Batch], erro
 	if err != nil {
 		return nil, err
 	}
-	return &loaderBatches{l: l, task: t}, nil
+	return &loaderBatches[*data.Batch]{
+		next: func() (*data.Batch, bool, error) {
+			batch, err := l.Next()
+			if errors.Is(err, io.EOF) {
+				return nil, false, nil
+			}
+			return batch, err == nil, err
+		},
+		halt: l.Close,
+		close: func() error {
+			t.LoaderReport = l.Report()
+			return l.Close()
+		},
+	}, nil
 }
 
 // groundTruth converts a batch's objects to matcher input, leaving out

@@ -76,3 +76,40 @@ func TrainDetection(ctx context.Context, c *Config, resume bool, progress, log i
 	}
 	return sum, err
 }
+
+// loaderBatches adapts a data loader to train.Batches. The first Next ties
+// the loader to the run's context: cancelling it closes the loader, which
+// unblocks a Next waiting for its workers, and Next then reports the
+// context's error rather than the end of the epoch.
+type loaderBatches[B any] struct {
+	next func() (B, bool, error) // the loader's next batch; ok false at the end of the epoch
+	// halt stops the loader from any goroutine (it unblocks next) and may
+	// be called more than once; close ends the epoch on the run's
+	// goroutine (collecting reports, then halting).
+	halt, close func() error
+	stop        func() bool // unregisters the cancellation
+}
+
+// Next returns the next batch, or the context's error once it is done.
+func (b *loaderBatches[B]) Next(ctx context.Context) (B, bool, error) {
+	var zero B
+	if err := ctx.Err(); err != nil {
+		return zero, false, err
+	}
+	if b.stop == nil {
+		b.stop = context.AfterFunc(ctx, func() { b.halt() })
+	}
+	batch, ok, err := b.next()
+	if cerr := ctx.Err(); cerr != nil {
+		return zero, false, cerr
+	}
+	return batch, ok, err
+}
+
+// Close stops the loader.
+func (b *loaderBatches[B]) Close() error {
+	if b.stop != nil {
+		b.stop()
+	}
+	return b.close()
+}
