@@ -20,8 +20,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/spinenet-go/spinenet/internal/readlimit"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -151,27 +151,9 @@ type TrainConfig struct {
 // recipes are a few hundred bytes.
 const MaxConfigBytes = 1 << 20
 
-// readSmallFile reads path, refusing a file larger than limit before
-// reading it.
-func readSmallFile(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes; is it a recipe file?", path, limit)
-	}
-	return data, nil
-}
-
 // Load reads a YAML (.yaml, .yml) or JSON (.json) config file.
 func Load(path string) (*Config, error) {
-	data, err := readSmallFile(path, MaxConfigBytes)
+	data, err := readlimit.File(path, MaxConfigBytes, "a recipe file")
 	if err != nil {
 		return nil, err
 	}

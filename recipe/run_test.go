@@ -51,7 +51,7 @@ func TestLoaderBatchesCancel(t *testing.T) {
 		t.Fatal("Next still blocked 10 s after the context was cancelled")
 	}
 	if err := b.Close(); err != nil || closes.Load() != 11 {
-		t.Errorf("Close: %v after %d closes", err, closes)
+		t.Errorf("Close: %v after %d closes", err, closes.Load())
 	}
 	if _, _, err := b.Next(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Next on a cancelled context: %v", err)

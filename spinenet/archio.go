@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/spinenet-go/spinenet/internal/readlimit"
 	"io"
 	"os"
 	"path/filepath"
@@ -70,17 +71,9 @@ func ReadArch(path string) (*Arch, error) {
 	if err != nil {
 		return nil, err
 	}
-	fh, err := os.Open(path)
+	data, err := readlimit.File(path, MaxArchBytes, "an architecture file")
 	if err != nil {
 		return nil, err
-	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, MaxArchBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(data) > MaxArchBytes {
-		return nil, fmt.Errorf("spinenet: %s: larger than %d bytes; is it an architecture file?", path, MaxArchBytes)
 	}
 	a, err := ParseArch(data, f)
 	if err != nil {
