@@ -104,45 +104,15 @@ type idxFile struct {
 	data []uint8
 }
 
-// readIDXFile reads and validates one IDX file with the expected magic.
-func readIDXFile(path string, magic uint32, rank int) (*idxFile, error) {
-	raw, err := readMaybeGzip(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(raw) < 4 {
-		return nil, &FormatError{path, "magic", fmt.Sprintf("file is %d bytes, too short for an IDX header", len(raw))}
-	}
-	if got := binary.BigEndian.Uint32(raw); got != magic {
-		return nil, &FormatError{path, "magic", fmt.Sprintf("0x%08x, want 0x%08x (%s)", got, magic, map[uint32]string{MagicImages: "IDX images: unsigned bytes, 3 dimensions", MagicLabels: "IDX labels: unsigned bytes, 1 dimension"}[magic])}
-	}
-	if len(raw) < 4+4*rank {
-		return nil, &FormatError{path, "dimensions", fmt.Sprintf("header truncated: %d bytes, want %d", len(raw), 4+4*rank)}
-	}
-	f := &idxFile{}
-	total := 1
-	for i := range rank {
-		d := binary.BigEndian.Uint32(raw[4+4*i:])
-		if d > 1<<28 {
-			return nil, &FormatError{path, fmt.Sprintf("dimension %d", i), fmt.Sprintf("%d is implausibly large", d)}
-		}
-		f.dims = append(f.dims, int(d))
-		total *= int(d)
-		if total > 1<<34 {
-			return nil, &FormatError{path, "dimensions", fmt.Sprintf("%v is implausibly large", f.dims)}
-		}
-	}
-	body := raw[4+4*rank:]
-	if len(body) != total {
-		return nil, &FormatError{path, "size", fmt.Sprintf("%d data bytes, dimensions %v need %d", len(body), f.dims, total)}
-	}
-	f.data = body
-	return f, nil
-}
+// MaxIDXBytes bounds the pixel or label bytes of one IDX file (the whole
+// of MNIST's training images is 47 MB). A header that claims more is
+// refused before anything is allocated.
+const MaxIDXBytes = 1 << 32
 
-// readMaybeGzip reads a whole file, decompressing it when it starts with
-// the gzip magic bytes 1f 8b (or its name ends in .gz).
-func readMaybeGzip(path string) ([]byte, error) {
+// readIDXFile reads and validates one IDX file with the expected magic,
+// decompressing it when it starts with the gzip magic bytes 1f 8b (or its
+// name ends in .gz).
+func readIDXFile(path string, magic uint32, rank int) (*idxFile, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("labeled: %w", err)
@@ -155,17 +125,55 @@ func readMaybeGzip(path string) ([]byte, error) {
 		if err != nil {
 			return nil, &FormatError{path, "gzip", err.Error()}
 		}
-		data, err := io.ReadAll(zr)
-		if err != nil {
-			return nil, &FormatError{path, "gzip", err.Error()}
+		return parseIDX(zr, path, magic, rank)
+	}
+	return parseIDX(br, path, magic, rank)
+}
+
+// parseIDX reads one IDX stream: the magic, rank big-endian dimensions and
+// exactly the data bytes they call for. The data is read as it arrives (a
+// header's claim allocates nothing), so a truncated or lying file fails
+// without exhausting memory; name labels the errors.
+func parseIDX(r io.Reader, name string, magic uint32, rank int) (*idxFile, error) {
+	hdr := make([]byte, 4+4*rank)
+	if n, err := io.ReadFull(r, hdr); err != nil {
+		if n < 4 {
+			return nil, &FormatError{name, "magic", fmt.Sprintf("file is %d bytes, too short for an IDX header", n)}
 		}
-		return data, nil
+		if got := binary.BigEndian.Uint32(hdr); got == magic {
+			return nil, &FormatError{name, "dimensions", fmt.Sprintf("header truncated: %d bytes, want %d", n, len(hdr))}
+		}
 	}
-	data, err := io.ReadAll(br)
+	if got := binary.BigEndian.Uint32(hdr); got != magic {
+		return nil, &FormatError{name, "magic", fmt.Sprintf("0x%08x, want 0x%08x (%s)", got, magic, map[uint32]string{MagicImages: "IDX images: unsigned bytes, 3 dimensions", MagicLabels: "IDX labels: unsigned bytes, 1 dimension"}[magic])}
+	}
+	f := &idxFile{}
+	total := int64(1)
+	for i := range rank {
+		d := binary.BigEndian.Uint32(hdr[4+4*i:])
+		f.dims = append(f.dims, int(d))
+		total *= int64(d)
+		if d > 1<<28 || total > MaxIDXBytes {
+			return nil, &FormatError{name, "dimensions", fmt.Sprintf("%v is implausibly large (over %d bytes)", f.dims, int64(MaxIDXBytes))}
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(r, total+1))
 	if err != nil {
-		return nil, fmt.Errorf("labeled: %s: %w", path, err)
+		field := "data"
+		if _, gz := r.(*gzip.Reader); gz {
+			field = "gzip"
+		}
+		return nil, &FormatError{name, field, err.Error()}
 	}
-	return data, nil
+	if int64(len(body)) != total {
+		what := fmt.Sprintf("%d", len(body))
+		if int64(len(body)) > total {
+			what = "more than that"
+		}
+		return nil, &FormatError{name, "size", fmt.Sprintf("%s data bytes, dimensions %v need %d", what, f.dims, total)}
+	}
+	f.data = body
+	return f, nil
 }
 
 // imageExts are the ImageFolder file types (case-insensitive).
