@@ -92,7 +92,14 @@ func read(r io.Reader, size int64) (*File, error) {
 
 	var data []byte
 	if size >= 0 {
-		data = make([]byte, size-8-int64(n))
+		// Refuse offsets beyond the file before allocating its data.
+		dataSize := size - 8 - int64(n)
+		for _, e := range entries {
+			if e.end > dataSize {
+				return nil, fmt.Errorf("tensor %q: data_offsets [%d, %d] out of range: data buffer is %d bytes", e.name, e.begin, e.end, dataSize)
+			}
+		}
+		data = make([]byte, dataSize)
 		if _, err := io.ReadFull(r, data); err != nil {
 			return nil, fmt.Errorf("reading data: %w", err)
 		}
