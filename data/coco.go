@@ -3,6 +3,7 @@ package data
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -95,6 +96,9 @@ func LoadCOCO(annotationsJSON, imageDir string) (*Dataset, error) {
 		if _, dup := sampleOf[im.ID]; dup {
 			return nil, aerr("images", i, im.ID, "id", "duplicate image id %d", im.ID)
 		}
+		if im.Width < 0 || im.Height < 0 {
+			return nil, aerr("images", i, im.ID, "width/height", "%d×%d, want non-negative", im.Width, im.Height)
+		}
 		if im.FileName == "" {
 			return nil, aerr("images", i, im.ID, "file_name", "missing")
 		}
@@ -121,6 +125,9 @@ func LoadCOCO(annotationsJSON, imageDir string) (*Dataset, error) {
 			return nil, aerr("annotations", i, a.ID, "bbox", "has %d values, want 4 [x y w h]", len(a.BBox))
 		}
 		x, y, w, h := a.BBox[0], a.BBox[1], a.BBox[2], a.BBox[3]
+		if !(math.Abs(x) <= maxCoord && math.Abs(y) <= maxCoord && w <= maxCoord && h <= maxCoord) {
+			return nil, aerr("annotations", i, a.ID, "bbox", "[%g %g %g %g] outside ±%g", x, y, w, h, float64(maxCoord))
+		}
 		if w < 0 || h < 0 {
 			return nil, aerr("annotations", i, a.ID, "bbox", "negative width or height [%g %g %g %g]", x, y, w, h)
 		}

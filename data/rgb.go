@@ -2,6 +2,7 @@ package data
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"image"
 	"image/color"
@@ -156,19 +157,39 @@ func clampFixed(v int32) uint8 {
 	return uint8(^(v >> 31))
 }
 
-// DecodeFile decodes a JPEG or PNG file into dst (see ToRGB).
+// MaxImagePixels is the largest image, in pixels (width × height), that
+// DecodeFile and Decode accept: 64 MPixel by default. Larger images are
+// refused from their header, before any pixel memory is allocated; set it
+// higher to load bigger images.
+var MaxImagePixels = 64 << 20
+
+// DecodeFile decodes a JPEG or PNG file into dst (see ToRGB). Errors name
+// the file.
 func DecodeFile(dst *RGB, path string) (*RGB, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return Decode(dst, bufio.NewReaderSize(f, 64<<10))
+	img, err := Decode(dst, bufio.NewReaderSize(f, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("data: %s: %w", path, err)
+	}
+	return img, nil
 }
 
-// Decode decodes a JPEG or PNG stream into dst (see ToRGB).
+// Decode decodes a JPEG or PNG stream into dst (see ToRGB). The header is
+// read first and an image of more than MaxImagePixels pixels is refused.
 func Decode(dst *RGB, r io.Reader) (*RGB, error) {
-	img, _, err := image.Decode(r)
+	var head bytes.Buffer
+	cfg, _, err := image.DecodeConfig(io.TeeReader(r, &head))
+	if err != nil {
+		return nil, fmt.Errorf("decode header: %w", err)
+	}
+	if cfg.Width < 0 || cfg.Height < 0 || int64(cfg.Width)*int64(cfg.Height) > int64(MaxImagePixels) {
+		return nil, fmt.Errorf("image is %d×%d pixels, more than data.MaxImagePixels = %d", cfg.Width, cfg.Height, MaxImagePixels)
+	}
+	img, _, err := image.Decode(io.MultiReader(&head, r))
 	if err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"image"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -142,6 +143,9 @@ func LoadVOC(annotationDir, imageDir string, classes []string) (*Dataset, error)
 				{"bndbox/xmax", o.BndBox.XMax}, {"bndbox/ymax", o.BndBox.YMax},
 			} {
 				x, err := strconv.ParseFloat(strings.TrimSpace(f.s), 64)
+				if err == nil && !(math.Abs(x) <= maxCoord) {
+					return nil, aerr(i, f.field, "%q is not a finite coordinate within ±%g", f.s, float64(maxCoord))
+				}
 				if err != nil {
 					return nil, aerr(i, f.field, "%q is not a number", f.s)
 				}
@@ -194,6 +198,10 @@ func LoadVOC(annotationDir, imageDir string, classes []string) (*Dataset, error)
 	}
 	return ds, nil
 }
+
+// maxCoord bounds annotation coordinates: a box corner farther than this from
+// the origin (or NaN, or infinite) is an error, not a box.
+const maxCoord = 1 << 24
 
 // imageSize reads only the header of an image file.
 func imageSize(path string) (w, h int, err error) {

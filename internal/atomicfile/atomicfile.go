@@ -9,7 +9,13 @@ import (
 	"path/filepath"
 )
 
-// Write creates path atomically with the bytes write produces.
+// Mode is the permission of the files Write creates: readable by everyone,
+// as os.Create would make them under the usual umask (os.CreateTemp alone
+// would leave them 0600).
+const Mode os.FileMode = 0o644
+
+// Write creates path atomically with the bytes write produces; the file gets
+// permission Mode.
 func Write(path string, write func(w io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -17,6 +23,10 @@ func Write(path string, write func(w io.Writer) error) error {
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
 	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(Mode); err != nil {
 		tmp.Close()
 		return err
 	}
