@@ -109,7 +109,7 @@ func DetectorFromStateDict(path string, sd map[string]*tensor.Tensor, meta map[s
 }
 
 // OutputTensors picks the head's class and box outputs per level out of
-// the graph outputs of a compiled run (infer.Model.Run), in level order.
+// the graph outputs of a compiled run (infer.Arena.Run), in level order.
 func (m *Model) OutputTensors(outs []*tensor.Tensor) (cls, boxes []*tensor.Tensor) {
 	g := m.Graph()
 	pos := make(map[int]int, len(g.Outputs))

@@ -54,6 +54,7 @@ type RequestError struct {
 	Reason string
 }
 
+// Error formats the error as "models: <field>: <reason>".
 func (e *RequestError) Error() string { return fmt.Sprintf("models: %s: %s", e.Field, e.Reason) }
 
 // Description is a resolved model: the architecture with every override

@@ -207,6 +207,8 @@ func Ops() []Op {
 	return ops
 }
 
+// String returns the op's name in the op table, or "op(N)" for a value
+// outside it.
 func (o Op) String() string {
 	if d, ok := o.Def(); ok {
 		return d.Name
@@ -222,6 +224,7 @@ type OpError struct {
 	Stage string // "shape", "forward", "compile", …
 }
 
+// Error names the node, the op and the stage that lacks a rule for it.
 func (e *OpError) Error() string {
 	return fmt.Sprintf("nn: node %s: op %v has no %s rule", e.Node, e.Op, e.Stage)
 }

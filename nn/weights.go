@@ -40,6 +40,7 @@ type WeightsError struct {
 	Mismatched []string // "name: shape [..], want [..]"
 }
 
+// Error lists the missing, unexpected and mismatched tensors.
 func (e *WeightsError) Error() string {
 	var parts []string
 	list := func(what string, names []string) {

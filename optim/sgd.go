@@ -68,6 +68,7 @@ type SettingError struct {
 	Reason string // what is wrong with it
 }
 
+// Error formats the error as "optim: <field>: <reason>".
 func (e *SettingError) Error() string { return "optim: " + e.Field + ": " + e.Reason }
 
 // NonFiniteError is returned by Step when a gradient (with its weight-decay
@@ -81,6 +82,7 @@ type NonFiniteError struct {
 	Param string
 }
 
+// Error names the parameter whose gradient is not finite.
 func (e *NonFiniteError) Error() string {
 	if e.Param == "" {
 		return "optim: global gradient norm is not finite"

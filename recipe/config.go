@@ -220,6 +220,7 @@ type ConfigError struct {
 	Err         error
 }
 
+// Error formats the error as "recipe: <key>: <reason>".
 func (e *ConfigError) Error() string { return fmt.Sprintf("recipe: %s: %s", e.Key, e.Reason) }
 
 // Unwrap returns the underlying error, if any.

@@ -206,6 +206,8 @@ type ArchError struct {
 	Reason string
 }
 
+// Error names the architecture, the block row when there is one, and
+// the reason.
 func (e *ArchError) Error() string {
 	if e.Row < 0 {
 		return fmt.Sprintf("spinenet: architecture %q: %s", e.Arch, e.Reason)

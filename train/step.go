@@ -43,6 +43,7 @@ type NonFiniteError struct {
 	Value float64
 }
 
+// Error names the step and the value, and suggests remedies.
 func (e *NonFiniteError) Error() string {
 	return fmt.Sprintf("train: step %d: %s is %v; stopping (the last checkpoint is intact). Lower the learning rate, enable gradient clipping, or check the data", e.Step, e.What, e.Value)
 }

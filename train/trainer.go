@@ -87,6 +87,7 @@ type InterruptedError struct {
 	Err         error
 }
 
+// Error names the step reached and the context's error.
 func (e *InterruptedError) Error() string {
 	return fmt.Sprintf("train: interrupted at step %d of %d: %v", e.Step, e.Steps, e.Err)
 }

@@ -243,22 +243,26 @@ func (p *Pool[T]) run(w int) {
 // Next returns the next item and its slot, valid until the next call to
 // Next. A failed item comes with an *ItemError (its slot holds whatever Work
 // left there) and the stream goes on; after the last item Next returns
-// io.EOF, after Close ErrClosed, and after ctx's cancellation ctx's error.
+// io.EOF, after Close ErrClosed, and once ctx is cancelled ctx's error —
+// never another item, even one already produced.
 func (p *Pool[T]) Next() (Item, *T, error) {
 	if p.held {
 		<-p.sem // release the previous item's slot
 		p.held = false
 	}
-	select {
-	case <-p.closed:
-		return Item{}, nil, ErrClosed
-	default:
+	if err := p.stopped(); err != nil {
+		return Item{}, nil, err
 	}
 	s := p.next % len(p.slots)
 	ended := p.ended
 	for {
 		select {
 		case <-p.ready[s]:
+			// A worker that found the pool stopped skipped Work and left
+			// the slot as an earlier item had it: never deliver that.
+			if err := p.stopped(); err != nil {
+				return Item{}, nil, err
+			}
 			p.next++
 			p.held = true
 			it := p.items[s]
@@ -272,13 +276,19 @@ func (p *Pool[T]) Next() (Item, *T, error) {
 			}
 			ended = nil // the item is in flight: wait for it
 		case <-p.ctx.Done():
-			select {
-			case <-p.closed:
-				return Item{}, nil, ErrClosed
-			default:
-				return Item{}, nil, p.ctx.Err()
-			}
+			return Item{}, nil, p.stopped()
 		}
+	}
+}
+
+// stopped returns ErrClosed after Close, the context's error after its
+// cancellation, and nil while the pool runs.
+func (p *Pool[T]) stopped() error {
+	select {
+	case <-p.closed:
+		return ErrClosed
+	default:
+		return p.ctx.Err()
 	}
 }
 

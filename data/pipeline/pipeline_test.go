@@ -204,7 +204,8 @@ func TestCloseMidEpochLeavesNoGoroutines(t *testing.T) {
 	settle(t, base)
 }
 
-// Cancelling the context stops the pool: Next returns the context's error.
+// Cancelling the context stops the pool: Next returns the context's
+// error from then on, and ErrClosed after Close.
 func TestContextCancel(t *testing.T) {
 	base := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -216,16 +217,15 @@ func TestContextCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	for {
-		_, _, err := p.Next()
-		if errors.Is(err, context.Canceled) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("after cancel: %v", err)
+	for range 3 {
+		if it, _, err := p.Next(); !errors.Is(err, context.Canceled) {
+			t.Fatalf("after cancel: item %+v, error %v; want context.Canceled", it, err)
 		}
 	}
 	p.Close()
+	if _, _, err := p.Next(); err != ErrClosed {
+		t.Fatalf("after Close: %v, want ErrClosed", err)
+	}
 	settle(t, base)
 }
 
@@ -254,5 +254,82 @@ func TestMixAndPermutationPinned(t *testing.T) {
 	}
 	if got := Permutation(4, 3, 1, false, Key{}); !slices.Equal(got, []int{0, 1, 2, 3}) {
 		t.Errorf("unshuffled Permutation = %v", got)
+	}
+}
+
+// An item whose Work was skipped because the pool was cancelled is never
+// delivered as if produced: once the context is done, Next returns its
+// error, never an item (which would carry a slot left over from an
+// earlier item).
+func TestNoItemAfterCancel(t *testing.T) {
+	type tagged struct{ index int }
+	for round := range 50 {
+		ctx, cancel := context.WithCancel(context.Background())
+		work := func(_ int, it Item, _ *rand.Rand, slot *tagged) error {
+			slot.index = it.Index
+			time.Sleep(100 * time.Microsecond)
+			return nil
+		}
+		p, err := New(ctx, Config{Order: shuffled(64, 3), Workers: 2, Window: 8}, work)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := p.Next(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+		cancel()
+		for n := 0; ; n++ {
+			it, slot, err := p.Next()
+			if errors.Is(err, context.Canceled) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("round %d: after cancel: %v", round, err)
+			}
+			t.Fatalf("round %d: item %d delivered after cancel (slot holds item %d)", round, it.Index, slot.index)
+		}
+		p.Close()
+	}
+}
+
+// An item whose Work was skipped because the pool had been cancelled is
+// never delivered as if it had been produced: it would carry whatever an
+// earlier item left in its slot (here, nothing). Order cancels the
+// context itself, so the dispatcher and the idle workers meet a done
+// context with free slots and waiting workers — the moment where they
+// used to hand out an item and skip it.
+func TestNoStaleItemAfterCancel(t *testing.T) {
+	type tagged struct{ produced int } // item index + 1; 0 = never produced
+	for round := range 1000 {
+		ctx, cancel := context.WithCancel(context.Background())
+		order := func(epoch int) []int {
+			if epoch == 1 {
+				cancel()
+			}
+			return []int{0, 1, 2, 3}
+		}
+		work := func(_ int, it Item, _ *rand.Rand, slot *tagged) error {
+			slot.produced = it.Index + 1
+			return nil
+		}
+		p, err := New(ctx, Config{Order: order, Workers: 2, Window: 16}, work)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Microsecond)
+		for {
+			it, slot, err := p.Next()
+			if errors.Is(err, context.Canceled) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("round %d: after cancel: %v", round, err)
+			}
+			if slot.produced != it.Index+1 {
+				t.Fatalf("round %d: epoch %d item %d delivered without being produced", round, it.Epoch, it.Index)
+			}
+		}
+		p.Close()
 	}
 }

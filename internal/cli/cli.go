@@ -30,8 +30,15 @@ func (e usageError) Unwrap() error { return e.err }
 func Main(args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
+	// Cobra adds its help and completion commands at Execute; add them now
+	// so that the unknown-command check below knows them. Its hidden
+	// shell-completion requests are left to Execute.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd(args...)
 	var err error
-	if _, _, ferr := root.Find(args); ferr != nil {
+	if len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd) {
+		err = root.Execute()
+	} else if _, _, ferr := root.Find(args); ferr != nil {
 		err = usageError{ferr} // an unknown command
 	} else {
 		err = root.Execute()

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/spinenet-go/spinenet/internal/sharedtest"
 	"image"
 	"image/png"
 	"math"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spinenet-go/spinenet/internal/sharedtest"
 	"github.com/spinenet-go/spinenet/nn"
 )
 
@@ -101,6 +101,26 @@ func TestModelsCommand(t *testing.T) {
 	}
 	if out, _, code := run(t, "models"); code != 0 || !strings.Contains(out, "mobile-49XS") {
 		t.Errorf("table: exit %d\n%s", code, out)
+	}
+}
+
+// help, help <command> and completion are cobra's own commands, added at
+// Execute: the unknown-command check must not refuse them.
+func TestHelpAndCompletion(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help"}, "Available Commands"},
+		{[]string{"help", "train"}, "spinenet train"},
+		{[]string{"--help"}, "Available Commands"},
+		{[]string{"completion", "bash"}, "bash completion"},
+		{[]string{"__complete", "tr"}, "train"},
+	} {
+		out, errs, code := run(t, tc.args...)
+		if code != ExitOK || !strings.Contains(out, tc.want) {
+			t.Errorf("%v: exit %d, stdout lacks %q\nstdout: %.300s\nstderr: %s", tc.args, code, tc.want, out, errs)
+		}
 	}
 }
 
