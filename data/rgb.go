@@ -181,6 +181,17 @@ func DecodeFile(dst *RGB, path string) (*RGB, error) {
 // Decode decodes a JPEG or PNG stream into dst (see ToRGB). The header is
 // read first and an image of more than MaxImagePixels pixels is refused.
 func Decode(dst *RGB, r io.Reader) (*RGB, error) {
+	img, err := DecodeImage(r)
+	if err != nil {
+		return nil, err
+	}
+	return ToRGB(dst, img), nil
+}
+
+// DecodeImage decodes a JPEG or PNG stream as an image.Image, reading the
+// header first and refusing an image of more than MaxImagePixels pixels
+// before decoding it.
+func DecodeImage(r io.Reader) (image.Image, error) {
 	var head bytes.Buffer
 	cfg, _, err := image.DecodeConfig(io.TeeReader(r, &head))
 	if err != nil {
@@ -193,5 +204,5 @@ func Decode(dst *RGB, r io.Reader) (*RGB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	return ToRGB(dst, img), nil
+	return img, nil
 }

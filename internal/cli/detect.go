@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/spinenet-go/spinenet/data"
 	"image"
 	_ "image/jpeg" // decoders for detect
 	_ "image/png"
@@ -159,7 +161,7 @@ func decodeImage(path string) (image.Image, error) {
 		return nil, err
 	}
 	defer f.Close()
-	img, _, err := image.Decode(f)
+	img, err := data.DecodeImage(bufio.NewReaderSize(f, 64<<10))
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot decode image: %w", path, err)
 	}
