@@ -7,20 +7,8 @@ import (
 	"time"
 
 	"github.com/spinenet-go/spinenet/data"
+	"github.com/spinenet-go/spinenet/internal/leaktest"
 )
-
-// settle waits until the number of goroutines is back to base.
-func settle(t *testing.T, base int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > base {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines, want %d:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 // Closing a loader mid-epoch, with its workers busy and its window full,
 // leaves no goroutine behind.
@@ -39,7 +27,7 @@ func TestLoaderCloseLeavesNoGoroutines(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 		l.Close()
-		settle(t, base)
+		leaktest.Settle(t, base)
 	}
 }
 

@@ -8,12 +8,14 @@ import (
 
 	"github.com/spinenet-go/spinenet/models"
 	"github.com/spinenet-go/spinenet/optim"
+	"github.com/spinenet-go/spinenet/spinenet"
 )
 
 // Resolve turns the config's model section into a model description
 // (models.Resolve: the registry row or the architecture file, with the
 // scaling, construction and head overrides applied). A bad value is a
-// *ConfigError naming the model.* key.
+// *ConfigError naming the model.* key (model.id for an unknown id,
+// model.arch for an architecture file that cannot be read or is invalid).
 func (c *Config) Resolve() (*models.Description, error) {
 	m := c.Model
 	r := models.Request{ID: m.ID,
@@ -33,7 +35,14 @@ func (c *Config) Resolve() (*models.Description, error) {
 		return nil, &ConfigError{Key: "model." + re.Field, Reason: re.Reason, Err: err}
 	}
 	if err != nil {
-		return nil, &ConfigError{Key: "model", Reason: err.Error(), Err: err}
+		key := "model"
+		switch {
+		case m.Arch != "":
+			key = "model.arch" // the file's error names the file and the block row
+		case errors.Is(err, spinenet.ErrUnknownModel):
+			key = "model.id"
+		}
+		return nil, &ConfigError{Key: key, Reason: err.Error(), Err: err}
 	}
 	return d, nil
 }

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/spinenet-go/spinenet/internal/leaktest"
 )
 
 // Closing a loader mid-epoch leaves no goroutine behind.
@@ -26,13 +28,7 @@ func TestLoaderCloseLeavesNoGoroutines(t *testing.T) {
 		if b, err := l.NextBatch(); b != nil || err != nil {
 			t.Fatalf("NextBatch after Close: %v %v", b, err)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > base {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d goroutines after Close, want %d", runtime.NumGoroutine(), base)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		leaktest.Settle(t, base)
 	}
 }
 

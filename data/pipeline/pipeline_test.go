@@ -10,6 +10,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/spinenet-go/spinenet/internal/leaktest"
 )
 
 // record is what a test pool produces per item: its identity and draws
@@ -151,19 +153,6 @@ func TestResumeMidEpoch(t *testing.T) {
 	}
 }
 
-// settle waits until the number of goroutines is back to base.
-func settle(t *testing.T, base int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > base {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines, want %d:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // Close mid-epoch — with workers busy, with the window full and the
 // consumer away, or from another goroutine while Next waits — stops every
 // goroutine, and Next then reports ErrClosed.
@@ -189,7 +178,7 @@ func TestCloseMidEpochLeavesNoGoroutines(t *testing.T) {
 		if _, _, err := p.Next(); !errors.Is(err, ErrClosed) {
 			t.Fatalf("Next after Close: %v", err)
 		}
-		settle(t, base)
+		leaktest.Settle(t, base)
 	}
 	// Close from another goroutine while Next is blocked on a slow item.
 	block := make(chan struct{})
@@ -201,7 +190,7 @@ func TestCloseMidEpochLeavesNoGoroutines(t *testing.T) {
 		t.Fatalf("Next during Close: %v", err)
 	}
 	p.Close()
-	settle(t, base)
+	leaktest.Settle(t, base)
 }
 
 // Cancelling the context stops the pool: Next returns the context's
@@ -226,7 +215,7 @@ func TestContextCancel(t *testing.T) {
 	if _, _, err := p.Next(); err != ErrClosed {
 		t.Fatalf("after Close: %v, want ErrClosed", err)
 	}
-	settle(t, base)
+	leaktest.Settle(t, base)
 }
 
 func TestConfigErrorsAndEmptyEpochs(t *testing.T) {

@@ -110,7 +110,7 @@ func runEvalModel(opt evalOptions, stdout, stderr io.Writer) error {
 	case "classification":
 		m, err := recipe.EvaluateClassification(c, opt.Weights)
 		if err != nil {
-			return err
+			return inRecipe(opt.Config, err)
 		}
 		fmt.Fprintf(stderr, "eval: %s on the validation data of %s in %.1fs\n", opt.Weights, opt.Config, time.Since(start).Seconds())
 		if opt.JSON {
@@ -123,7 +123,7 @@ func runEvalModel(opt evalOptions, stdout, stderr io.Writer) error {
 	default:
 		res, err := recipe.EvaluateDetection(c, opt.Weights)
 		if err != nil {
-			return err
+			return inRecipe(opt.Config, err)
 		}
 		fmt.Fprintf(stderr, "eval: %s on the validation data of %s in %.1fs\n", opt.Weights, opt.Config, time.Since(start).Seconds())
 		opt.IoUType = cocoeval.IoUBBox

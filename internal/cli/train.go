@@ -88,6 +88,7 @@ func runTrain(ctx context.Context, opt trainOptions, stdout, stderr io.Writer) e
 	case "detection":
 		sum, err = recipe.TrainDetection(ctx, c, opt.Resume, progress, stderr)
 	}
+	err = inRecipe(opt.Config, err)
 	if ie := (*train.InterruptedError)(nil); errors.As(err, &ie) {
 		fmt.Fprintf(stderr, "training stopped at step %d of %d; checkpoint %s (continue with --resume)\n",
 			ie.Step, ie.Steps, filepath.Join(c.Train.Output, train.CheckpointFile))
@@ -101,4 +102,13 @@ func runTrain(ctx context.Context, opt trainOptions, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintf(stdout, "outputs in %s: %s, %s, %s, %s\n", c.Train.Output, train.WeightsFile, train.CheckpointFile, train.MetricsFile, train.PlotFile)
 	return nil
+}
+
+// inRecipe prefixes a recipe error found after loading (building the
+// model, reading the data) with the recipe file, as Load's own errors are.
+func inRecipe(path string, err error) error {
+	if ce := (*recipe.ConfigError)(nil); errors.As(err, &ce) {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,5 +34,29 @@ func TestTrainCancelled(t *testing.T) {
 	}
 	if c.State.Step != 0 {
 		t.Errorf("checkpoint at step %d", c.State.Step)
+	}
+}
+
+// A model setting that only fails when the model is built names the recipe
+// file and its key, like the errors found while reading it.
+func TestTrainModelErrorNamesFileAndKey(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ model, want string }{
+		{"{id: 49S, head_convs: -1}", "model.head_convs: -1"},
+		{"{id: 49S, activation: gelu}", "model.activation"},
+		{"{id: 4x}", `model.id: spinenet: unknown model id "4x"`},
+		{"{arch: missing.yaml}", "model.arch: open "},
+	} {
+		cfg := filepath.Join(dir, "r.yaml")
+		recipeText := "task: detection\nmodel: " + tc.model + "\ndata: {format: synthetic}\ninput: {size: 64}\n" +
+			"train: {batch: 2, steps: 1, lr: {type: constant, base_lr: 0.01}, output: " + dir + "}\n"
+		if err := os.WriteFile(cfg, []byte(recipeText), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		err := runTrain(context.Background(), trainOptions{Config: cfg, Quiet: true}, &stdout, &stderr)
+		if err == nil || !strings.HasPrefix(err.Error(), cfg+": ") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("model %s: error %v, want %q: … %q", tc.model, err, cfg, tc.want)
+		}
 	}
 }
