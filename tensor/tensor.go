@@ -80,9 +80,6 @@ func (t *Tensor) NumElements() int {
 	return n
 }
 
-// IsShapeOnly reports whether t has a shape but no storage (NewShapeOnly).
-func (t *Tensor) IsShapeOnly() bool { return t.data == nil && t.NumElements() > 0 }
-
 // Data returns the backing slice in row-major order. Writes through it change
 // the tensor (and every view sharing its storage).
 func (t *Tensor) Data() []float32 { return t.data }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spinenet-go/spinenet/models"
-	"github.com/spinenet-go/spinenet/spinenet"
 )
 
 // modelRow is one registry row as `spinenet models` prints it.
@@ -110,5 +109,3 @@ func modelRows() ([]modelRow, error) {
 	}
 	return rows, nil
 }
-
-var _ = spinenet.FamilyResNet
