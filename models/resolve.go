@@ -3,6 +3,7 @@ package models
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/spinenet-go/spinenet/classify"
 	"github.com/spinenet-go/spinenet/detection"
@@ -159,16 +160,36 @@ func Derive(a *spinenet.Arch) (RetinaNetSettings, ClassificationSettings) {
 	if a.Family == spinenet.FamilyMobile {
 		r.InputSize = 384
 	}
-	for _, v := range registry {
-		b := v.Arch()
-		if b.Family == a.Family && b.FilterSizeScale == a.FilterSizeScale && b.ResampleAlpha == a.ResampleAlpha &&
-			b.BlockRepeats == a.BlockRepeats && b.EndpointsNumFilters == a.EndpointsNumFilters {
-			r.InputSize = v.RetinaNet.InputSize
+	key := scalingOf(a)
+	for i, k := range rowScalings() {
+		if k == key {
+			r.InputSize = registry[i].RetinaNet.InputSize
 			break
 		}
 	}
 	return r, imagenet
 }
+
+// scaling is the part of an Arch that Derive matches against the rows.
+type scaling struct {
+	family             spinenet.Family
+	scale, alpha       float64
+	repeats, endpoints int
+}
+
+func scalingOf(a *spinenet.Arch) scaling {
+	return scaling{a.Family, a.FilterSizeScale, a.ResampleAlpha, a.BlockRepeats, a.EndpointsNumFilters}
+}
+
+// rowScalings holds each registry row's scaling, computed once: Derive runs
+// for every candidate a search prices.
+var rowScalings = sync.OnceValue(func() []scaling {
+	out := make([]scaling, len(registry))
+	for i, v := range registry {
+		out[i] = scalingOf(v.Arch())
+	}
+	return out
+})
 
 func (d *Description) applyScaling(r Request) error {
 	a := d.Arch
