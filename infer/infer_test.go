@@ -1,6 +1,7 @@
 package infer_test
 
 import (
+	"github.com/spinenet-go/spinenet/internal/racebuild"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -146,7 +147,7 @@ func TestFusionAndAllocations(t *testing.T) {
 		}
 	})
 	t.Logf("%d convolutions, %d steps, %.0f allocations per run", convs, steps, allocs)
-	if allocs > 200 && !raceEnabled {
+	if allocs > 200 && !racebuild.Enabled {
 		t.Errorf("%.0f allocations per Run", allocs)
 	}
 }

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"github.com/spinenet-go/spinenet/internal/racebuild"
 	"math/rand/v2"
 	"testing"
 )
@@ -9,7 +10,7 @@ import (
 // on two threads without allocating once their workspaces have grown: the
 // parallel loops take pooled argument structs, not closures (see Ranger).
 func TestTrainingKernelsAllocs(t *testing.T) {
-	if gemmRaceEnabled {
+	if racebuild.Enabled {
 		t.Skip("sync.Pool drops items at random under the race detector")
 	}
 	prev := SetThreads(2)

@@ -3,6 +3,7 @@ package kernels
 import (
 	"cmp"
 	"fmt"
+	"github.com/spinenet-go/spinenet/internal/racebuild"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -281,7 +282,7 @@ func TestGemmConcurrent(t *testing.T) {
 }
 
 func TestGemmAllocs(t *testing.T) {
-	if gemmRaceEnabled {
+	if racebuild.Enabled {
 		t.Skip("sync.Pool drops items at random under the race detector")
 	}
 	rng := rand.New(rand.NewPCG(11, 12))

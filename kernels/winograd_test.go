@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"github.com/spinenet-go/spinenet/internal/racebuild"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -563,7 +564,7 @@ func TestWinogradFaster(t *testing.T) {
 }
 
 func TestConv2DWinogradAllocs(t *testing.T) {
-	if gemmRaceEnabled {
+	if racebuild.Enabled {
 		t.Skip("sync.Pool drops items at random under the race detector")
 	}
 	p := winoSame(1, 20, 20, 32, 32)

@@ -1,7 +1,0 @@
-//go:build race
-
-package infer_test
-
-// raceEnabled reports a -race build, where sync.Pool drops items at random
-// and allocation counts mean nothing.
-const raceEnabled = true
