@@ -36,7 +36,7 @@ func (m *Model) Graph() *nn.Graph { return m.Backbone.Graph }
 // and add that level, down to P(min); divide by the number of levels; global
 // average pool; optional dropout; dense with bias (init N(0, 0.01)).
 func NewClassifier(arch *spinenet.Arch, opt spinenet.Options, c HeadConfig) (*Model, error) {
-	if c.NumClasses < 1 || c.Dropout < 0 || c.Dropout >= 1 {
+	if c.NumClasses < 1 || !(c.Dropout >= 0 && c.Dropout < 1) {
 		return nil, fmt.Errorf("classify: bad head config %+v", c)
 	}
 	bb, err := spinenet.Build(arch, opt)

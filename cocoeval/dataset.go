@@ -126,8 +126,12 @@ func ReadDataset(r io.Reader, name string) (*Dataset, error) {
 		Categories:  make([]Category, len(raw.Categories)),
 	}
 	for i, m := range raw.Images {
-		if err := json.Unmarshal(m, &d.Images[i]); err != nil {
+		im := &d.Images[i]
+		if err := json.Unmarshal(m, im); err != nil {
 			return nil, fmt.Errorf("%s: image %d: %w", name, i, err)
+		}
+		if err := checkMaskSize(im.Height, im.Width); err != nil {
+			return nil, fmt.Errorf("%s: image %d (id %d): height %d, width %d: %w", name, i, im.ID, im.Height, im.Width, err)
 		}
 	}
 	for i, m := range raw.Categories {
@@ -310,6 +314,9 @@ func parseSegmentation(m json.RawMessage) (*Segmentation, error) {
 			return nil, fmt.Errorf("RLE size has %d values, want 2 [height width]", len(r.Size))
 		}
 		h, w := r.Size[0], r.Size[1]
+		if err := checkMaskSize(h, w); err != nil {
+			return nil, fmt.Errorf("RLE size [%d %d]: %w", h, w, err)
+		}
 		c := bytes.TrimSpace(r.Counts)
 		if len(c) == 0 {
 			return nil, fmt.Errorf("RLE without counts")
@@ -323,13 +330,20 @@ func parseSegmentation(m json.RawMessage) (*Segmentation, error) {
 			if err != nil {
 				return nil, err
 			}
+			if err := rle.complete(); err != nil {
+				return nil, err
+			}
 			return &Segmentation{RLE: &rle}, nil
 		}
 		var cnts []uint32
 		if err := json.Unmarshal(c, &cnts); err != nil {
 			return nil, fmt.Errorf("RLE counts must be a string or an array of non-negative integers: %w", err)
 		}
-		return &Segmentation{RLE: &RLE{H: h, W: w, Counts: cnts}}, nil
+		rle := RLE{H: h, W: w, Counts: cnts}
+		if err := rle.complete(); err != nil {
+			return nil, err
+		}
+		return &Segmentation{RLE: &rle}, nil
 	}
 	return nil, fmt.Errorf("want polygons or an RLE object, got %.20s", m)
 }

@@ -293,7 +293,11 @@ func toRLE(gt *Dataset, imgID int64, s *Segmentation) (RLE, error) {
 	}
 	rles := make([]RLE, len(s.Polygons))
 	for i, poly := range s.Polygons {
-		rles[i] = FrPoly(poly, im.Height, im.Width)
+		r, err := FrPoly(poly, im.Height, im.Width)
+		if err != nil {
+			return RLE{}, fmt.Errorf("polygon %d: %w", i, err)
+		}
+		rles[i] = r
 	}
 	return Merge(rles, false), nil
 }

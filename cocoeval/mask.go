@@ -22,6 +22,58 @@ type RLE struct {
 	Counts []uint32
 }
 
+// MaxMaskPixels bounds the height×width of the images and RLE masks that
+// ReadDataset and ReadDetections accept (16384² by default), so that a file
+// claiming a 10⁹-pixel image is refused before any mask of that size is
+// made. Raise it before reading larger images.
+var MaxMaskPixels int64 = 1 << 28
+
+// MaxPolygonPoints bounds the points FrPoly traces along one polygon's edges
+// on its 5× grid (pycocotools allocates them all). 2²² points trace a
+// perimeter of about 840,000 pixels, far beyond any real annotation; a
+// polygon with far-away or huge coordinates is refused instead of
+// allocating without bound.
+var MaxPolygonPoints = 1 << 22
+
+// checkMaskSize reports whether an h×w mask is allowed: both non-negative
+// and h·w at most MaxMaskPixels.
+func checkMaskSize(h, w int) error {
+	if h < 0 || w < 0 {
+		return errors.New("sizes must not be negative")
+	}
+	if h != 0 && int64(w) > MaxMaskPixels/int64(h) {
+		return fmt.Errorf("more than cocoeval.MaxMaskPixels = %d pixels", MaxMaskPixels)
+	}
+	return nil
+}
+
+// complete checks that r's runs cover at most its H·W pixels and, when they
+// cover fewer, extends the last background run (or adds one) to cover the
+// rest. Decode treats missing pixels as background, as pycocotools does;
+// making the runs cover the mask exactly keeps Merge and MaskIoU, which walk
+// two masks' runs in step, from running past one of them.
+func (r *RLE) complete() error {
+	if err := checkMaskSize(r.H, r.W); err != nil {
+		return fmt.Errorf("RLE size [%d %d]: %w", r.H, r.W, err)
+	}
+	var sum uint64
+	for _, c := range r.Counts {
+		sum += uint64(c)
+	}
+	n := uint64(r.H) * uint64(r.W)
+	switch {
+	case sum > n:
+		return fmt.Errorf("invalid RLE: runs cover %d pixels, more than its %d×%d size", sum, r.H, r.W)
+	case sum == n && len(r.Counts) > 0:
+		return nil
+	case len(r.Counts)%2 == 1:
+		r.Counts[len(r.Counts)-1] += uint32(n - sum)
+	default:
+		r.Counts = append(r.Counts, uint32(n-sum))
+	}
+	return nil
+}
+
 // Encode run-length encodes a column-major mask of h rows and w columns
 // (mask[x*h+y], length h*w), like maskApi rleEncode: a new run starts
 // wherever a byte differs from the previous one.
@@ -48,6 +100,9 @@ func Encode(mask []byte, h, w int) (RLE, error) {
 // (mask[x*H+y]). Like pycocotools 2.0.11 it fails when the runs cover more
 // than H*W pixels; pixels beyond the last run are 0.
 func (r RLE) Decode() ([]byte, error) {
+	if err := checkMaskSize(r.H, r.W); err != nil {
+		return nil, fmt.Errorf("cocoeval: decode: RLE size [%d %d]: %w", r.H, r.W, err)
+	}
 	n := r.H * r.W
 	mask := make([]byte, n)
 	pos := 0
@@ -178,11 +233,30 @@ func DecodeString(s string, h, w int) (RLE, error) {
 // by 5 and rounded, the edges are traced densely on that grid, and the
 // crossings of pixel-column centres are downsampled to run boundaries. An odd
 // trailing coordinate is dropped, as int(len(p)/2) does in pycocotools.
-func FrPoly(xy []float64, h, w int) RLE {
+//
+// Unlike pycocotools it fails, rather than allocating without bound, on a
+// coordinate that is not finite, a mask size that checkMaskSize refuses,
+// or a polygon that traces more than MaxPolygonPoints points.
+func FrPoly(xy []float64, h, w int) (RLE, error) {
 	const scale = 5.0
+	if err := checkMaskSize(h, w); err != nil {
+		return RLE{}, fmt.Errorf("cocoeval: polygon mask size [%d %d]: %w", h, w, err)
+	}
+	if h == 0 || w == 0 {
+		// maskApi computes w−1 unsigned, so a zero width lets every
+		// boundary point through and the runs cover more than the (empty)
+		// mask; an empty mask is one empty run.
+		return RLE{H: h, W: w, Counts: []uint32{0}}, nil
+	}
 	k := len(xy) / 2
 	x := make([]int, k+1)
 	y := make([]int, k+1)
+	const limit = 1 << 40 // |scaled coordinate|: far beyond MaxPolygonPoints, far from int overflow
+	for j := 0; j < 2*k; j++ {
+		if v := scale * xy[j]; !(v > -limit && v < limit) {
+			return RLE{}, fmt.Errorf("cocoeval: polygon coordinate %d is %g, want a finite number within ±%g", j, xy[j], limit/scale)
+		}
+	}
 	for j := 0; j < k; j++ {
 		x[j] = int(float64(scale*xy[j*2]) + .5)
 		y[j] = int(float64(scale*xy[j*2+1]) + .5)
@@ -193,6 +267,9 @@ func FrPoly(xy []float64, h, w int) RLE {
 	m := 0
 	for j := 0; j < k; j++ {
 		m += max(iabs(x[j]-x[j+1]), iabs(y[j]-y[j+1])) + 1
+		if m > MaxPolygonPoints {
+			return RLE{}, fmt.Errorf("cocoeval: polygon of %d vertices traces more than cocoeval.MaxPolygonPoints = %d points (coordinates far outside the image?)", k, MaxPolygonPoints)
+		}
 	}
 	u := make([]int, 0, m)
 	v := make([]int, 0, m)
@@ -230,7 +307,7 @@ func FrPoly(xy []float64, h, w int) RLE {
 	// Points along the y-boundary, downsampled.
 	bx := make([]int, 0, len(u))
 	by := make([]int, 0, len(u))
-	wm1 := float64(uint64(w) - 1) // C: siz w, so w-1 is unsigned
+	wm1 := float64(w - 1)
 	for j := 1; j < len(u); j++ {
 		if u[j] == u[j-1] {
 			continue
@@ -285,12 +362,12 @@ func FrPoly(xy []float64, h, w int) RLE {
 			}
 		}
 	}
-	return RLE{H: h, W: w, Counts: b}
+	return RLE{H: h, W: w, Counts: b}, nil
 }
 
 // FrBbox rasterizes the box [x y w h] as the polygon (x,y) (x,y+h) (x+w,y+h)
-// (x+w,y), like maskApi rleFrBbox.
-func FrBbox(bb [4]float64, h, w int) RLE {
+// (x+w,y), like maskApi rleFrBbox; it fails where FrPoly does.
+func FrBbox(bb [4]float64, h, w int) (RLE, error) {
 	xs, ys := bb[0], bb[1]
 	xe, ye := xs+bb[2], ys+bb[3]
 	return FrPoly([]float64{xs, ys, xs, ye, xe, ye, xe, ys}, h, w)

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -240,19 +241,19 @@ func shoelace(p []float64) float64 {
 func TestFrPolyAndBbox(t *testing.T) {
 	// Integer boxes rasterize to exactly their pixels.
 	for _, bb := range [][4]float64{{10, 10, 40, 30}, {0, 0, 200, 150}, {5, 7, 1, 1}} {
-		r := FrBbox(bb, 150, 200)
+		r := mustRLE(t)(FrBbox(bb, 150, 200))
 		if r.Area() != uint32(bb[2]*bb[3]) || r.ToBbox() != bb {
 			t.Errorf("box %v: area %d bbox %v", bb, r.Area(), r.ToBbox())
 		}
 	}
 	// A box sticking out of the image is clipped.
-	if r := FrBbox([4]float64{-5, -5, 10, 10}, 20, 20); r.Area() != 25 {
+	if r := mustRLE(t)(FrBbox([4]float64{-5, -5, 10, 10}, 20, 20)); r.Area() != 25 {
 		t.Errorf("clipped box area %d, want 25", r.Area())
 	}
 	// A right triangle with legs of 10: pixels whose centre (x+.5, y+.5)
 	// is strictly inside are set, those outside are not; centres on the
 	// hypotenuse (x+y == 9) go either way.
-	tri := FrPoly([]float64{0, 0, 10, 0, 0, 10}, 20, 20)
+	tri := mustRLE(t)(FrPoly([]float64{0, 0, 10, 0, 0, 10}, 20, 20))
 	m, _ := tri.Decode()
 	for x := 0; x < 20; x++ {
 		for y := 0; y < 20; y++ {
@@ -263,8 +264,77 @@ func TestFrPolyAndBbox(t *testing.T) {
 	}
 	// Degenerate polygons give empty masks rather than panicking.
 	for _, p := range [][]float64{nil, {1, 2}, {1, 2, 3}} {
-		if r := FrPoly(p, 4, 4); r.Area() != 0 || !slices.Equal(r.Counts, []uint32{16}) {
+		if r := mustRLE(t)(FrPoly(p, 4, 4)); r.Area() != 0 || !slices.Equal(r.Counts, []uint32{16}) {
 			t.Errorf("polygon %v: %v", p, r.Counts)
+		}
+	}
+}
+
+// mustRLE unwraps an (RLE, error) result, failing t on the error.
+func mustRLE(t *testing.T) func(RLE, error) RLE {
+	return func(r RLE, err error) RLE {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+}
+
+// Polygons that would make pycocotools allocate without bound, or convert a
+// NaN to an integer, are refused with an error naming the problem.
+func TestFrPolyRefuses(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		xy   []float64
+		h, w int
+		want string
+	}{
+		{"NaN", []float64{0, 0, math.NaN(), 1, 2, 2}, 10, 10, "coordinate 2 is NaN"},
+		{"Inf", []float64{0, 0, 1, math.Inf(-1), 2, 2}, 10, 10, "coordinate 3 is -Inf"},
+		{"huge", []float64{0, 0, 1e300, 1, 2, 2}, 10, 10, "coordinate 2 is 1e+300"},
+		{"far away", []float64{0, 0, 1e9, 0, 0, 5}, 10, 10, "MaxPolygonPoints"},
+		{"negative size", []float64{0, 0, 1, 0, 0, 1}, -1, 10, "must not be negative"},
+		{"huge mask", []float64{0, 0, 1, 0, 0, 1}, 1 << 20, 1 << 20, "MaxMaskPixels"},
+	} {
+		_, err := FrPoly(c.xy, c.h, c.w)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
+		}
+	}
+}
+
+// An RLE whose runs cover fewer pixels than its size is completed with
+// background at load (so mask IoU cannot run past it); one that covers more
+// is refused, as pycocotools' decode refuses it.
+func TestRLECompletedAtLoad(t *testing.T) {
+	for _, c := range []struct {
+		counts string
+		want   []uint32
+		err    string
+	}{
+		{`[2, 3]`, []uint32{2, 3, 7}, ""},
+		{`[2, 3, 1]`, []uint32{2, 3, 7}, ""},
+		{`[]`, []uint32{12}, ""},
+		{`[2, 3, 7]`, []uint32{2, 3, 7}, ""},
+		{`[2, 3, 8]`, nil, "runs cover 13 pixels, more than its 3×4 size"},
+		{`"` + (RLE{Counts: []uint32{20}}).String() + `"`, nil, "runs cover 20 pixels"},
+	} {
+		seg, err := parseSegmentation(json.RawMessage(`{"size": [3, 4], "counts": ` + c.counts + `}`))
+		switch {
+		case c.err != "":
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("counts %s: error %v, want %q", c.counts, err, c.err)
+			}
+		case err != nil:
+			t.Errorf("counts %s: %v", c.counts, err)
+		case !slices.Equal(seg.RLE.Counts, c.want):
+			t.Errorf("counts %s: completed to %v, want %v", c.counts, seg.RLE.Counts, c.want)
+		}
+	}
+	for _, size := range []string{`[-1, 4]`, `[100000, 100000]`} {
+		if _, err := parseSegmentation(json.RawMessage(`{"size": ` + size + `, "counts": []}`)); err == nil {
+			t.Errorf("size %s accepted", size)
 		}
 	}
 }
@@ -313,8 +383,8 @@ func TestMergeAndIoU(t *testing.T) {
 		}
 	}
 	// Different sizes give -1 (when the boxes overlap).
-	a := FrBbox([4]float64{0, 0, 4, 4}, 10, 10)
-	b := FrBbox([4]float64{0, 0, 4, 4}, 10, 11)
+	a := mustRLE(t)(FrBbox([4]float64{0, 0, 4, 4}, 10, 10))
+	b := mustRLE(t)(FrBbox([4]float64{0, 0, 4, 4}, 10, 11))
 	if got := MaskIoU([]RLE{a}, []RLE{b}, nil)[0][0]; got != -1 {
 		t.Errorf("size mismatch iou %g, want -1", got)
 	}

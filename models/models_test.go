@@ -2,6 +2,7 @@ package models
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -147,6 +148,11 @@ func TestResolveErrors(t *testing.T) {
 		{Request{ID: "49", InputChannels: 4}, "input_channels"},
 		{Request{ID: "49", HeadFilters: -1}, "head_filters"},
 		{Request{ID: "49", FilterSizeScale: -1}, "scaling"},
+		{Request{ID: "49", FilterSizeScale: math.NaN()}, "scaling"},
+		{Request{ID: "49", StochasticDepth: math.NaN()}, "stochastic_depth"},
+		{Request{ID: "49", BNEpsilon: float32(math.Inf(1))}, "bn_epsilon"},
+		{Request{ID: "49", AnchorSize: math.NaN()}, "anchor_size"},
+		{Request{ID: "49", HeadFilters: 1 << 20}, "head_filters"},
 	} {
 		_, err := Resolve(c.r)
 		var re *RequestError

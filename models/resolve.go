@@ -140,8 +140,8 @@ func Resolve(r Request) (*Description, error) {
 		{"anchor_size", r.AnchorSize, func() { d.RetinaNet.AnchorSize = r.AnchorSize }},
 	} {
 		switch {
-		case o.v < 0:
-			return nil, &RequestError{Field: o.field, Reason: fmt.Sprintf("%v, want > 0 (or 0 for the model's own)", o.v)}
+		case !(o.v >= 0 && o.v <= 1<<16):
+			return nil, &RequestError{Field: o.field, Reason: fmt.Sprintf("%v, want a number in (0, 65536] (or 0 for the model's own)", o.v)}
 		case o.v > 0:
 			o.dst()
 		}
@@ -193,7 +193,7 @@ var rowScalings = sync.OnceValue(func() []scaling {
 
 func (d *Description) applyScaling(r Request) error {
 	a := d.Arch
-	if r.FilterSizeScale < 0 || r.ResampleAlpha < 0 || r.EndpointsNumFilters < 0 || r.BlockRepeats < 0 {
+	if !(r.FilterSizeScale >= 0 && r.ResampleAlpha >= 0) || r.EndpointsNumFilters < 0 || r.BlockRepeats < 0 {
 		return &RequestError{Field: "scaling", Reason: fmt.Sprintf("filter_size_scale %v, resample_alpha %v, endpoints_num_filters %d, block_repeats %d: overrides must be positive (0 keeps the model's)",
 			r.FilterSizeScale, r.ResampleAlpha, r.EndpointsNumFilters, r.BlockRepeats)}
 	}
@@ -235,18 +235,18 @@ func (d *Description) applyOptions(r Request) error {
 	default:
 		return &RequestError{Field: "padding", Reason: fmt.Sprintf("%q, want %q or %q", r.Padding, spinenet.PadSame, spinenet.PadSymmetric)}
 	}
-	if r.StochasticDepth < 0 || r.StochasticDepth >= 1 {
+	if !(r.StochasticDepth >= 0 && r.StochasticDepth < 1) {
 		return &RequestError{Field: "stochastic_depth", Reason: fmt.Sprintf("%v, want a rate in [0, 1)", r.StochasticDepth)}
 	}
 	o.StochasticDepth = r.StochasticDepth
-	if r.BNMomentum < 0 || r.BNMomentum >= 1 {
+	if !(r.BNMomentum >= 0 && r.BNMomentum < 1) {
 		return &RequestError{Field: "bn_momentum", Reason: fmt.Sprintf("%v, want a momentum in (0, 1) (0 keeps %v)", r.BNMomentum, o.BN.Momentum)}
 	}
 	if r.BNMomentum > 0 {
 		o.BN.Momentum = r.BNMomentum
 	}
-	if r.BNEpsilon < 0 {
-		return &RequestError{Field: "bn_epsilon", Reason: fmt.Sprintf("%v, want > 0 (0 keeps %v)", r.BNEpsilon, o.BN.Epsilon)}
+	if !(r.BNEpsilon >= 0 && r.BNEpsilon < 1) {
+		return &RequestError{Field: "bn_epsilon", Reason: fmt.Sprintf("%v, want a number in (0, 1) (0 keeps %v)", r.BNEpsilon, o.BN.Epsilon)}
 	}
 	if r.BNEpsilon > 0 {
 		o.BN.Epsilon = r.BNEpsilon

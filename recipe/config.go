@@ -247,11 +247,11 @@ func (c *Config) Validate() error {
 	default:
 		return bad("task", "%q, want detection or classification", c.Task)
 	}
-	if c.Input.Size < 16 {
-		return bad("input.size", "%d, want ≥ 16", c.Input.Size)
+	if c.Input.Size < 16 || c.Input.Size > 8192 {
+		return bad("input.size", "%d, want 16..8192", c.Input.Size)
 	}
-	if c.Input.ScaleMin <= 0 || c.Input.ScaleMax < c.Input.ScaleMin {
-		return bad("input.scale_min/scale_max", "[%v, %v], want 0 < min ≤ max", c.Input.ScaleMin, c.Input.ScaleMax)
+	if !(c.Input.ScaleMin > 0 && c.Input.ScaleMin <= c.Input.ScaleMax && c.Input.ScaleMax <= 16) {
+		return bad("input.scale_min/scale_max", "[%v, %v], want 0 < min ≤ max ≤ 16", c.Input.ScaleMin, c.Input.ScaleMax)
 	}
 	if c.Train.Batch < 1 {
 		return bad("train.batch", "%d, want ≥ 1", c.Train.Batch)
@@ -268,7 +268,10 @@ func (c *Config) Validate() error {
 	if c.Model.InputChannels != 1 && c.Model.InputChannels != 3 {
 		return bad("model.input_channels", "%d, want 1 or 3", c.Model.InputChannels)
 	}
-	if c.Model.StochasticDepth < 0 || c.Model.StochasticDepth >= 1 {
+	if !(c.Model.LabelSmoothing >= 0 && c.Model.LabelSmoothing < 1) {
+		return bad("model.label_smoothing", "%v, want [0, 1)", c.Model.LabelSmoothing)
+	}
+	if !(c.Model.StochasticDepth >= 0 && c.Model.StochasticDepth < 1) {
 		return bad("model.stochastic_depth", "%v, want [0, 1)", c.Model.StochasticDepth)
 	}
 	return nil

@@ -77,3 +77,25 @@ func TestConfigErrorsWrap(t *testing.T) {
 		t.Errorf("unknown id: %v", err)
 	}
 }
+
+// Numbers YAML can spell but no recipe means (.nan, .inf) and sizes that
+// would allocate without bound are refused with the key named.
+func TestParseRefusesNonFinite(t *testing.T) {
+	base := "task: detection\ndata: {format: coco, train_images: i, train_annotations: a.json}\ntrain: {batch: 2, steps: 1, output: out}\n"
+	if _, err := Parse([]byte(base+"input: {size: 64}\nmodel: {id: 49S}\n"), false); err != nil {
+		t.Fatalf("the base recipe: %v", err)
+	}
+	for _, c := range []struct{ extra, key string }{
+		{"input: {size: 64, scale_min: .nan, scale_max: 1}\nmodel: {id: 49S}\n", "input.scale_min/scale_max"},
+		{"input: {size: 64, scale_min: 0.5, scale_max: .inf}\nmodel: {id: 49S}\n", "input.scale_min/scale_max"},
+		{"input: {size: 60000}\nmodel: {id: 49S}\n", "input.size"},
+		{"input: {size: 64}\nmodel: {id: 49S, stochastic_depth: .nan}\n", "model.stochastic_depth"},
+		{"input: {size: 64}\nmodel: {id: 49S, label_smoothing: -.inf}\n", "model.label_smoothing"},
+	} {
+		_, err := Parse([]byte(base+c.extra), false)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Key != c.key {
+			t.Errorf("%q: %v, want a ConfigError on %s", c.extra, err, c.key)
+		}
+	}
+}

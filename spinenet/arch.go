@@ -215,6 +215,18 @@ func (e *ArchError) Error() string {
 	return fmt.Sprintf("spinenet: architecture %q: block row %d: %s", e.Arch, e.Row, e.Reason)
 }
 
+// Limits on an Arch's scaling fields, which Validate enforces. The largest
+// published values (SpineNet-190: filter_size_scale 1.3, resample_alpha 1,
+// block_repeats 4, endpoints_num_filters 512) are far inside them; they
+// refuse a typo or a hostile file that would build a model of astronomic
+// size, and NaN or infinity.
+const (
+	MaxFilterSizeScale     = 16.0
+	MaxResampleAlpha       = 16.0
+	MaxBlockRepeats        = 64
+	MaxEndpointsNumFilters = 16384
+)
+
 // Validate checks that the Arch can be built: known family and block types,
 // levels in range, every parent an earlier entry of the feature list, no two
 // outputs on one level, an output for every level from MinLevel to MaxLevel,
@@ -231,17 +243,17 @@ func (a *Arch) Validate() error {
 	if a.MinLevel < 2 || a.MaxLevel > 10 || a.MinLevel > a.MaxLevel {
 		return bad(-1, "levels %d..%d, want 2 ≤ min_level ≤ max_level ≤ 10", a.MinLevel, a.MaxLevel)
 	}
-	if !(a.FilterSizeScale > 0) {
-		return bad(-1, "filter_size_scale %v, want > 0", a.FilterSizeScale)
+	if !(a.FilterSizeScale > 0 && a.FilterSizeScale <= MaxFilterSizeScale) {
+		return bad(-1, "filter_size_scale %v, want a number in (0, %v]", a.FilterSizeScale, MaxFilterSizeScale)
 	}
-	if a.Family == FamilyResNet && !(a.ResampleAlpha > 0) {
-		return bad(-1, "resample_alpha %v, want > 0", a.ResampleAlpha)
+	if a.Family == FamilyResNet && !(a.ResampleAlpha > 0 && a.ResampleAlpha <= MaxResampleAlpha) {
+		return bad(-1, "resample_alpha %v, want a number in (0, %v]", a.ResampleAlpha, MaxResampleAlpha)
 	}
-	if a.BlockRepeats < 1 {
-		return bad(-1, "block_repeats %d, want ≥ 1", a.BlockRepeats)
+	if a.BlockRepeats < 1 || a.BlockRepeats > MaxBlockRepeats {
+		return bad(-1, "block_repeats %d, want 1..%d", a.BlockRepeats, MaxBlockRepeats)
 	}
-	if a.EndpointsNumFilters < 1 {
-		return bad(-1, "endpoints_num_filters %d, want ≥ 1", a.EndpointsNumFilters)
+	if a.EndpointsNumFilters < 1 || a.EndpointsNumFilters > MaxEndpointsNumFilters {
+		return bad(-1, "endpoints_num_filters %d, want 1..%d", a.EndpointsNumFilters, MaxEndpointsNumFilters)
 	}
 	if len(a.Blocks) == 0 {
 		return bad(-1, "no blocks")

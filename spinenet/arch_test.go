@@ -2,6 +2,7 @@ package spinenet
 
 import (
 	"errors"
+	"math"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -59,6 +60,12 @@ func TestValidateErrors(t *testing.T) {
 		{"alpha", func(a *Arch) { a.ResampleAlpha = 0 }, "resample_alpha 0"},
 		{"repeats", func(a *Arch) { a.BlockRepeats = 0 }, "block_repeats 0"},
 		{"same parents", func(a *Arch) { a.Blocks[5].Inputs = [2]int{3, 3} }, "both inputs are feature 3"},
+		{"NaN scale", func(a *Arch) { a.FilterSizeScale = math.NaN() }, "filter_size_scale NaN"},
+		{"infinite scale", func(a *Arch) { a.FilterSizeScale = math.Inf(1) }, "filter_size_scale +Inf"},
+		{"huge scale", func(a *Arch) { a.FilterSizeScale = 1e6 }, "want a number in (0, 16]"},
+		{"NaN alpha", func(a *Arch) { a.ResampleAlpha = math.NaN() }, "resample_alpha NaN"},
+		{"huge repeats", func(a *Arch) { a.BlockRepeats = 1000 }, "block_repeats 1000, want 1..64"},
+		{"huge endpoints", func(a *Arch) { a.EndpointsNumFilters = 1 << 30 }, "endpoints_num_filters 1073741824"},
 	}
 	for _, c := range cases {
 		a, _ := Lookup("49")
