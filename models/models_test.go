@@ -141,6 +141,8 @@ func TestResolveErrors(t *testing.T) {
 		{Request{}, "id"},
 		{Request{ID: "49", ArchFile: "x.yaml"}, "id"},
 		{Request{ID: "49", Activation: "gelu"}, "activation"},
+		{Request{ID: "49", Activation: "sigmoid"}, "activation"},
+		{Request{ID: "49", Activation: "none"}, "activation"},
 		{Request{ID: "49", Pooling: "avg"}, "pooling"},
 		{Request{ID: "49", Padding: "valid"}, "padding"},
 		{Request{ID: "49", StochasticDepth: 1}, "stochastic_depth"},

@@ -216,8 +216,11 @@ func (d *Description) applyOptions(r Request) error {
 	o := &d.Options
 	if r.Activation != "" {
 		act, err := tensor.ParseActivation(r.Activation)
-		if err != nil {
+		switch {
+		case err != nil:
 			return &RequestError{Field: "activation", Reason: err.Error()}
+		case act != tensor.ActReLU && act != tensor.ActSwish && act != tensor.ActHardSwish:
+			return &RequestError{Field: "activation", Reason: fmt.Sprintf("%q, want relu, swish or hard_swish (the backbone activations SpineNet uses)", r.Activation)}
 		}
 		o.Activation = act
 	}

@@ -207,12 +207,13 @@ type ArchError struct {
 }
 
 // Error names the architecture, the block row when there is one, and
-// the reason.
+// the reason. It has no package prefix: "architecture" says where it comes
+// from, and a caller usually prefixes the file name.
 func (e *ArchError) Error() string {
 	if e.Row < 0 {
-		return fmt.Sprintf("spinenet: architecture %q: %s", e.Arch, e.Reason)
+		return fmt.Sprintf("architecture %q: %s", e.Arch, e.Reason)
 	}
-	return fmt.Sprintf("spinenet: architecture %q: block row %d: %s", e.Arch, e.Row, e.Reason)
+	return fmt.Sprintf("architecture %q: block row %d: %s", e.Arch, e.Row, e.Reason)
 }
 
 // Limits on an Arch's scaling fields, which Validate enforces. The largest
