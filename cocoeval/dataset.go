@@ -11,9 +11,13 @@ import (
 // Dataset is COCO ground truth: the images, annotations and categories of an
 // instances JSON file. Other top-level fields (info, licenses) are ignored.
 type Dataset struct {
-	Images      []Image
+	// Images is the "images" list in file order. Image looks one up by id;
+	// of several sharing an id the last one wins, as in pycocotools.
+	Images []Image
+	// Annotations is the "annotations" list in file order.
 	Annotations []Annotation
-	Categories  []Category
+	// Categories is the "categories" list in file order.
+	Categories []Category
 
 	imgByID map[int64]int // index into Images
 }
@@ -21,16 +25,29 @@ type Dataset struct {
 // Image is one entry of a COCO "images" list. Width and Height size the masks
 // that polygons are rasterized into.
 type Image struct {
-	ID       int64  `json:"id"`
-	Width    int    `json:"width"`
-	Height   int    `json:"height"`
+	// ID is the "id" that annotations and detections refer to by image_id.
+	ID int64 `json:"id"`
+	// Width is the image width in pixels ("width"). Polygons are
+	// rasterized at Width×Height; ReadDataset refuses negative sizes and
+	// more than MaxMaskPixels pixels.
+	Width int `json:"width"`
+	// Height is the image height in pixels ("height").
+	Height int `json:"height"`
+	// FileName is "file_name", the image file relative to the image
+	// directory; evaluation does not use it.
 	FileName string `json:"file_name"`
 }
 
 // Category is one entry of a COCO "categories" list.
 type Category struct {
-	ID            int64  `json:"id"`
-	Name          string `json:"name"`
+	// ID is the "id" that annotations and detections refer to by
+	// category_id; COCO's 80 ids run from 1 to 90 with gaps.
+	ID int64 `json:"id"`
+	// Name is the category's "name", e.g. "person"; it labels
+	// Result.Categories.
+	Name string `json:"name"`
+	// Supercategory is the "supercategory" grouping, e.g. "vehicle";
+	// evaluation does not use it.
 	Supercategory string `json:"supercategory"`
 }
 
@@ -38,13 +55,30 @@ type Category struct {
 // JSON "area" field, which (not the box or mask) decides the object's area
 // range, as in pycocotools. Segmentation is nil when the JSON has none.
 type Annotation struct {
-	ID           int64
-	ImageID      int64
-	CategoryID   int64
-	BBox         [4]float64
-	HasBBox      bool
-	Area         float64
-	IsCrowd      bool
+	// ID is the annotation's "id" (required). Of several annotations
+	// sharing an id, evaluation uses the last for all of them, as
+	// pycocotools' index by id does.
+	ID int64
+	// ImageID is the required "image_id", the Image.ID of the object's
+	// image.
+	ImageID int64
+	// CategoryID is the required "category_id", the Category.ID of the
+	// object's class.
+	CategoryID int64
+	// BBox is "bbox", [x y w h] in pixels: the top-left corner and the
+	// size, not the far corner.
+	BBox [4]float64
+	// HasBBox reports whether the JSON gave a bbox; "bbox" evaluation
+	// refuses ground truth without one.
+	HasBBox bool
+	// Area is the required "area" field in square pixels (the mask's area
+	// in COCO's own files), compared against Params.AreaRng.
+	Area float64
+	// IsCrowd is "iscrowd" (absent, null, 0 and false are false): a crowd
+	// region that detections may match many times and that is ignored
+	// rather than counted as missed.
+	IsCrowd bool
+	// Segmentation is the object's mask for "segm" evaluation, or nil.
 	Segmentation *Segmentation
 }
 
@@ -53,19 +87,36 @@ type Annotation struct {
 // RLE forms of the JSON, uncompressed ("counts" an array) and compressed
 // ("counts" a string), are decoded into RLE at load time.
 type Segmentation struct {
+	// Polygons are the polygon form (nil for an RLE): each polygon is
+	// flattened [x0 y0 x1 y1 ...] and rasterized at the image's Width and
+	// Height, the polygons of one object merged into one mask.
 	Polygons [][]float64
-	RLE      *RLE
+	// RLE is the run-length form (nil for polygons), at its own "size".
+	RLE *RLE
 }
 
 // Detection is one result of a COCO results file. BBox is [x y w h] and
 // HasBBox reports whether the JSON gave one (a missing or empty "bbox" does
 // not). Segmentation is nil when the JSON has none.
 type Detection struct {
-	ImageID      int64
-	CategoryID   int64
-	BBox         [4]float64
-	HasBBox      bool
-	Score        float64
+	// ImageID is the required "image_id", the Image.ID the detection is
+	// in; with a ground truth given it must name one of its images.
+	ImageID int64
+	// CategoryID is the required "category_id", the Category.ID of the
+	// detected class.
+	CategoryID int64
+	// BBox is "bbox", [x y w h] in pixels (top-left corner and size).
+	BBox [4]float64
+	// HasBBox reports whether BBox was given. As in loadRes, the first
+	// detection decides: if it has a bbox, every detection needs one and
+	// its area is w·h; if not, every detection needs an RLE segmentation,
+	// whose area and bounding box are used.
+	HasBBox bool
+	// Score is the required "score", the confidence that ranks detections
+	// for greedy matching (higher first) and for the maxDets caps.
+	Score float64
+	// Segmentation is the detection's mask, or nil. "segm" evaluation
+	// needs one unless a bbox stands in for it (as a box-shaped polygon).
 	Segmentation *Segmentation
 }
 

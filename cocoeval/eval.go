@@ -39,9 +39,14 @@ type Result struct {
 // the way summarize computes stats[0] but for one category. AP is -1 when the
 // category has no (non-crowd) ground truth, so that no precision exists.
 type CategoryAP struct {
-	ID   int64
+	// ID is the Category.ID (-1 when Params.UseCats is false).
+	ID int64
+	// Name is the category's name in the ground truth, "" when it has no
+	// such category.
 	Name string
-	AP   float64
+	// AP is the average precision in [0, 1]; -1 as above, and also when
+	// Params has no area range labelled "all" or no maxDets of 100.
+	AP float64
 }
 
 // StatNames are the keys of Result.Stats, in order, as detectron-style

@@ -18,7 +18,11 @@ import (
 // index x*H+y, and Counts alternates runs of 0s and 1s starting with 0s (a
 // mask whose first pixel is set starts with a zero-length run).
 type RLE struct {
-	H, W   int
+	// H and W are the mask's height and width in pixels, JSON "size"
+	// [h w].
+	H, W int
+	// Counts are the run lengths, summing to H·W once read by ReadDataset
+	// or ReadDetections (short runs are completed with background).
 	Counts []uint32
 }
 

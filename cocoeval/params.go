@@ -33,8 +33,11 @@ type Params struct {
 	MaxDets []int
 	// AreaRng are the [min, max] object-area ranges, both ends inclusive,
 	// default all [0, 1e5²], small [0, 32²], medium [32², 96²], large
-	// [96², 1e5²]; AreaRngLbl names them.
-	AreaRng    [][2]float64
+	// [96², 1e5²].
+	AreaRng [][2]float64
+	// AreaRngLbl names AreaRng's ranges, one label each (default "all",
+	// "small", "medium", "large"). Result.Stats and CategoryAP find the
+	// ranges by these labels, so other labels leave those stats at -1.
 	AreaRngLbl []string
 	// UseCats matches detections to ground truth of the same category only
 	// (default true); false pools the categories, as for proposals.

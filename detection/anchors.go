@@ -10,6 +10,9 @@ import (
 
 // AnchorConfig describes the anchors of every level (spec §7).
 type AnchorConfig struct {
+	// MinLevel and MaxLevel are the first and last pyramid levels that get
+	// anchors, inclusive; level L has stride 2^L input pixels (SpineNet:
+	// 3 and 7). NewAnchors needs 1 ≤ MinLevel ≤ MaxLevel.
 	MinLevel, MaxLevel int
 	// NumScales octave scales per level: 2^(s/NumScales), s = 0..NumScales−1.
 	NumScales int
@@ -41,12 +44,16 @@ func (c AnchorConfig) PerLocation() int { return c.NumScales * len(c.AspectRatio
 // order the head's outputs are flattened: level by level, then row, column
 // and anchor (scale-major, then aspect ratio) — TF2's [H, W, A] order.
 type Anchors struct {
+	// Config is the configuration the anchors were laid out with.
 	Config AnchorConfig
-	// Boxes holds every anchor, level by level (see Offsets).
+	// Boxes holds every anchor as [x1 y1 x2 y2] in network-input pixels,
+	// level by level (see Offsets); anchors at the border may extend past
+	// the image.
 	Boxes []box.Box
-	// Sizes[l−MinLevel] is level l's feature size (rows, cols); Offsets the
-	// index of its first anchor in Boxes.
-	Sizes   [][2]int
+	// Sizes[l−MinLevel] is level l's feature size (rows, cols).
+	Sizes [][2]int
+	// Offsets[l−MinLevel] is the index in Boxes of level l's first anchor;
+	// the level has Sizes[l−MinLevel] rows×cols × PerLocation() anchors.
 	Offsets []int
 }
 

@@ -57,6 +57,8 @@ func HeadFor(arch *spinenet.Arch, numClasses int, act tensor.Activation) HeadCon
 
 // Head holds the graph outputs of a built head, per level.
 type Head struct {
+	// Levels are the pyramid levels the head was built on, in output order
+	// (MinLevel…MaxLevel for NewRetinaNet).
 	Levels []int
 	// Class and Box map a level to its output nodes: class logits
 	// [N,H,W,A·K] and box deltas [N,H,W,A·4].

@@ -21,8 +21,13 @@ func DefaultLoss() LossConfig {
 
 // Losses are the parts of a batch's loss.
 type Losses struct {
+	// Total is Class + BoxWeight·Box, the scalar to minimize; Class is the
+	// focal loss and Box the unweighted Huber loss, each already divided by
+	// its normalizer (positives + 1, and 4·(positives + 1)).
 	Total, Class, Box *autograd.Var
-	Positives         int
+	// Positives is the number of anchors matched to a ground-truth box in
+	// the whole batch (the normalizer minus 1).
+	Positives int
 }
 
 // Loss computes the RetinaNet loss of a batch on the tape: sigmoid focal

@@ -7,9 +7,13 @@ import (
 
 // Model is a SpineNet backbone with a RetinaNet head in one graph.
 type Model struct {
+	// Backbone is the SpineNet backbone; its Graph also holds the head.
 	Backbone *spinenet.Backbone
-	Head     *Head
-	Config   HeadConfig
+	// Head names the head's output nodes in that graph, per level.
+	Head *Head
+	// Config is the head configuration the model was built with
+	// (NumClasses sizes the class outputs and the loss targets).
+	Config HeadConfig
 	// Matcher assigns anchors to ground truth for training.
 	Matcher Matcher
 

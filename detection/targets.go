@@ -16,8 +16,12 @@ const (
 // box also claims the anchor that overlaps it most (TF2's
 // force_match_for_each_row), so small boxes are never left without one.
 type Matcher struct {
+	// PosIoU and NegIoU are the IoU thresholds in [0, 1], NegIoU ≤ PosIoU;
+	// equal thresholds (SpineNet's 0.5/0.5) leave no anchor ignored.
 	PosIoU, NegIoU float32
-	ForceMatch     bool
+	// ForceMatch gives every ground-truth box its best-overlapping anchor
+	// (IoU > 0) even below PosIoU, taking it over from another box.
+	ForceMatch bool
 }
 
 // DefaultMatcher is SpineNet's RetinaNet matcher: 0.5/0.5 with forced
@@ -73,7 +77,13 @@ func (m Matcher) Match(match []int32, anchors, gts []box.Box, iou []float32) []f
 // class indices 0..K−1. Crowd boxes must be removed before training (spec
 // §7: they are skipped).
 type GroundTruth struct {
-	Boxes   []box.Box
+	// Boxes are the objects' [x1 y1 x2 y2] boxes in network-input pixels
+	// (after data.Transform's resize, flip and crop), the anchors'
+	// coordinates.
+	Boxes []box.Box
+	// Classes[i] is Boxes[i]'s class index in 0..K−1 (K =
+	// HeadConfig.NumClasses); an index outside that range still makes the
+	// box's anchors positive for box regression, with no class target.
 	Classes []int
 }
 
@@ -82,6 +92,10 @@ type GroundTruth struct {
 // [N, anchors] (0 for ignored anchors), Box [N, anchors, 4] encoded deltas,
 // BoxWeight [N, anchors] (1 for positives).
 type Targets struct {
+	// Class, ClassWeight, Box and BoxWeight are the four target arrays in
+	// the shapes above, row-major (row = image·anchors + anchor). Matching
+	// writes every ClassWeight but only the positives' Class, Box and
+	// BoxWeight entries, so those three must start zeroed.
 	Class, ClassWeight, Box, BoxWeight []float32
 	// Positives is the number of matched anchors in the batch.
 	Positives int

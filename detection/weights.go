@@ -24,11 +24,21 @@ const (
 // Detector is a trained RetinaNet as stored in a weights file: the model,
 // its anchors and what its classes mean.
 type Detector struct {
-	Model       *Model
-	Anchors     AnchorConfig
-	Classes     []string
+	// Model is the backbone and head with the file's weights loaded.
+	Model *Model
+	// Anchors configures the anchors the head was trained with
+	// (MetaAnchors); lay them out with NewAnchors at InputSize.
+	Anchors AnchorConfig
+	// Classes[i] is the name of class index i (MetaClasses), one per
+	// HeadConfig.NumClasses.
+	Classes []string
+	// CategoryIDs[i] is the dataset's category id for class index i
+	// (MetaCatIDs), e.g. the sparse COCO id to write into results files.
 	CategoryIDs []int
-	InputSize   int
+	// InputSize is the side in pixels of the square network input the
+	// detector was trained at (MetaSize); images are resized and padded to
+	// it.
+	InputSize int
 }
 
 // Metadata returns the weights-file metadata describing d (backbone, head,

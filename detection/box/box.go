@@ -21,7 +21,13 @@ import (
 )
 
 // Box is an axis-aligned box [X1, Y1, X2, Y2] in pixels.
-type Box struct{ X1, Y1, X2, Y2 float32 }
+type Box struct {
+	// X1, Y1 is the top-left corner and X2, Y2 the bottom-right one, in
+	// continuous pixel coordinates (X2 is one past the last covered
+	// column, so W = X2 − X1); the origin is the image's top-left corner.
+	// These are corners, not COCO's [x y w h].
+	X1, Y1, X2, Y2 float32
+}
 
 // W returns the width X2 − X1, clamped at 0 (0 for an inverted box).
 func (b Box) W() float32 { return max(b.X2-b.X1, 0) }
@@ -73,8 +79,14 @@ func IoUMatrix(out []float32, as, bs []Box) []float32 {
 
 // Scored is a box with a score and a class, the unit of post-processing.
 type Scored struct {
-	Box   Box
+	// Box is the detected box; from detection.Detect, in network-input
+	// pixels.
+	Box Box
+	// Score is the confidence NMS ranks by; detection.Detect gives the
+	// class's sigmoid probability in (0, 1).
 	Score float32
+	// Class is the contiguous class index 0..K−1 (not a dataset category
+	// id); NMS suppresses only boxes of the same class.
 	Class int
 }
 
