@@ -54,8 +54,10 @@ type Variant struct {
 	// Activation is the default activation: swish, or hard_swish for
 	// mobile-49 and mobile-49S (spec §3.3, the TF2 configs).
 	Activation tensor.Activation
-	// RetinaNet and Classification are the task settings.
-	RetinaNet      RetinaNetSettings
+	// RetinaNet holds the detection head, anchor and input-size settings.
+	RetinaNet RetinaNetSettings
+	// Classification holds the ImageNet classification settings (224
+	// input, 1001 classes for every published variant).
 	Classification ClassificationSettings
 	// Note says where the row comes from or what is special about it.
 	Note string

@@ -24,34 +24,64 @@ type Request struct {
 	// works on a copy.
 	Arch *spinenet.Arch
 
-	// Scaling overrides (spec §2.2).
-	FilterSizeScale     float64
-	ResampleAlpha       float64
+	// Scaling overrides (spec §2.2), each replacing the Arch field of the
+	// same name when positive; the result must pass Arch.Validate.
+
+	// FilterSizeScale replaces Arch.FilterSizeScale, the width multiplier.
+	FilterSizeScale float64
+	// ResampleAlpha replaces Arch.ResampleAlpha, α of the cross-scale
+	// connections.
+	ResampleAlpha float64
+	// EndpointsNumFilters replaces Arch.EndpointsNumFilters, the P3–P7
+	// width (and so the derived head width of a non-registry Arch).
 	EndpointsNumFilters int
-	BlockRepeats        int
+	// BlockRepeats replaces Arch.BlockRepeats, the blocks per group.
+	BlockRepeats int
 
-	// Construction options (spinenet.Options); empty strings keep the
-	// default.
-	Activation      string // relu, swish, hard_swish
-	Pooling         string // tf2 or tpu
-	Padding         string // same or symmetric
+	// Construction options (spinenet.Options); empty strings and zeros
+	// keep the default (or, for Activation, the variant's).
+
+	// Activation is the backbone and head activation: relu, swish or
+	// hard_swish.
+	Activation string
+	// Pooling is the spinenet.PoolingRule: tf2 or tpu.
+	Pooling string
+	// Padding is the spinenet.PaddingRule: same or symmetric.
+	Padding string
+	// StochasticDepth is the stochastic-depth rate of the last block row,
+	// in [0, 1); 0 (the default) disables it.
 	StochasticDepth float64
-	BNMomentum      float32
-	BNEpsilon       float32
-	InputChannels   int
-	Seed            uint64
+	// BNMomentum is the batch-norm moving-average momentum in (0, 1)
+	// (default 0.99, Keras's convention: the weight of the old value).
+	BNMomentum float32
+	// BNEpsilon is the batch-norm variance epsilon in (0, 1) (default
+	// 1e-3).
+	BNEpsilon float32
+	// InputChannels is 1 for grayscale or 3 for RGB images (default 3).
+	InputChannels int
+	// Seed seeds the weight initializers (default 1; a RetinaNet head uses
+	// Seed+1).
+	Seed uint64
 
-	// RetinaNet head and anchor overrides.
-	HeadConvs   int
+	// RetinaNet head and anchor overrides, each in (0, 65536]; 0 keeps the
+	// variant's value, or the one derived from the Arch.
+
+	// HeadConvs is the number of 3×3 convolutions in each head tower.
+	HeadConvs int
+	// HeadFilters is the width of the head towers.
 	HeadFilters int
-	AnchorSize  float64
+	// AnchorSize multiplies the level stride to give the base anchor side.
+	AnchorSize float64
 }
 
 // RequestError reports a request field with a bad value. Field is the
 // Request field's name in snake case (as recipe keys and flags spell it:
 // "activation", "head_filters").
 type RequestError struct {
-	Field  string
+	// Field is the snake-case field name ("scaling" for the scaling
+	// overrides together, "id" when not exactly one architecture is named).
+	Field string
+	// Reason says what the value was and what was wanted.
 	Reason string
 }
 
@@ -71,10 +101,12 @@ type Description struct {
 	// Variant is the registry row when the request named a built-in id, nil
 	// otherwise.
 	Variant *Variant
-	// RetinaNet and Classification are the task settings: the row's for a
-	// built-in id, derived from the Arch's scaling fields otherwise, then
-	// overridden by the request.
-	RetinaNet      RetinaNetSettings
+	// RetinaNet holds the detection settings: the row's for a built-in id,
+	// derived from the Arch's scaling fields otherwise (Derive), then
+	// overridden by the request's head and anchor fields.
+	RetinaNet RetinaNetSettings
+	// Classification holds the classification settings, the row's or
+	// Derive's (ImageNet: 224 input, 1001 classes).
 	Classification ClassificationSettings
 }
 
@@ -321,12 +353,16 @@ var ErrUnknownHead = errors.New("models: unknown head")
 // Built is a model assembled by Build: its backbone and whole graph, and
 // the task model when there is a head.
 type Built struct {
-	Desc       *Description
-	Head       HeadKind
-	Backbone   *spinenet.Backbone
+	// Desc is the description that was built.
+	Desc *Description
+	// Head is the head kind asked for (NoHead for a bare backbone).
+	Head HeadKind
+	// Backbone is the SpineNet backbone, also with a head.
+	Backbone *spinenet.Backbone
+	// Graph is the whole graph, backbone and head (Backbone.Graph).
 	Graph      *nn.Graph
-	Detector   *detection.Model // with RetinaNetHead
-	Classifier *classify.Model  // with Classification
+	Detector   *detection.Model // with RetinaNetHead, else nil
+	Classifier *classify.Model  // with Classification, else nil
 }
 
 // Build assembles the backbone with the head kind for numClasses classes

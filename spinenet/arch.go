@@ -59,10 +59,20 @@ const (
 // whose two parents are earlier entries of the growing feature list (the
 // stem's outputs come first, spec §1.2), and whether it is an output.
 type BlockSpec struct {
-	Level  int       `json:"level" yaml:"level"`
-	Type   BlockType `json:"type" yaml:"type"`
-	Inputs [2]int    `json:"inputs" yaml:"inputs,flow"`
-	Output bool      `json:"output,omitempty" yaml:"output,omitempty"`
+	// Level is the pyramid level L of the block's output, stride 2^L input
+	// pixels; Validate accepts 2..10.
+	Level int `json:"level" yaml:"level"`
+	// Type is Bottleneck or Residual in the ResNet family, MBConv in the
+	// Mobile family.
+	Type BlockType `json:"type" yaml:"type"`
+	// Inputs are the two parents as 0-based feature-list indices: 0 and 1
+	// are the stem's outputs and block row k is entry k+StemOutputs. Both
+	// must come before this block's own entry and differ; each is resampled
+	// to Level and the two are summed.
+	Inputs [2]int `json:"inputs" yaml:"inputs,flow"`
+	// Output marks the block as its level's endpoint (P<Level>): at most
+	// one per level, and every level MinLevel..MaxLevel needs one.
+	Output bool `json:"output,omitempty" yaml:"output,omitempty"`
 }
 
 // Family distinguishes the ResNet-block SpineNets from the MBConv ones.
@@ -77,12 +87,17 @@ const (
 // Arch describes one SpineNet backbone completely.
 type Arch struct {
 	// Name is the model id, e.g. "49" or "mobile-49S".
-	Name   string `json:"name" yaml:"name"`
+	Name string `json:"name" yaml:"name"`
+	// Family is FamilyResNet or FamilyMobile; it fixes the block types
+	// allowed and the builder (stem, blocks, resampling) used.
 	Family Family `json:"family" yaml:"family"`
 	// Blocks is the scale-permuted block list, after the stem.
 	Blocks []BlockSpec `json:"blocks" yaml:"blocks"`
-	// MinLevel and MaxLevel bound the output levels (3 and 7: P3–P7).
+	// MinLevel is the lowest output level, inclusive (3 for the built-in
+	// ids: P3–P7); Validate wants 2 ≤ MinLevel ≤ MaxLevel ≤ 10.
 	MinLevel int `json:"min_level" yaml:"min_level"`
+	// MaxLevel is the highest output level, inclusive (7 for the built-in
+	// ids).
 	MaxLevel int `json:"max_level" yaml:"max_level"`
 	// FilterSizeScale multiplies the per-level base widths (spec §2.1),
 	// truncated to an integer.
@@ -201,8 +216,12 @@ func Lookup(id string) (*Arch, error) {
 // ArchError reports what is wrong with an Arch; Row is the offending block
 // row (0-based) or -1 for the Arch as a whole.
 type ArchError struct {
-	Arch   string
-	Row    int
+	// Arch is the architecture's Name (may be empty).
+	Arch string
+	// Row is the 0-based index into Arch.Blocks, or -1.
+	Row int
+	// Reason says what is wrong and what was wanted, e.g. "level 11,
+	// want 2..10".
 	Reason string
 }
 

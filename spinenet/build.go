@@ -49,11 +49,16 @@ type Options struct {
 	EndpointActivation bool
 	// BN is the batch-norm momentum and epsilon (spec §3.4).
 	BN nn.BNConfig
-	// StochasticDepth is the initial drop rate; block row k of n gets
+	// StochasticDepth is the drop rate of the last block row (TF's
+	// init_stochastic_depth_rate); row k of n, counted from 1, gets
 	// rate·k/n (spec §3.5: k/15 for the 15-row lists). 0 disables it.
 	StochasticDepth float64
-	Pooling         PoolingRule
-	Padding         PaddingRule
+	// Pooling is the downsampling rule of cross-scale connections,
+	// PoolTF2 (default) or PoolTPU; Build refuses any other value.
+	Pooling PoolingRule
+	// Padding is the padding of strided convolutions and pools, PadSame
+	// (default) or PadSymmetric; Build refuses any other value.
+	Padding PaddingRule
 	// InputChannels is the image channel count (3).
 	InputChannels int
 	// Seed drives the weight initializers.
@@ -88,8 +93,12 @@ func baseFilters(level int) int {
 // Backbone is a built SpineNet: the graph (input "image", outputs "P3"…
 // "P7") and what it was built from.
 type Backbone struct {
-	Graph   *nn.Graph
-	Arch    *Arch
+	// Graph is the whole model graph; heads are added to it.
+	Graph *nn.Graph
+	// Arch is the architecture given to Build (the same pointer, not a
+	// copy).
+	Arch *Arch
+	// Options are the construction options Build was given.
 	Options Options
 	// Endpoints maps each output level to its graph output node.
 	Endpoints map[int]int
