@@ -22,9 +22,13 @@ type HeadConfig struct {
 // Model is a SpineNet backbone with the classification head in one graph;
 // its output "logits" is [N, NumClasses].
 type Model struct {
+	// Backbone is the SpineNet backbone; its Graph also holds the head.
 	Backbone *spinenet.Backbone
-	Config   HeadConfig
-	Logits   int
+	// Config is the head configuration the model was built with.
+	Config HeadConfig
+	// Logits is the graph node id of the "logits" output, the raw
+	// pre-softmax scores.
+	Logits int
 }
 
 // Graph returns the model's graph.

@@ -27,20 +27,29 @@ const Task = "classification"
 // resized to Size×Size with Channels channels (1 or 3) and normalised as
 // (pixel/255 − Mean[c]) / Std[c].
 type Input struct {
-	Size     int        `json:"size"`
-	Channels int        `json:"channels"`
-	Mean     [3]float32 `json:"mean"`
-	Std      [3]float32 `json:"std"`
+	// Size is the side in pixels of the square network input (≥ 1).
+	Size int `json:"size"`
+	// Channels is the network's input channel count: 1 (grayscale) or 3
+	// (RGB).
+	Channels int `json:"channels"`
+	// Mean is the per-channel mean in [0, 1] space (only index 0 is used
+	// when Channels is 1), e.g. ImageNet's [0.485 0.456 0.406].
+	Mean [3]float32 `json:"mean"`
+	// Std is the per-channel standard deviation in [0, 1] space, > 0 for
+	// every used channel.
+	Std [3]float32 `json:"std"`
 }
 
 // Classifier is a trained classifier as stored in a weights file: the
 // model, the names of its classes and its input preprocessing.
 type Classifier struct {
+	// Model is the backbone and head with the file's weights loaded.
 	Model *Model
 	// Classes names the classes by index; it may be shorter than
 	// NumClasses (unnamed classes) or empty.
 	Classes []string
-	Input   Input
+	// Input is the preprocessing to apply to images before the model.
+	Input Input
 }
 
 // Metadata returns the weights-file metadata describing c: the backbone

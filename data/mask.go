@@ -11,8 +11,12 @@ import (
 // instance and 0 outside; pixels outside Rect are 0. Rect is in image pixel
 // coordinates.
 type Mask struct {
+	// Rect is the region the mask covers, in image pixels: Min inclusive,
+	// Max exclusive.
 	Rect image.Rectangle
-	Pix  []uint8
+	// Pix holds Rect's pixels row by row, 1 byte each: non-zero inside
+	// the instance.
+	Pix []uint8
 }
 
 // At reports whether image pixel (x, y) belongs to the instance.

@@ -16,8 +16,11 @@ import (
 // Pix[3*(y*Width+x) : 3*(y*Width+x)+3]. Transforms read RGB images; ToRGB
 // converts any image.Image.
 type RGB struct {
+	// Width and Height are the image size in pixels.
 	Width, Height int
-	Pix           []uint8
+	// Pix holds 3·Width·Height bytes, R, G, B per pixel, rows top to
+	// bottom.
+	Pix []uint8
 }
 
 // resize makes dst w×h, reusing its buffer when large enough.

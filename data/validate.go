@@ -94,11 +94,11 @@ func (r Report) String() string {
 // strict mode): the file, the reason and details.
 type SampleError struct {
 	Path     string // image file (or in-memory name)
-	SampleID int64
+	SampleID int64  // the Sample.ID (COCO image id, or 1-based position)
 	Object   int    // object index for object problems, else -1
 	Reason   Reason // what kind of problem
-	Detail   string
-	Err      error // underlying error (decoding), if any
+	Detail   string // the offending values, e.g. "decoded 640×480, annotation says 640×427"
+	Err      error  // underlying error (decoding), if any
 }
 
 // Error formats the error as "data: FILE: ...: problem".

@@ -17,8 +17,10 @@ type Batch struct {
 	// Images [B, S, S, C]; the last batch of an epoch may be smaller unless
 	// DropLast.
 	Images *tensor.Tensor
-	// Labels are the B class indices, Indices the B sample indices.
-	Labels  []int32
+	// Labels are the B images' class indices (Set.Labels).
+	Labels []int32
+	// Indices are the B images' 0-based positions in the Set, in batch
+	// order.
 	Indices []int
 	// Epoch and Index (batch position in the epoch).
 	Epoch, Index int
@@ -75,12 +77,19 @@ func (s *Set) FillBatch(dst *tensor.Tensor, labels []int32, indices []int, t Tra
 
 // LoaderConfig configures a Loader over one epoch.
 type LoaderConfig struct {
+	// BatchSize is the number of images per batch (≥ 1).
 	BatchSize int
+	// Transform turns each image into a network input; its Augment is
+	// applied (the zero Augment for evaluation).
 	Transform Transform
 	// Seed and Epoch determine the order (with Shuffle) and every sample's
 	// augmentation.
-	Seed    uint64
-	Epoch   int
+	Seed uint64
+	// Epoch is the epoch number, 0-based, mixed into the seeds so each
+	// epoch gets its own order and augmentation.
+	Epoch int
+	// Shuffle permutes the samples each epoch (Order); false keeps the
+	// Set's order.
 	Shuffle bool
 	// DropLast drops the final partial batch.
 	DropLast bool

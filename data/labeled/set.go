@@ -50,9 +50,13 @@ type Set struct {
 
 // FormatError reports a malformed IDX file, naming the file and the field.
 type FormatError struct {
+	// File is the IDX file's path; Field the part of it at fault:
+	// "magic", "dimensions", "count", "size", "gzip" or "data"; Reason
+	// what was found and, where it helps, what was wanted.
 	File, Field, Reason string
 }
 
+// Error formats the error as "labeled: FILE: FIELD: REASON".
 func (e *FormatError) Error() string {
 	return fmt.Sprintf("labeled: %s: %s: %s", e.File, e.Field, e.Reason)
 }

@@ -55,7 +55,9 @@ type Transform struct {
 	// Mean and Std per output channel in [0, 1] space (only index 0 is used
 	// when Channels is 1).
 	Mean, Std [3]float32
-	Augment   Augment
+	// Augment is the random training augmentation; leave it zero for
+	// evaluation.
+	Augment Augment
 }
 
 // Check reports an invalid Transform.

@@ -49,7 +49,11 @@ func Mix(vals ...uint64) uint64 {
 // independent streams. The generator of a tuple is PCG seeded with
 // Mix(tuple..., Tags...) on stream Stream. The zero Key is valid.
 type Key struct {
-	Tags   []uint64
+	// Tags are appended to the tuple before hashing, so keys with
+	// different Tags draw unrelated seeds for the same tuple (nil: none).
+	Tags []uint64
+	// Stream is the PCG stream (its second seed word), which also keeps
+	// families with equal Tags apart.
 	Stream uint64
 }
 
@@ -90,7 +94,10 @@ type Config struct {
 	// some workers idle.
 	Window int
 	// Seed and ItemKey key every item's generator (ItemRNG).
-	Seed    uint64
+	Seed uint64
+	// ItemKey is the generator family of the items; the zero Key is
+	// valid. An Order that shuffles with Permutation should use another
+	// Key, so that its stream and the items' are independent.
 	ItemKey Key
 	// StartEpoch is the first epoch and Epochs the number of epochs
 	// (0: unlimited); Skip skips the first Skip positions of the first
@@ -117,6 +124,7 @@ type Work[T any] func(worker int, it Item, rng *rand.Rand, slot *T) error
 // ItemError is a failure of one item.
 type ItemError struct {
 	Item
+	// Err is the error Work returned for the item.
 	Err error
 }
 

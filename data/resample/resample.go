@@ -18,8 +18,11 @@ package resample
 // Tap is one output coordinate's two neighbouring source indices along an
 // axis and the weight of the second: v = (1 − W)·src[I0] + W·src[I1].
 type Tap struct {
+	// I0 and I1 are the 0-based source pixel indices, I1 = I0+1 inside
+	// the image, both the border pixel when clamped.
 	I0, I1 int32
-	W      float32
+	// W is the weight of I1 in [0, 1); 0 when clamped.
+	W float32
 }
 
 // Center returns the source coordinate of output pixel u at inverse scale
@@ -43,7 +46,10 @@ func At(f float64, n int) Tap {
 // Image is an interleaved 8-bit image: pixel (x, y) channel k is
 // Pix[(y·Width + x)·Channels + k].
 type Image struct {
-	Pix                     []uint8
+	// Pix holds Width·Height·Channels bytes, rows top to bottom.
+	Pix []uint8
+	// Width and Height are the size in pixels; Channels the samples per
+	// pixel, e.g. 1 for gray or 3 for RGB.
 	Width, Height, Channels int
 }
 
