@@ -56,6 +56,7 @@ func DefaultOptions() Options {
 
 // Detection is one detected object in original image pixels.
 type Detection struct {
+	// Box is [x1 y1 x2 y2] in the original image's pixels, clipped to it.
 	Box   box.Box
 	Class int    // index into the detector's classes
 	Label string // the class name
@@ -76,7 +77,7 @@ func Scored(dets []Detection) []box.Scored {
 
 // ClassScore is one class of a classification, best first.
 type ClassScore struct {
-	Class int
+	Class int     // index into the classifier's classes, 0-based
 	Label string  // the class name, or the index when the file names none
 	Score float32 // softmax probability
 }

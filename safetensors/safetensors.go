@@ -78,10 +78,16 @@ func (d DType) Size() int {
 // Tensor is one named tensor: its element type, shape (row-major, outermost
 // dimension first; empty for a scalar) and raw little-endian bytes.
 type Tensor struct {
-	Name  string
+	// Name is the tensor's key in the header, unique within a file;
+	// "__metadata__" is reserved.
+	Name string
+	// DType is the element type, one of the constants above.
 	DType DType
+	// Shape lists the dimensions, outermost first; each ≥ 0.
 	Shape []int
-	Data  []byte
+	// Data holds the elements, exactly the product of Shape times
+	// DType.Size() bytes. Read tensors share one buffer, the file's data.
+	Data []byte
 }
 
 // byteSize returns the number of bytes a tensor of this dtype and shape

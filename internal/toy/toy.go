@@ -73,9 +73,15 @@ func draw(rng *rand.Rand, im []float32, c int) {
 // Net is the 3-layer network: conv 3×3 1→8, BN, ReLU; conv 3×3 stride 2
 // 8→16, BN, ReLU; conv 3×3 stride 2 16→Classes; global average pool to logits.
 type Net struct {
-	W1, W2, W3   *autograd.Var
-	G1, B1       *autograd.Var
-	G2, B2       *autograd.Var
+	// W1, W2, W3 are the 3×3 kernels [3,3,in,out]: 1→8, 8→16 and
+	// 16→Classes, He-normal initialised.
+	W1, W2, W3 *autograd.Var
+	// G1, B1 are the first batch norm's γ (init 1) and β (init 0), 8 each.
+	G1, B1 *autograd.Var
+	// G2, B2 are the second batch norm's γ and β, 16 each.
+	G2, B2 *autograd.Var
+	// S1, S2 are the two batch norms' moving mean and variance, updated in
+	// training and used by Evaluate.
 	S1, S2       *autograd.BatchNormStats
 	paramsCached []*autograd.Var
 }
@@ -124,6 +130,8 @@ type Config struct {
 	Seed     uint64  // seeds the data, the weights and the tape (default 1)
 	EvalSize int     // held-out examples for the final accuracy (default 512)
 	LogEvery int     // call Progress every LogEvery steps (default 25)
+	// Progress, if not nil, receives every LogEvery steps the 1-based step,
+	// the mean loss over those steps and the learning rate of the last.
 	Progress func(step int, loss, lr float64)
 }
 
