@@ -8,8 +8,9 @@ import (
 
 // BoxCoder encodes boxes relative to anchors as Faster R-CNN deltas, in
 // TF2's yx order: (ty, tx, th, tw) = (Δy/h_a, Δx/w_a, log(h/h_a), log(w/w_a))
-// with centre offsets Δ, divided by Weights (TF2 and the TPU code use no
-// scale factors for SpineNet: weights 1, spec §7).
+// with centre offsets Δ, each multiplied by its weight when encoding and
+// divided by it when decoding (TF2's scale_factors; TF2 and the TPU code use
+// none for SpineNet: weights 1, spec §7).
 type BoxCoder struct {
 	Weights [4]float32 // for ty, tx, th, tw
 	// MaxLogScale clamps th and tw when decoding, so exp cannot overflow:

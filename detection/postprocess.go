@@ -11,13 +11,17 @@ import (
 
 // PostConfig configures inference post-processing (spec §7).
 type PostConfig struct {
-	// ScoreThreshold drops detections with a lower sigmoid score (0.05).
+	// ScoreThreshold keeps only (anchor, class) candidates whose sigmoid
+	// score is above it (0.05).
 	ScoreThreshold float32
-	// PreNMSTopK keeps this many best candidates per image before NMS (5000).
+	// PreNMSTopK keeps this many best candidates per image before NMS
+	// (5000); 0 keeps all.
 	PreNMSTopK int
-	// NMSIoU is the per-class suppression threshold (0.5).
+	// NMSIoU is the per-class suppression threshold: a box whose IoU with
+	// a kept box of its class exceeds it is dropped (0.5).
 	NMSIoU float32
-	// MaxDetections per image after NMS (100).
+	// MaxDetections caps the detections per image after NMS (100); 0
+	// keeps all.
 	MaxDetections int
 }
 
