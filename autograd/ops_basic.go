@@ -157,7 +157,7 @@ func (t *Tape) Dense(x, w, b *Var) *Var {
 	y := t.alloc(shape...)
 	x2 := t.pool.View(x.Value, rows, in)
 	y2 := t.pool.View(y, rows, outDim)
-	tensor.MatMul(y2, x2, w.Value, false, false, false)
+	t.dev.MatMul(y2, x2, w.Value, false, false, false)
 	if b != nil {
 		tensor.AddRowVector(y2, b.Value)
 	}
@@ -171,10 +171,10 @@ func backDense(t *Tape, n *node) {
 	rows := x.Value.Len() / in
 	dy := t.pool.View(n.out.Grad, rows, outDim)
 	if g, acc := t.grad(x); g != nil {
-		tensor.MatMul(t.pool.View(g, rows, in), dy, w.Value, false, true, acc)
+		t.dev.MatMul(t.pool.View(g, rows, in), dy, w.Value, false, true, acc)
 	}
 	if g, acc := t.grad(w); g != nil {
-		tensor.MatMul(g, t.pool.View(x.Value, rows, in), dy, true, false, acc)
+		t.dev.MatMul(g, t.pool.View(x.Value, rows, in), dy, true, false, acc)
 	}
 	if b != nil {
 		if g, acc := t.grad(b); g != nil {

@@ -11,7 +11,7 @@ func (t *Tape) Conv2D(x, w *Var, stride int, pad tensor.Padding) *Var {
 		panic(err)
 	}
 	y := t.alloc(p.N, p.OutH(), p.OutW(), p.OC)
-	tensor.Conv2D(y, x.Value, w.Value, p, nil)
+	t.dev.Conv2D(y, x.Value, w.Value, p, nil)
 	out, n := t.output(y, backConv2D, x, w)
 	if n != nil {
 		n.conv = p
@@ -22,10 +22,10 @@ func (t *Tape) Conv2D(x, w *Var, stride int, pad tensor.Padding) *Var {
 func backConv2D(t *Tape, n *node) {
 	x, w := n.in[0], n.in[1]
 	if g, acc := t.grad(w); g != nil {
-		tensor.Conv2DBackwardFilter(g, x.Value, n.out.Grad, n.conv, acc)
+		t.dev.Conv2DBackwardFilter(g, x.Value, n.out.Grad, n.conv, acc)
 	}
 	if g, acc := t.grad(x); g != nil {
-		tensor.Conv2DBackwardData(g, n.out.Grad, w.Value, n.conv, acc)
+		t.dev.Conv2DBackwardData(g, n.out.Grad, w.Value, n.conv, acc)
 	}
 }
 
@@ -37,7 +37,7 @@ func (t *Tape) DepthwiseConv2D(x, w *Var, stride int, pad tensor.Padding) *Var {
 		panic(err)
 	}
 	y := t.alloc(p.N, p.OutH(), p.OutW(), p.OC)
-	tensor.DepthwiseConv2D(y, x.Value, w.Value, p, nil)
+	t.dev.DepthwiseConv2D(y, x.Value, w.Value, p, nil)
 	out, n := t.output(y, backDepthwise, x, w)
 	if n != nil {
 		n.conv = p
@@ -48,9 +48,9 @@ func (t *Tape) DepthwiseConv2D(x, w *Var, stride int, pad tensor.Padding) *Var {
 func backDepthwise(t *Tape, n *node) {
 	x, w := n.in[0], n.in[1]
 	if g, acc := t.grad(w); g != nil {
-		tensor.DepthwiseConv2DBackwardFilter(g, x.Value, n.out.Grad, n.conv, acc)
+		t.dev.DepthwiseConv2DBackwardFilter(g, x.Value, n.out.Grad, n.conv, acc)
 	}
 	if g, acc := t.grad(x); g != nil {
-		tensor.DepthwiseConv2DBackwardData(g, n.out.Grad, w.Value, n.conv, acc)
+		t.dev.DepthwiseConv2DBackwardData(g, n.out.Grad, w.Value, n.conv, acc)
 	}
 }

@@ -33,7 +33,7 @@ func checkNormalizer(op string, normalizer float64) {
 func (t *Tape) SigmoidFocalLoss(logits *Var, targets, weights *tensor.Tensor, alpha, gamma, normalizer float64) *Var {
 	checkNormalizer("SigmoidFocalLoss", normalizer)
 	y := t.alloc(1)
-	y.Data()[0] = float32(tensor.SigmoidFocalLoss(logits.Value, targets, weights, alpha, gamma) / normalizer)
+	y.Data()[0] = float32(t.dev.SigmoidFocalLoss(logits.Value, targets, weights, alpha, gamma) / normalizer)
 	out, nd := t.output(y, backSigmoidFocalLoss, logits)
 	if nd != nil {
 		nd.saved = append(nd.saved, targets, weights)
@@ -46,7 +46,7 @@ func backSigmoidFocalLoss(t *Tape, n *node) {
 	x := n.in[0]
 	if g, acc := t.grad(x); g != nil {
 		scale := float64(n.out.Grad.Data()[0]) * n.floats[2]
-		tensor.SigmoidFocalLossGrad(g, x.Value, n.saved[0], n.saved[1], n.floats[0], n.floats[1], scale, acc)
+		t.dev.SigmoidFocalLossGrad(g, x.Value, n.saved[0], n.saved[1], n.floats[0], n.floats[1], scale, acc)
 	}
 }
 

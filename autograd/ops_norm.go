@@ -66,7 +66,7 @@ func (t *Tape) BatchNorm(x, gamma, beta *Var, s *BatchNormStats) *Var {
 	mean, invStd := t.alloc(c), t.alloc(c)
 	if batch {
 		variance := t.alloc(c)
-		tensor.BatchMoments(mean, variance, x.Value)
+		t.dev.BatchMoments(mean, variance, x.Value)
 		tensor.InvStd(invStd, variance, float64(s.Epsilon))
 		scale := 1.0
 		if m := x.Value.Len() / c; s.UnbiasedVar && m > 1 {
@@ -86,7 +86,7 @@ func (t *Tape) BatchNorm(x, gamma, beta *Var, s *BatchNormStats) *Var {
 		b = beta.Value
 	}
 	y := t.alloc(x.Shape()...)
-	tensor.BatchNormForward(y, x.Value, mean, invStd, g, b)
+	t.dev.BatchNormForward(y, x.Value, mean, invStd, g, b)
 	out, nd := t.output(y, backBatchNorm, x, gamma, beta)
 	if nd != nil {
 		nd.saved = append(nd.saved, mean, invStd)
@@ -111,7 +111,7 @@ func backBatchNorm(t *Tape, n *node) {
 	var sumDy, sumDyXhat *tensor.Tensor
 	if needG || needB || (needX && batch) {
 		sumDy, sumDyXhat = t.alloc(c), t.alloc(c)
-		tensor.BatchNormGradSums(sumDy, sumDyXhat, x.Value, dy, mean, invStd)
+		t.dev.BatchNormGradSums(sumDy, sumDyXhat, x.Value, dy, mean, invStd)
 	}
 	if needG {
 		g, acc := t.grad(gamma)
@@ -127,6 +127,6 @@ func backBatchNorm(t *Tape, n *node) {
 			gv = gamma.Value
 		}
 		g, acc := t.grad(x)
-		tensor.BatchNormInputGrad(g, x.Value, dy, mean, invStd, gv, sumDy, sumDyXhat, batch, acc)
+		t.dev.BatchNormInputGrad(g, x.Value, dy, mean, invStd, gv, sumDy, sumDyXhat, batch, acc)
 	}
 }

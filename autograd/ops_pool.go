@@ -16,19 +16,19 @@ func (t *Tape) MaxPool2D(x *Var, k, stride int, pad tensor.Padding) *Var {
 	}
 	y := t.alloc(p.N, p.OutH(), p.OutW(), p.C)
 	if !t.needsGrad(x) {
-		tensor.MaxPool2D(y, x.Value, p, nil)
+		t.dev.MaxPool2D(y, x.Value, p, nil)
 		return t.newVar(y, false)
 	}
 	out, n := t.output(y, backMaxPool, x)
 	n.conv = p
 	n.idx = grow(n.idx, y.Len())
-	tensor.MaxPool2D(y, x.Value, p, n.idx)
+	t.dev.MaxPool2D(y, x.Value, p, n.idx)
 	return out
 }
 
 func backMaxPool(t *Tape, n *node) {
 	if g, acc := t.grad(n.in[0]); g != nil {
-		tensor.MaxPool2DBackward(g, n.out.Grad, n.conv, n.idx, acc)
+		t.dev.MaxPool2DBackward(g, n.out.Grad, n.conv, n.idx, acc)
 	}
 }
 
@@ -46,14 +46,14 @@ func (t *Tape) GlobalAvgPool(x *Var) *Var {
 		panic(&tensor.ShapeError{Op: "GlobalAvgPool", Msg: fmt.Sprintf("input %v, want [N,H,W,C]", x.Shape())})
 	}
 	y := t.alloc(x.Value.Dim(0), x.Value.Dim(3))
-	tensor.GlobalAvgPool(y, x.Value)
+	t.dev.GlobalAvgPool(y, x.Value)
 	out, _ := t.output(y, backGlobalAvgPool, x)
 	return out
 }
 
 func backGlobalAvgPool(t *Tape, n *node) {
 	if g, acc := t.grad(n.in[0]); g != nil {
-		tensor.GlobalAvgPoolBackward(g, n.out.Grad, acc)
+		t.dev.GlobalAvgPoolBackward(g, n.out.Grad, acc)
 	}
 }
 
@@ -66,7 +66,7 @@ func (t *Tape) UpsampleNearest(x *Var, oh, ow int) *Var {
 		panic(&tensor.ShapeError{Op: "UpsampleNearest", Msg: fmt.Sprintf("input %v to %d×%d", x.Shape(), oh, ow)})
 	}
 	y := t.alloc(x.Value.Dim(0), oh, ow, x.Value.Dim(3))
-	tensor.UpsampleNearest(y, x.Value)
+	t.dev.UpsampleNearest(y, x.Value)
 	out, _ := t.output(y, backUpsample, x)
 	return out
 }
@@ -82,6 +82,6 @@ func (t *Tape) Upsample(x *Var, factor int) *Var {
 
 func backUpsample(t *Tape, n *node) {
 	if g, acc := t.grad(n.in[0]); g != nil {
-		tensor.UpsampleNearestBackward(g, n.out.Grad, acc)
+		t.dev.UpsampleNearestBackward(g, n.out.Grad, acc)
 	}
 }

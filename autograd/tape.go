@@ -19,7 +19,7 @@
 // allocates no tensor memory. Vars returned by a tape are invalid after Reset.
 //
 // Each operation is a method of Tape computing its forward value through the
-// tensor package and recording a node with a static backward function; the
+// tensor package, on the tape's device (SetDevice), and recording a node with a static backward function; the
 // node's slices keep their capacity across Reset, so recording allocates
 // nothing in steady state either. Operations on inputs that need no gradient
 // (or on a tape made with NewInferenceTape) record nothing.
@@ -101,6 +101,7 @@ type Tape struct {
 	// running-average updates) and StochasticDepth/Dropout (random drops).
 	Training bool
 
+	dev    tensor.CPU
 	pool   *tensor.Pool
 	nodes  []node
 	slab   [][]Var
@@ -123,6 +124,15 @@ func NewInferenceTape() *Tape {
 	src := rand.NewPCG(0, 0)
 	return &Tape{pool: tensor.NewPool(), rng: rand.New(src), src: src}
 }
+
+// SetDevice makes the tape run its operations, forward and backward, on d
+// (by default tensor.DefaultCPU()). A training run with its own thread
+// budget gives its tape a tensor.NewCPU device; the results do not depend
+// on the device's thread count.
+func (t *Tape) SetDevice(d tensor.CPU) { t.dev = d }
+
+// Device returns the device the tape runs its operations on.
+func (t *Tape) Device() tensor.CPU { return t.dev }
 
 // Pool returns the tape's buffer pool, for callers that build their own
 // intermediate tensors with the same lifetime.

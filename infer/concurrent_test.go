@@ -14,8 +14,9 @@ import (
 	"github.com/spinenet-go/spinenet/tensor"
 )
 
-// N goroutines running one Program, each on its own Arena, compute exactly
-// what a serial run computes, and their arenas hold activations only: the
+// N goroutines running one Program, each on its own Arena with its own
+// device (one or two threads), compute exactly what a serial run on the
+// default device computes, and their arenas hold activations only: the
 // weights exist once, in the Program.
 func TestConcurrentArenasShareWeights(t *testing.T) {
 	a, _ := spinenet.Lookup("49S")
@@ -60,6 +61,9 @@ func TestConcurrentArenasShareWeights(t *testing.T) {
 	errs := make([]error, workers)
 	for w := range workers {
 		arenas[w] = prog.NewArena()
+		dev := tensor.NewCPU(1 + w%2)
+		defer dev.Close()
+		arenas[w].SetDevice(dev)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -67,6 +67,10 @@ type Options struct {
 	// Winograd lets 3×3 stride-1 convolutions use Winograd F(4×4,3×3) when
 	// kernels.WinogradFaster says it wins (default true via DefaultOptions).
 	Winograd bool
+	// Device is where compilation runs its parallel work (the Winograd
+	// weight transforms) and the device a new Arena starts on (see
+	// Arena.SetDevice); the zero value is tensor.DefaultCPU().
+	Device tensor.CPU
 }
 
 // DefaultOptions enables every optimisation.
@@ -296,7 +300,7 @@ func (c *compiler) conv(n *nn.Node, in []int) ([]step, int) {
 	}
 	st.weights, st.bias = w, bias
 	if c.p.opt.Winograd && !st.depthwise && st.kh == 3 && st.kw == 3 && st.stride == 1 {
-		st.wino = kernels.TransformWinogradWeights(k.Dim(2), k.Dim(3), w)
+		st.wino = c.p.opt.Device.Exec().TransformWinogradWeights(k.Dim(2), k.Dim(3), w)
 	}
 	if !st.depthwise {
 		// Packed once for the GEMM driver (B needs no packing per call).

@@ -37,24 +37,25 @@ var stepKinds = [...]stepRun{
 		if st.residual != -1 {
 			ep.Residual, ep.LdResidual = r.val(st.residual).Data(), cp.OC
 		}
+		e := r.dev.Exec()
 		switch {
 		case st.depthwise:
-			kernels.DepthwiseConv2D(cp, x.Data(), st.weights, y.Data(), ep)
+			e.DepthwiseConv2D(cp, x.Data(), st.weights, y.Data(), ep)
 			return "depthwise"
 		case st.wino != nil && kernels.WinogradFaster(cp):
-			kernels.Conv2DWinogradPre(cp, x.Data(), st.wino, y.Data(), ep)
+			e.Conv2DWinogradPre(cp, x.Data(), st.wino, y.Data(), ep)
 			return "winograd"
 		case st.packed != nil:
-			kernels.Conv2DPre(cp, x.Data(), st.packed, y.Data(), ep)
+			e.Conv2DPre(cp, x.Data(), st.packed, y.Data(), ep)
 		default:
-			kernels.Conv2D(cp, x.Data(), st.weights, y.Data(), ep)
+			e.Conv2D(cp, x.Data(), st.weights, y.Data(), ep)
 		}
 		return "conv"
 	},
-	stepDense: func(_ *runState, _ int, st *step, x, y *tensor.Tensor) string {
+	stepDense: func(r *runState, _ int, st *step, x, y *tensor.Tensor) string {
 		in, out := x.Dim(-1), y.Dim(-1)
 		rows := x.Len() / in
-		kernels.GemmEx(rows, out, in, kernels.Matrix{Data: x.Data(), Stride: in}, kernels.Matrix{Data: st.weights, Stride: out},
+		r.dev.Exec().GemmEx(rows, out, in, kernels.Matrix{Data: x.Data(), Stride: in}, kernels.Matrix{Data: st.weights, Stride: out},
 			y.Data(), out, false, &kernels.Epilogue{Bias: st.bias, Act: st.act})
 		return "dense"
 	},
@@ -81,19 +82,19 @@ var stepKinds = [...]stepRun{
 		return "add"
 	},
 	stepMaxPool: func(r *runState, i int, _ *step, x, y *tensor.Tensor) string {
-		tensor.MaxPool2D(y, x, r.plan.params[i], nil)
+		r.dev.MaxPool2D(y, x, r.plan.params[i], nil)
 		return "maxpool"
 	},
-	stepResize: func(_ *runState, _ int, _ *step, x, y *tensor.Tensor) string {
+	stepResize: func(r *runState, _ int, _ *step, x, y *tensor.Tensor) string {
 		if tensor.SameShape(x, y) {
 			y.CopyFrom(x)
 		} else {
-			tensor.UpsampleNearest(y, x)
+			r.dev.UpsampleNearest(y, x)
 		}
 		return "resize"
 	},
-	stepGlobalAvgPool: func(_ *runState, _ int, _ *step, x, y *tensor.Tensor) string {
-		tensor.GlobalAvgPool(y, x)
+	stepGlobalAvgPool: func(r *runState, _ int, _ *step, x, y *tensor.Tensor) string {
+		r.dev.GlobalAvgPool(y, x)
 		return "global_avg_pool"
 	},
 	stepScaleChannels: func(r *runState, _ int, st *step, x, y *tensor.Tensor) string {
@@ -109,24 +110,37 @@ var stepKinds = [...]stepRun{
 // Arena is one caller's activation memory for a Program: a buffer per plan
 // slot and a view per value, per input shape seen. It holds no weights.
 // An Arena is not safe for concurrent use; give each goroutine its own
-// (Program.NewArena), or keep them in a pool.
+// (Program.NewArena), or keep them in a pool. Each arena runs on its own
+// device (SetDevice), so callers sharing one Program choose their thread
+// budgets independently.
 type Arena struct {
 	prog  *Program
+	dev   tensor.CPU
 	state map[[3]int]*runState
 }
 
 // runState is an arena's buffers for one plan.
 type runState struct {
 	plan  *plan
+	dev   tensor.CPU             // the arena's device, during a run
 	bufs  []*tensor.Tensor       // one per plan slot
 	views map[int]*tensor.Tensor // value ID → tensor over its slot
 }
 
 func (r *runState) val(id int) *tensor.Tensor { return r.views[id] }
 
-// NewArena returns an empty arena for p; buffers are allocated on the first
-// run at each input shape.
-func (m *Program) NewArena() *Arena { return &Arena{prog: m, state: map[[3]int]*runState{}} }
+// NewArena returns an empty arena for p, on the device of p's Options;
+// buffers are allocated on the first run at each input shape.
+func (m *Program) NewArena() *Arena {
+	return &Arena{prog: m, dev: m.opt.Device, state: map[[3]int]*runState{}}
+}
+
+// SetDevice makes the arena's runs execute on d. Results do not depend on
+// the device's thread count.
+func (a *Arena) SetDevice(d tensor.CPU) { a.dev = d }
+
+// Device returns the device the arena runs on.
+func (a *Arena) Device() tensor.CPU { return a.dev }
 
 // Bytes returns the memory the arena's buffers take, over every input
 // shape it has run.
@@ -203,6 +217,7 @@ func (a *Arena) run(ctx context.Context, x *tensor.Tensor, times []StepTime) ([]
 		return nil, err
 	}
 	r.views[m.g.Inputs[0]] = x
+	r.dev = a.dev
 	var t0 time.Time
 	for i := range m.steps {
 		if ctx != nil {

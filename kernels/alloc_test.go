@@ -13,8 +13,8 @@ func TestTrainingKernelsAllocs(t *testing.T) {
 	if racebuild.Enabled {
 		t.Skip("sync.Pool drops items at random under the race detector")
 	}
-	prev := SetThreads(2)
-	defer SetThreads(prev)
+	e := NewExec(2)
+	defer e.Close()
 	r := rand.New(rand.NewPCG(3, 4))
 	const n, h, w, c = 2, 33, 31, 32
 	x := winoRand(r, n*h*w*c)
@@ -34,15 +34,15 @@ func TestTrainingKernelsAllocs(t *testing.T) {
 	gy := make([]float32, n*c)
 	gdx := make([]float32, len(x))
 	step := func() {
-		Conv2D(conv, x, cw, cy, nil)
-		Conv2DBackwardData(conv, cy, cw, cdx, false)
-		Conv2DBackwardFilter(conv, x, cy, cdw, false)
-		MaxPool2D(pool, x, py, am)
-		MaxPool2DBackward(pool, py, am, pdx, false)
-		UpsampleNearest(n, h, w, c, 2*h, 2*w, x, up)
-		UpsampleNearestBackward(n, h, w, c, 2*h, 2*w, up, udx, true)
-		AvgPoolGlobal(n, h, w, c, x, gy)
-		AvgPoolGlobalBackward(n, h, w, c, gy, gdx, false)
+		e.Conv2D(conv, x, cw, cy, nil)
+		e.Conv2DBackwardData(conv, cy, cw, cdx, false)
+		e.Conv2DBackwardFilter(conv, x, cy, cdw, false)
+		e.MaxPool2D(pool, x, py, am)
+		e.MaxPool2DBackward(pool, py, am, pdx, false)
+		e.UpsampleNearest(n, h, w, c, 2*h, 2*w, x, up)
+		e.UpsampleNearestBackward(n, h, w, c, 2*h, 2*w, up, udx, true)
+		e.AvgPoolGlobal(n, h, w, c, x, gy)
+		e.AvgPoolGlobalBackward(n, h, w, c, gy, gdx, false)
 	}
 	step()
 	if a := testing.AllocsPerRun(10, step); a != 0 {

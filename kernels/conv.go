@@ -112,17 +112,17 @@ func cvCheckEpilogue(ep *Epilogue, m, n int) {
 	}
 }
 
-// winogradEnabled lets Conv2D and Conv2DBackwardData use Winograd where
-// WinogradFaster says it pays; tests switch it off to check the direct path.
-var winogradEnabled = true
+// Conv2D is Default().Conv2D.
+func Conv2D(p ConvParams, x, w, y []float32, ep *Epilogue) { Default().Conv2D(p, x, w, y, ep) }
 
-// SetWinograd turns the automatic use of Winograd in Conv2D and
-// Conv2DBackwardData on or off (it is on by default) and returns the
-// previous setting; benchmarks use it to measure the direct algorithm. It
-// must not be called while convolutions run.
-func SetWinograd(on bool) (prev bool) {
-	prev, winogradEnabled = winogradEnabled, on
-	return prev
+// Conv2DBackwardData is Default().Conv2DBackwardData.
+func Conv2DBackwardData(p ConvParams, dy, w, dx []float32, accumulate bool) {
+	Default().Conv2DBackwardData(p, dy, w, dx, accumulate)
+}
+
+// Conv2DBackwardFilter is Default().Conv2DBackwardFilter.
+func Conv2DBackwardFilter(p ConvParams, x, dy, dw []float32, accumulate bool) {
+	Default().Conv2DBackwardFilter(p, x, dy, dw, accumulate)
 }
 
 // Conv2D computes the convolution y = Act(conv(x, w) + Bias + Residual):
@@ -142,8 +142,9 @@ func SetWinograd(on bool) (prev bool) {
 // (N·H·W)×C matrix. Every other shape is an implicit GEMM of M = N·OH·OW,
 // K = KH·KW·C, N = OC whose A operand is gathered from x while packing.
 // A 3×3 stride-1 convolution for which WinogradFaster holds runs as
-// Conv2DWinograd instead (4× fewer multiplies, relative error ~3e-6).
-func Conv2D(p ConvParams, x, w, y []float32, ep *Epilogue) {
+// Conv2DWinograd instead (4× fewer multiplies, relative error ~3e-6) unless
+// e.SetWinograd(false) turned that off.
+func (e *Exec) Conv2D(p ConvParams, x, w, y []float32, ep *Epilogue) {
 	p.mustValid(false)
 	oh, ow := p.OutH(), p.OutW()
 	m, k := p.N*oh*ow, p.KH*p.KW*p.C
@@ -151,22 +152,22 @@ func Conv2D(p ConvParams, x, w, y []float32, ep *Epilogue) {
 		panic("kernels: Conv2D slice too short")
 	}
 	cvCheckEpilogue(ep, m, p.OC)
-	if winogradEnabled && WinogradFaster(p) {
+	if e.wino.Load() && WinogradFaster(p) {
 		// 3×3 stride 1 with enough channels and tiles: Winograd F(4×4,3×3)
 		// needs 4× fewer multiplies (relative error ~3e-6).
-		Conv2DWinograd(p, x, w, y, ep)
+		e.Conv2DWinograd(p, x, w, y, ep)
 		return
 	}
-	ws := convWorkGet()
+	ws := e.convWorkGet()
 	ws.bmat = Matrix{Data: w, Stride: p.OC}
 	if p.is1x1() {
 		ws.amat = Matrix{Data: x, Stride: p.C}
-		GemmEx(m, p.OC, k, &ws.amat, &ws.bmat, y, p.OC, false, ep)
+		e.GemmEx(m, p.OC, k, &ws.amat, &ws.bmat, y, p.OC, false, ep)
 	} else {
-		ws.im2col.init(p.geom(), x, &ws.xt)
-		GemmEx(m, p.OC, k, &ws.im2col, &ws.bmat, y, p.OC, false, ep)
+		ws.im2col.init(e, p.geom(), x, &ws.xt)
+		e.GemmEx(m, p.OC, k, &ws.im2col, &ws.bmat, y, p.OC, false, ep)
 	}
-	convWorkPut(ws)
+	e.convWorkPut(ws)
 }
 
 // Conv2DBackwardData computes the gradient of Conv2D with respect to its
@@ -183,18 +184,18 @@ func Conv2D(p ConvParams, x, w, y []float32, ep *Epilogue) {
 // iw mod StrideW); each phase is a unit-stride convolution of dy with the
 // taps of w that reach it, computed the same way into scratch and scattered.
 // No im2col column buffer is formed.
-func Conv2DBackwardData(p ConvParams, dy, w, dx []float32, accumulate bool) {
+func (e *Exec) Conv2DBackwardData(p ConvParams, dy, w, dx []float32, accumulate bool) {
 	p.mustValid(false)
 	oh, ow := p.OutH(), p.OutW()
 	if len(dy) < p.N*oh*ow*p.OC || len(w) < p.KH*p.KW*p.C*p.OC || len(dx) < p.N*p.H*p.W*p.C {
 		panic("kernels: Conv2DBackwardData slice too short")
 	}
-	ws := convWorkGet()
+	ws := e.convWorkGet()
 	if p.is1x1() {
 		ws.amat = Matrix{Data: dy, Stride: p.OC}
 		ws.bmat = Matrix{Data: w, Stride: p.OC, Trans: true}
-		GemmEx(p.N*p.H*p.W, p.C, p.OC, &ws.amat, &ws.bmat, dx, p.C, accumulate, nil)
-		convWorkPut(ws)
+		e.GemmEx(p.N*p.H*p.W, p.C, p.OC, &ws.amat, &ws.bmat, dx, p.C, accumulate, nil)
+		e.convWorkPut(ws)
 		return
 	}
 	sh, sw := p.StrideH, p.StrideW
@@ -214,7 +215,7 @@ func Conv2DBackwardData(p ConvParams, dy, w, dx []float32, accumulate bool) {
 			if nj == 0 || ni == 0 {
 				// No tap reaches this phase: its gradient is zero.
 				if !accumulate {
-					phaseScatter(p, nil, dx, ph, pw, th, tw, false)
+					e.phaseScatter(p, nil, dx, ph, pw, th, tw, false)
 				}
 				continue
 			}
@@ -235,7 +236,7 @@ func Conv2DBackwardData(p ConvParams, dy, w, dx []float32, accumulate bool) {
 				pt: nj - 1 - dh, pl: ni - 1 - dwo,
 				oh: th, ow: tw,
 			}
-			if sh == 1 && sw == 1 && winogradEnabled {
+			if sh == 1 && sw == 1 && e.wino.Load() {
 				// The input gradient of a stride-1 convolution is a stride-1
 				// convolution of dy with the flipped kernel: Winograd when it pays.
 				q := ConvParams{N: p.N, H: oh, W: ow, C: p.OC, KH: nj, KW: ni, OC: p.C, StrideH: 1, StrideW: 1,
@@ -243,39 +244,39 @@ func Conv2DBackwardData(p ConvParams, dy, w, dx []float32, accumulate bool) {
 				if WinogradFaster(q) {
 					if accumulate {
 						tmp := cvGrow(&ws.out, p.N*p.H*p.W*p.C)
-						Conv2DWinograd(q, dy, wt, tmp, nil)
+						e.Conv2DWinograd(q, dy, wt, tmp, nil)
 						for i, v := range tmp {
 							dx[i] += v
 						}
 					} else {
-						Conv2DWinograd(q, dy, wt, dx, nil)
+						e.Conv2DWinograd(q, dy, wt, dx, nil)
 					}
 					continue
 				}
 			}
 			m := p.N * th * tw
-			ws.im2col.init(g, dy, &ws.xt)
+			ws.im2col.init(e, g, dy, &ws.xt)
 			ws.bmat = Matrix{Data: wt, Stride: p.C}
 			if sh == 1 && sw == 1 {
-				GemmEx(m, p.C, nj*ni*p.OC, &ws.im2col, &ws.bmat, dx, p.C, accumulate, nil)
+				e.GemmEx(m, p.C, nj*ni*p.OC, &ws.im2col, &ws.bmat, dx, p.C, accumulate, nil)
 				continue
 			}
 			out := cvGrow(&ws.out, m*p.C)
-			GemmEx(m, p.C, nj*ni*p.OC, &ws.im2col, &ws.bmat, out, p.C, false, nil)
-			phaseScatter(p, out, dx, ph, pw, th, tw, accumulate)
+			e.GemmEx(m, p.C, nj*ni*p.OC, &ws.im2col, &ws.bmat, out, p.C, false, nil)
+			e.phaseScatter(p, out, dx, ph, pw, th, tw, accumulate)
 		}
 	}
-	convWorkPut(ws)
+	e.convWorkPut(ws)
 }
 
 // phaseScatter writes (or adds, with accumulate) the dense phase gradient
 // out[n, t, u, c] to dx[n, ph+t·StrideH, pw+u·StrideW, c]. A nil out writes
 // zeros.
-func phaseScatter(p ConvParams, out, dx []float32, ph, pw, th, tw int, accumulate bool) {
+func (e *Exec) phaseScatter(p ConvParams, out, dx []float32, ph, pw, th, tw int, accumulate bool) {
 	t := phaseScatterTasks.Get()
 	*t = phaseScatterTask{p: p, out: out, dx: dx, ph: ph, pw: pw, th: th, tw: tw, accumulate: accumulate}
 	rows := p.N * th
-	Parallel(rows, rows*tw*p.C, t)
+	e.Parallel(rows, rows*tw*p.C, t)
 	phaseScatterTasks.Put(t)
 }
 
@@ -338,23 +339,23 @@ func cvTranspose(dst, src []float32, rows, cols int) {
 // It is one implicit GEMM dw = patchesᵀ·dy with M = KH·KW·C, K = N·OH·OW and
 // N = OC, whose A operand (the transposed im2col matrix) is gathered from x
 // while packing; a 1×1 unit-stride unpadded convolution uses xᵀ directly.
-func Conv2DBackwardFilter(p ConvParams, x, dy, dw []float32, accumulate bool) {
+func (e *Exec) Conv2DBackwardFilter(p ConvParams, x, dy, dw []float32, accumulate bool) {
 	p.mustValid(false)
 	oh, ow := p.OutH(), p.OutW()
 	k, np := p.KH*p.KW*p.C, p.N*oh*ow
 	if len(x) < p.N*p.H*p.W*p.C || len(dy) < np*p.OC || len(dw) < k*p.OC {
 		panic("kernels: Conv2DBackwardFilter slice too short")
 	}
-	ws := convWorkGet()
+	ws := e.convWorkGet()
 	ws.bmat = Matrix{Data: dy, Stride: p.OC}
 	if p.is1x1() {
 		ws.amat = Matrix{Data: x, Stride: p.C, Trans: true}
-		GemmEx(k, p.OC, np, &ws.amat, &ws.bmat, dw, p.OC, accumulate, nil)
+		e.GemmEx(k, p.OC, np, &ws.amat, &ws.bmat, dw, p.OC, accumulate, nil)
 	} else {
 		ws.filt = filterPanel{g: p.geom(), x: x}
-		GemmEx(k, p.OC, np, &ws.filt, &ws.bmat, dw, p.OC, accumulate, nil)
+		e.GemmEx(k, p.OC, np, &ws.filt, &ws.bmat, dw, p.OC, accumulate, nil)
 	}
-	convWorkPut(ws)
+	e.convWorkPut(ws)
 }
 
 // cvFloorDiv returns ⌊a/b⌋ for b > 0.

@@ -157,14 +157,14 @@ func BenchmarkConvPack(b *testing.B) {
 			var xt []float32
 			b.ReportAllocs()
 			for b.Loop() {
-				a.init(p.geom(), u.x, &xt)
+				a.init(Default(), p.geom(), u.x, &xt)
 			}
 			report(b, p, m*k)
 		})
 		b.Run(tc.name+"/im2col_packA", func(b *testing.B) {
 			var a im2colPanel
 			var xt []float32
-			a.init(p.geom(), u.x, &xt)
+			a.init(Default(), p.geom(), u.x, &xt)
 			b.ReportAllocs()
 			for b.Loop() {
 				packAll(&a, m, k, buf)

@@ -49,8 +49,8 @@ type im2colPanel struct {
 	x    []float32 // the input, while init runs
 }
 
-// init fills xt (grown from buf) from x for geometry g.
-func (a *im2colPanel) init(g convGeom, x []float32, buf *[]float32) {
+// init fills xt (grown from buf) from x for geometry g, on e's threads.
+func (a *im2colPanel) init(e *Exec, g convGeom, x []float32, buf *[]float32) {
 	a.g = g
 	a.hx = (g.oh-1)*g.sh + g.kh
 	wp := (g.ow-1)*g.sw + g.kw
@@ -58,7 +58,7 @@ func (a *im2colPanel) init(g convGeom, x []float32, buf *[]float32) {
 	a.rowW = g.sw * a.nu
 	a.xt = cvGrow(buf, g.n*a.hx*g.c*a.rowW)
 	a.x = x
-	Parallel(g.n*a.hx, len(a.xt), a)
+	e.Parallel(g.n*a.hx, len(a.xt), a)
 	a.x = nil
 }
 

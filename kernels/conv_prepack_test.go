@@ -32,12 +32,12 @@ func TestConv2DPre(t *testing.T) {
 					defer cpu.Disable(cpu.AVX512)()
 				}
 				for _, threads := range []int{1, 2} {
-					prev := SetThreads(threads)
+					e := NewExec(threads)
 					want := make([]float32, m*p.OC)
 					got := make([]float32, m*p.OC)
-					Conv2D(p, x, w, want, ep)
-					Conv2DPre(p, x, pw, got, ep)
-					SetThreads(prev)
+					e.Conv2D(p, x, w, want, ep)
+					e.Conv2DPre(p, x, pw, got, ep)
+					e.Close()
 					for j := range want {
 						if math.Float32bits(want[j]) != math.Float32bits(got[j]) {
 							t.Fatalf("case %d (noAVX512 %v, %d threads): [%d] = %v, Conv2D %v", i, noAVX512, threads, j, got[j], want[j])

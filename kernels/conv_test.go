@@ -272,14 +272,15 @@ func TestConvParamsValidate(t *testing.T) {
 func TestConv2D(t *testing.T) {
 	for _, wino := range []bool{true, false} {
 		t.Run(fmt.Sprint("winograd=", wino), func(t *testing.T) {
-			defer func(old bool) { winogradEnabled = old }(winogradEnabled)
-			winogradEnabled = wino
-			testConv2DCases(t)
+			e := NewExec(0)
+			defer e.Close()
+			e.SetWinograd(wino)
+			testConv2DCases(t, e)
 		})
 	}
 }
 
-func testConv2DCases(t *testing.T) {
+func testConv2DCases(t *testing.T, e *Exec) {
 	r := rand.New(rand.NewPCG(3, 4))
 	acts := []Activation{ActNone, ActReLU, ActSwish}
 	for ci, tc := range convCases(testing.Short()) {
@@ -291,7 +292,7 @@ func testConv2DCases(t *testing.T) {
 			want, mag := cvRefConv(p, x, w)
 
 			y, check := cvGuarded(t, len(want), cvNaNFill)
-			Conv2D(p, x, w, y, nil)
+			e.Conv2D(p, x, w, y, nil)
 			check()
 			cvCompare(t, "Conv2D", y, want, mag)
 
@@ -303,7 +304,7 @@ func testConv2DCases(t *testing.T) {
 			}
 			cvRefEpilogue(want, mag, p.OC, ep)
 			y2, check2 := cvGuarded(t, len(want), cvNaNFill)
-			Conv2D(p, x, w, y2, ep)
+			e.Conv2D(p, x, w, y2, ep)
 			check2()
 			cvCompare(t, "Conv2D+epilogue", y2, want, mag)
 		})
@@ -313,14 +314,15 @@ func testConv2DCases(t *testing.T) {
 func TestConv2DBackwardData(t *testing.T) {
 	for _, wino := range []bool{true, false} {
 		t.Run(fmt.Sprint("winograd=", wino), func(t *testing.T) {
-			defer func(old bool) { winogradEnabled = old }(winogradEnabled)
-			winogradEnabled = wino
-			testConv2DBackwardDataCases(t)
+			e := NewExec(0)
+			defer e.Close()
+			e.SetWinograd(wino)
+			testConv2DBackwardDataCases(t, e)
 		})
 	}
 }
 
-func testConv2DBackwardDataCases(t *testing.T) {
+func testConv2DBackwardDataCases(t *testing.T, e *Exec) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, tc := range convCases(testing.Short()) {
 		t.Run(tc.name, func(t *testing.T) {
@@ -330,13 +332,13 @@ func testConv2DBackwardDataCases(t *testing.T) {
 			want, mag := cvRefConvBackwardData(p, dy, w)
 
 			dx, check := cvGuarded(t, len(want), cvNaNFill)
-			Conv2DBackwardData(p, dy, w, dx, false)
+			e.Conv2DBackwardData(p, dy, w, dx, false)
 			check()
 			cvCompare(t, "BackwardData", dx, want, mag)
 
 			init := cvRandSlice(r, len(want))
 			dx2, check2 := cvGuarded(t, len(want), func(i int) float32 { return init[i] })
-			Conv2DBackwardData(p, dy, w, dx2, true)
+			e.Conv2DBackwardData(p, dy, w, dx2, true)
 			check2()
 			for i := range want {
 				want[i] += float64(init[i])
@@ -448,7 +450,7 @@ func TestIm2colPanel(t *testing.T) {
 			x := cvRandSlice(r, p.N*p.H*p.W*p.C)
 			var a im2colPanel
 			var buf []float32
-			a.init(p.geom(), x, &buf)
+			a.init(Default(), p.geom(), x, &buf)
 			m, k := p.N*p.OutH()*p.OutW(), p.KH*p.KW*p.C
 			cvCheckPacker(t, &a, m, k, func(i, q int) float32 { return cvIm2col(p, x, i, q) }, r)
 		})
@@ -474,12 +476,12 @@ func TestConvWorkspaceReuse(t *testing.T) {
 	w := make([]float32, 9*64)
 	y := make([]float32, 12*12*8)
 	Conv2D(p, x, w, y, nil) // warm the workspace
-	ws := convWorkGet()
+	ws := Default().convWorkGet()
 	xt := &ws.xt[:1][0]
-	convWorkPut(ws)
+	Default().convWorkPut(ws)
 	Conv2D(p, x, w, y, nil)
-	ws = convWorkGet()
-	defer convWorkPut(ws)
+	ws = Default().convWorkGet()
+	defer Default().convWorkPut(ws)
 	if &ws.xt[:1][0] != xt {
 		t.Fatal("workspace buffer was not reused")
 	}

@@ -1,7 +1,5 @@
 package kernels
 
-import "sync"
-
 // Depthwise convolutions (channel multiplier 1), as used by SpineNet-Mobile's
 // inverted bottlenecks. They are direct loops over pixels whose inner loop is
 // dwMAC (elementwise.go): for a run of pixels, a sum over taps of products of
@@ -30,7 +28,7 @@ func depthwiseCheck(p ConvParams, xLen, wLen, yLen int, name string) {
 //
 // x is [N, H, W, C], w is [KH, KW, C], y is [N, OH, OW, C]; p.OC must equal
 // p.C. ep may be nil. y is overwritten.
-func DepthwiseConv2D(p ConvParams, x, w, y []float32, ep *Epilogue) {
+func (e *Exec) DepthwiseConv2D(p ConvParams, x, w, y []float32, ep *Epilogue) {
 	depthwiseCheck(p, len(x), len(w), len(y), "DepthwiseConv2D")
 	oh, ow, c := p.OutH(), p.OutW(), p.C
 	cvCheckEpilogue(ep, p.N*oh*ow, c)
@@ -39,7 +37,7 @@ func DepthwiseConv2D(p ConvParams, x, w, y []float32, ep *Epilogue) {
 	// Output columns [xLo, xHi) have every kw inside the input.
 	xLo := min(cvCeilDiv(p.PadLeft, sw), ow)
 	xHi := max(min(cvFloorDiv(p.W-p.KW+p.PadLeft, sw)+1, ow), xLo)
-	ParallelFunc(rows, rows*ow*c*p.KH*p.KW, func(lo, hi int) {
+	e.ParallelFunc(rows, rows*ow*c*p.KH*p.KW, func(lo, hi int) {
 		ta := make([]*float32, 0, p.KH*p.KW)
 		tb := make([]*float32, 0, p.KH*p.KW)
 		for r := lo; r < hi; r++ {
@@ -110,12 +108,12 @@ func cvEpilogueRow(ep *Epilogue, row []float32, pix int) {
 // rows of dx are independent and computed in parallel. The columns of a row
 // are taken by phase (iw mod StrideW), which fixes the set of kw that reach
 // them, so interior columns of one phase form one dwMAC run.
-func DepthwiseConv2DBackwardData(p ConvParams, dy, w, dx []float32, accumulate bool) {
+func (e *Exec) DepthwiseConv2DBackwardData(p ConvParams, dy, w, dx []float32, accumulate bool) {
 	depthwiseCheck(p, len(dx), len(w), len(dy), "DepthwiseConv2DBackwardData")
 	oh, ow, c := p.OutH(), p.OutW(), p.C
 	rows := p.N * p.H
 	sw := p.StrideW
-	ParallelFunc(rows, rows*p.W*c*p.KH*p.KW, func(lo, hi int) {
+	e.ParallelFunc(rows, rows*p.W*c*p.KH*p.KW, func(lo, hi int) {
 		ta := make([]*float32, 0, p.KH*p.KW)
 		tb := make([]*float32, 0, p.KH*p.KW)
 		for r := lo; r < hi; r++ {
@@ -178,11 +176,14 @@ func DepthwiseConv2DBackwardData(p ConvParams, dy, w, dx []float32, accumulate b
 //	for n, oh, ow, c, kh, kw with ih = oh·StrideH+kh−PadTop, iw = ow·StrideW+kw−PadLeft inside the input:
 //	    dw[kh, kw, c] += x[n, ih, iw, c] · dy[n, oh, ow, c]
 //
-// Output rows are split across threads, each summing into a private copy of
-// dw that is added to dw at the end. Within a row, for each kh the output
-// columns whose every kw is inside the input go in one dwMAC call (taps =
-// columns, pixels = kw); the border columns are added per kw.
-func DepthwiseConv2DBackwardFilter(p ConvParams, x, dy, dw []float32, accumulate bool) {
+// Output rows are split into blocks that depend only on the shape (see
+// dwFilterBlocks); each block sums into its own partial dw, and the
+// partials are added to dw in block order, so the result does not depend on
+// the number of threads or on which thread ran which block. Within a row,
+// for each kh the output columns whose every kw is inside the input go in
+// one dwMAC call (taps = columns, pixels = kw); the border columns are
+// added per kw.
+func (e *Exec) DepthwiseConv2DBackwardFilter(p ConvParams, x, dy, dw []float32, accumulate bool) {
 	depthwiseCheck(p, len(x), len(dw), len(dy), "DepthwiseConv2DBackwardFilter")
 	oh, ow, c := p.OutH(), p.OutW(), p.C
 	taps := p.KH * p.KW
@@ -194,49 +195,87 @@ func DepthwiseConv2DBackwardFilter(p ConvParams, x, dy, dw []float32, accumulate
 	sw := p.StrideW
 	xLo := min(cvCeilDiv(p.PadLeft, sw), ow)
 	xHi := max(min(cvFloorDiv(p.W-p.KW+p.PadLeft, sw)+1, ow), xLo)
-	var mu sync.Mutex
-	ParallelFunc(rows, rows*ow*c*taps, func(lo, hi int) {
-		acc := make([]float32, taps*c)
+	per, blocks := dwFilterBlocks(rows, ow*c*taps)
+	ws := e.convWorkGet()
+	part := cvGrow(&ws.out, blocks*taps*c)
+	e.ParallelFunc(blocks, rows*ow*c*taps, func(lo, hi int) {
 		ta := make([]*float32, 0, ow)
 		tb := make([]*float32, 0, ow)
 		one := make([]*float32, 2)
-		for r := lo; r < hi; r++ {
-			n, y0 := r/oh, r%oh
-			dyrow := r * ow
-			for kh := 0; kh < p.KH; kh++ {
-				ih := y0*p.StrideH + kh - p.PadTop
-				if ih < 0 || ih >= p.H {
-					continue
-				}
-				xrow := (n*p.H + ih) * p.W
-				if xHi > xLo {
-					ta, tb = ta[:0], tb[:0]
-					for x0 := xLo; x0 < xHi; x0++ {
-						ta = append(ta, &x[(xrow+x0*sw-p.PadLeft)*c])
-						tb = append(tb, &dy[(dyrow+x0)*c])
-					}
-					dwMAC(acc[kh*p.KW*c:], c, ta, tb, c, 0, c, p.KW, true)
-				}
-				for x0 := 0; x0 < ow; x0++ {
-					if x0 == xLo && xHi > xLo {
-						x0 = xHi - 1
+		for b := lo; b < hi; b++ {
+			acc := part[b*taps*c : (b+1)*taps*c]
+			clear(acc)
+			for r := b * per; r < min((b+1)*per, rows); r++ {
+				n, y0 := r/oh, r%oh
+				dyrow := r * ow
+				for kh := 0; kh < p.KH; kh++ {
+					ih := y0*p.StrideH + kh - p.PadTop
+					if ih < 0 || ih >= p.H {
 						continue
 					}
-					for kw := 0; kw < p.KW; kw++ {
-						iw := x0*sw + kw - p.PadLeft
-						if iw < 0 || iw >= p.W {
+					xrow := (n*p.H + ih) * p.W
+					if xHi > xLo {
+						ta, tb = ta[:0], tb[:0]
+						for x0 := xLo; x0 < xHi; x0++ {
+							ta = append(ta, &x[(xrow+x0*sw-p.PadLeft)*c])
+							tb = append(tb, &dy[(dyrow+x0)*c])
+						}
+						dwMAC(acc[kh*p.KW*c:], c, ta, tb, c, 0, c, p.KW, true)
+					}
+					for x0 := 0; x0 < ow; x0++ {
+						if x0 == xLo && xHi > xLo {
+							x0 = xHi - 1
 							continue
 						}
-						one[0], one[1] = &x[(xrow+iw)*c], &dy[(dyrow+x0)*c]
-						dwMAC(acc[(kh*p.KW+kw)*c:], 0, one[:1], one[1:], 0, 0, c, 1, true)
+						for kw := 0; kw < p.KW; kw++ {
+							iw := x0*sw + kw - p.PadLeft
+							if iw < 0 || iw >= p.W {
+								continue
+							}
+							one[0], one[1] = &x[(xrow+iw)*c], &dy[(dyrow+x0)*c]
+							dwMAC(acc[(kh*p.KW+kw)*c:], 0, one[:1], one[1:], 0, 0, c, 1, true)
+						}
 					}
 				}
 			}
 		}
-		mu.Lock()
+	})
+	for b := 0; b < blocks; b++ {
+		acc := part[b*taps*c : (b+1)*taps*c]
 		for i, v := range acc {
 			dw[i] += v
 		}
-		mu.Unlock()
-	})
+	}
+	e.convWorkPut(ws)
+}
+
+// dwFilterBlocks splits rows output rows of rowWork element operations
+// each into blocks for DepthwiseConv2DBackwardFilter: rows per block and
+// the number of blocks. The split depends only on the shape: about
+// dwFilterBlockWork operations per block, at most dwFilterMaxBlocks blocks
+// (each holds a partial dw).
+func dwFilterBlocks(rows, rowWork int) (per, blocks int) {
+	blocks = min(max(rows*rowWork/dwFilterBlockWork, 1), dwFilterMaxBlocks, rows)
+	per = cvCeilDiv(rows, blocks)
+	return per, cvCeilDiv(rows, per)
+}
+
+const (
+	dwFilterBlockWork = 1 << 16
+	dwFilterMaxBlocks = 16
+)
+
+// DepthwiseConv2D is Default().DepthwiseConv2D.
+func DepthwiseConv2D(p ConvParams, x, w, y []float32, ep *Epilogue) {
+	Default().DepthwiseConv2D(p, x, w, y, ep)
+}
+
+// DepthwiseConv2DBackwardData is Default().DepthwiseConv2DBackwardData.
+func DepthwiseConv2DBackwardData(p ConvParams, dy, w, dx []float32, accumulate bool) {
+	Default().DepthwiseConv2DBackwardData(p, dy, w, dx, accumulate)
+}
+
+// DepthwiseConv2DBackwardFilter is Default().DepthwiseConv2DBackwardFilter.
+func DepthwiseConv2DBackwardFilter(p ConvParams, x, dy, dw []float32, accumulate bool) {
+	Default().DepthwiseConv2DBackwardFilter(p, x, dy, dw, accumulate)
 }

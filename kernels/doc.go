@@ -12,6 +12,11 @@
 // reference the assembly is tested against. Dispatch reads internal/cpu on each
 // call; the build tags noasm and purego force the pure-Go kernels everywhere.
 //
+// Every kernel that runs in parallel is a method of Exec, an execution
+// context with its own thread budget and worker pools (NewExec); the
+// package-level functions of the same names run on Default(), which uses
+// every core. No kernel's result depends on the number of threads.
+//
 // Wrong use by the caller (a short slice, a bad stride) panics with a constant
 // message starting "kernels:", as in gonum's BLAS; kernels never return errors.
 package kernels

@@ -149,9 +149,14 @@ func (b Matrix) PackB(dst []float32, nr, p0, kc, j0, nc int) {
 	}
 }
 
+// Sgemm is Default().Sgemm.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	Default().Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices, where
 // op(X) is X or its transpose. op(A) is m×k, op(B) is k×n, C is m×n.
-func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func (e *Exec) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -176,18 +181,18 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		bMat: Matrix{Data: b, Stride: ldb, Trans: transB}, bIsMat: true,
 		bScale: alpha, // B is packed once per call, A possibly many times
 	}
-	gemm(m, n, k, &ops, c, ldc, beta != 0, nil)
+	e.gemm(m, n, k, &ops, c, ldc, beta != 0, nil)
 }
 
 // GemmEx computes C = A·B (accumulate false) or C += A·B (accumulate true) for
 // an m×k operand A and a k×n operand B given by packers, then applies ep (which
 // may be nil) to every element of C. C is row-major with row stride ldc.
 //
-// It is cache-blocked and multi-threaded (see SetThreads). A Matrix operand
+// It is cache-blocked and runs on up to e.Threads() threads. A Matrix operand
 // is recognised and packed (or read in place) without going through the
 // interface; note that converting a Matrix value to PanelA/PanelB at the call
 // site costs a small allocation, which Sgemm avoids.
-func GemmEx(m, n, k int, a PanelA, b PanelB, c []float32, ldc int, accumulate bool, ep *Epilogue) {
+func (e *Exec) GemmEx(m, n, k int, a PanelA, b PanelB, c []float32, ldc int, accumulate bool, ep *Epilogue) {
 	ops := gemmOperands{a: a, b: b, bScale: 1}
 	switch v := a.(type) {
 	case Matrix:
@@ -203,7 +208,12 @@ func GemmEx(m, n, k int, a PanelA, b PanelB, c []float32, ldc int, accumulate bo
 	case *PackedWeights:
 		ops.bMat, ops.bIsMat, ops.pre = v.src, true, v
 	}
-	gemm(m, n, k, &ops, c, ldc, accumulate, ep)
+	e.gemm(m, n, k, &ops, c, ldc, accumulate, ep)
+}
+
+// GemmEx is Default().GemmEx.
+func GemmEx(m, n, k int, a PanelA, b PanelB, c []float32, ldc int, accumulate bool, ep *Epilogue) {
+	Default().GemmEx(m, n, k, a, b, c, ldc, accumulate, ep)
 }
 
 // gemmReference is the slow, obviously correct GemmEx: it packs A and B whole

@@ -118,8 +118,9 @@ func ceilDivInt(a, b int) int { return (a + b - 1) / b }
 
 func roundUpInt(a, b int) int { return ceilDivInt(a, b) * b }
 
-// gemm validates its arguments and runs C = A·B (+C) with the epilogue.
-func gemm(m, n, k int, ops *gemmOperands, c []float32, ldc int, accumulate bool, ep *Epilogue) {
+// gemm validates its arguments and runs C = A·B (+C) with the epilogue on
+// e's threads.
+func (e *Exec) gemm(m, n, k int, ops *gemmOperands, c []float32, ldc int, accumulate bool, ep *Epilogue) {
 	if m < 0 || n < 0 || k < 0 {
 		panic("kernels: negative GEMM dimension")
 	}
@@ -157,21 +158,20 @@ func gemm(m, n, k int, ops *gemmOperands, c []float32, ldc int, accumulate bool,
 	}
 
 	kern, direct := gemmPlan(ops.aIsMat, ops.aMat.Trans, n)
-	nthreads := Threads()
+	nthreads := e.threads
 	if 2*m*n*k < gemmParallelMinFlops {
 		nthreads = 1
 	}
-	if nthreads > 1 && gemmPool.mu.TryLock() {
-		j := gemmPool.job
-		if j == nil {
-			j = new(gemmJob)
-			gemmPool.job = j
+	if nthreads > 1 && e.gemmMu.TryLock() {
+		if !e.closed.Load() {
+			j := e.gemmJob
+			j.setup(m, n, k, ops, c, ldc, accumulate, ep, kern, direct, nthreads)
+			e.runJob(j, j.nthreads)
+			j.release()
+			e.gemmMu.Unlock()
+			return
 		}
-		j.setup(m, n, k, ops, c, ldc, accumulate, ep, kern, direct, nthreads)
-		runJob(j, j.nthreads)
-		j.release()
-		gemmPool.mu.Unlock()
-		return
+		e.gemmMu.Unlock()
 	}
 	j := singleJobs.Get().(*gemmJob)
 	j.setup(m, n, k, ops, c, ldc, accumulate, ep, kern, direct, 1)
@@ -202,8 +202,8 @@ func gemmPlan(aIsMat, aTrans bool, n int) (kern *microKernel, direct bool) {
 	return kern, false
 }
 
-// singleJobs holds jobs for single-threaded calls (small problems, or calls
-// made while another GEMM owns the worker pool).
+// singleJobs holds jobs for single-threaded calls (small problems, one-thread
+// Execs, or calls made while another GEMM owns the Exec's worker pool).
 var singleJobs = sync.Pool{New: func() any { return new(gemmJob) }}
 
 // checkMatrix panics unless x holds an r×c (possibly transposed) matrix.

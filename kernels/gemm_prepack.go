@@ -60,9 +60,14 @@ func (pw *PackedWeights) PackB(dst []float32, nr, p0, kc, j0, nc int) {
 	pw.src.PackB(dst, nr, p0, kc, j0, nc)
 }
 
+// Conv2DPre is Default().Conv2DPre.
+func Conv2DPre(p ConvParams, x []float32, pw *PackedWeights, y []float32, ep *Epilogue) {
+	Default().Conv2DPre(p, x, pw, y, ep)
+}
+
 // Conv2DPre is Conv2D with weights packed by PackConvWeights (for p's
 // kernel size, channels and stride).
-func Conv2DPre(p ConvParams, x []float32, pw *PackedWeights, y []float32, ep *Epilogue) {
+func (e *Exec) Conv2DPre(p ConvParams, x []float32, pw *PackedWeights, y []float32, ep *Epilogue) {
 	p.mustValid(false)
 	oh, ow := p.OutH(), p.OutW()
 	m, k := p.N*oh*ow, p.KH*p.KW*p.C
@@ -73,15 +78,15 @@ func Conv2DPre(p ConvParams, x []float32, pw *PackedWeights, y []float32, ep *Ep
 		panic("kernels: Conv2D slice too short")
 	}
 	cvCheckEpilogue(ep, m, p.OC)
-	ws := convWorkGet()
+	ws := e.convWorkGet()
 	if p.is1x1() {
 		ws.amat = Matrix{Data: x, Stride: p.C}
-		GemmEx(m, p.OC, k, &ws.amat, pw, y, p.OC, false, ep)
+		e.GemmEx(m, p.OC, k, &ws.amat, pw, y, p.OC, false, ep)
 	} else {
-		ws.im2col.init(p.geom(), x, &ws.xt)
-		GemmEx(m, p.OC, k, &ws.im2col, pw, y, p.OC, false, ep)
+		ws.im2col.init(e, p.geom(), x, &ws.xt)
+		e.GemmEx(m, p.OC, k, &ws.im2col, pw, y, p.OC, false, ep)
 	}
-	convWorkPut(ws)
+	e.convWorkPut(ws)
 }
 
 // Floats returns the number of float32 values pw holds itself (the packed

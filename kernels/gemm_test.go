@@ -57,10 +57,10 @@ func newGemmCase(rng *rand.Rand, m, n, k int, transA, transB, accumulate bool, e
 
 // check runs GemmEx on a copy of C and compares every element, including
 // the guard bands and row gaps, which must be untouched.
-func (tc *gemmCase) check(t *testing.T, what string) {
+func (tc *gemmCase) check(t *testing.T, what string, e *Exec) {
 	t.Helper()
 	c := append([]float32(nil), tc.c0...)
-	GemmEx(tc.m, tc.n, tc.k, tc.a, tc.b, c[gemmGuard:], tc.ldc, tc.accumulate, tc.ep)
+	e.GemmEx(tc.m, tc.n, tc.k, tc.a, tc.b, c[gemmGuard:], tc.ldc, tc.accumulate, tc.ep)
 	tc.compare(t, what, c)
 }
 
@@ -90,18 +90,18 @@ func (tc *gemmCase) String() string {
 }
 
 // gemmConfigs runs f under every kernel/threading/packing configuration.
-func gemmConfigs(t *testing.T, f func(t *testing.T, what string)) {
+func gemmConfigs(t *testing.T, f func(t *testing.T, what string, e *Exec)) {
 	for _, feat := range []struct {
 		name string
 		off  cpu.Feature
 	}{{"native", 0}, {"noavx512", cpu.AVX512}, {"generic", cpu.AVX512 | cpu.AVX2FMA}} {
 		for _, threads := range []int{1, 2, 3} {
+			e := NewExec(threads)
 			// auto: the defaults; pack: A always packed, B in several nc
 			// blocks; wide: the wide kernel reads A for any n > 16.
 			for _, mode := range []string{"auto", "pack", "wide"} {
 				what := fmt.Sprintf("%s/threads=%d/%s", feat.name, threads, mode)
 				restore := cpu.Disable(feat.off)
-				prevT := SetThreads(threads)
 				prevMin, prevDirect, prevMaxB, prevWide := gemmParallelMinFlops, gemmDirectMaxN, gemmMaxPackedB, gemmWideDirect
 				gemmParallelMinFlops = 0 // thread even tiny problems
 				switch mode {
@@ -110,11 +110,11 @@ func gemmConfigs(t *testing.T, f func(t *testing.T, what string)) {
 				case "wide":
 					gemmDirectMaxN = 16
 				}
-				f(t, what)
+				f(t, what, e)
 				gemmParallelMinFlops, gemmDirectMaxN, gemmMaxPackedB, gemmWideDirect = prevMin, prevDirect, prevMaxB, prevWide
-				SetThreads(prevT)
 				restore()
 			}
+			e.Close()
 		}
 	}
 }
@@ -154,9 +154,9 @@ func TestGemmExRandom(t *testing.T) {
 		ep := &Epilogue{Bias: gemmRandSlice(rng, n), Residual: gemmRandSlice(rng, m*n), LdResidual: n, Act: act}
 		cases = append(cases, newGemmCase(rng, m, n, 50, false, false, act%2 == 0, ep))
 	}
-	gemmConfigs(t, func(t *testing.T, what string) {
+	gemmConfigs(t, func(t *testing.T, what string, e *Exec) {
 		for _, tc := range cases {
-			tc.check(t, what)
+			tc.check(t, what, e)
 		}
 	})
 }
@@ -165,9 +165,9 @@ func TestGemmExRandom(t *testing.T) {
 func TestGemmExPanels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	tc := newGemmCase(rng, 77, 45, 301, true, false, false, &Epilogue{Act: ActReLU})
-	gemmConfigs(t, func(t *testing.T, what string) {
+	gemmConfigs(t, func(t *testing.T, what string, e *Exec) {
 		c := append([]float32(nil), tc.c0...)
-		GemmEx(tc.m, tc.n, tc.k, wrapA{tc.a}, wrapB{tc.b}, c[gemmGuard:], tc.ldc, tc.accumulate, tc.ep)
+		e.GemmEx(tc.m, tc.n, tc.k, wrapA{tc.a}, wrapB{tc.b}, c[gemmGuard:], tc.ldc, tc.accumulate, tc.ep)
 		tc.compare(t, what, c)
 	})
 }
@@ -239,9 +239,9 @@ func TestSgemm(t *testing.T) {
 					}
 					want := append([]float32(nil), c...)
 					naiveSgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, want[gemmGuard:], ldc)
-					gemmConfigs(t, func(t *testing.T, what string) {
+					gemmConfigs(t, func(t *testing.T, what string, e *Exec) {
 						got := append([]float32(nil), c...)
-						Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, got[gemmGuard:], ldc)
+						e.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, got[gemmGuard:], ldc)
 						for i := range got {
 							if math.IsNaN(float64(want[i])) {
 								if !math.IsNaN(float64(got[i])) {
@@ -274,7 +274,7 @@ func TestGemmConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for r := 0; r < 5; r++ {
-				tc.check(t, "concurrent")
+				tc.check(t, "concurrent", Default())
 			}
 		}()
 	}
@@ -289,13 +289,13 @@ func TestGemmAllocs(t *testing.T) {
 	const m, n, k = 200, 150, 300
 	a, b, c := gemmRandSlice(rng, m*k), gemmRandSlice(rng, k*n), make([]float32, m*n)
 	for _, threads := range []int{1, 2} {
-		prev := SetThreads(threads)
-		Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+		e := NewExec(threads)
+		e.Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
 		allocs := testing.AllocsPerRun(20, func() {
-			Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
-			Sgemm(true, true, m, n, k, 2, a, m, b, k, 1, c, n)
+			e.Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+			e.Sgemm(true, true, m, n, k, 2, a, m, b, k, 1, c, n)
 		})
-		SetThreads(prev)
+		e.Close()
 		if allocs > 0 {
 			t.Errorf("threads=%d: Sgemm allocated %v times per run", threads, allocs)
 		}

@@ -111,18 +111,15 @@ func TestGemmTune(t *testing.T) {
 				case "off":
 					gemmDirectMaxN, gemmWideDirect = -1, false
 				}
-				prevT := Threads()
-				if cf.threads > 0 {
-					SetThreads(cf.threads)
-				}
-				Sgemm(sh.transA, false, m, n, k, 1, a, lda, bb, n, 0, c, n)
+				e := NewExec(cf.threads)
+				e.Sgemm(sh.transA, false, m, n, k, 1, a, lda, bb, n, 0, c, n)
 				iters := max(1, int(2e9/flops))
 				t0 := time.Now()
 				for i := 0; i < iters; i++ {
-					Sgemm(sh.transA, false, m, n, k, 1, a, lda, bb, n, 0, c, n)
+					e.Sgemm(sh.transA, false, m, n, k, 1, a, lda, bb, n, 0, c, n)
 				}
 				results[ci] = append(results[ci], flops*float64(iters)/time.Since(t0).Seconds()/1e9)
-				SetThreads(prevT)
+				e.Close()
 				gemmDirectMaxN, gemmWideDirect = saveD, saveWD
 				*avx512Default = orig
 				avx512Default, avx512Wide = saveK, saveW

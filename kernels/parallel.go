@@ -6,50 +6,19 @@ import (
 	"sync/atomic"
 )
 
-// The GEMM worker pool: persistent goroutines, one per extra thread, each
-// waiting on its own channel for the next job. The calling goroutine always
-// acts as thread 0, so a call with t threads wakes t-1 workers.
-var gemmPool struct {
-	mu      sync.Mutex // held while a multi-threaded GEMM runs or the pool is resized
-	threads atomic.Int32
-	workers []chan gemmTicket // workers[i] runs thread index i+1
-	job     *gemmJob          // the job reused by every multi-threaded call
-}
+// The GEMM worker pool of an Exec: persistent goroutines, one per extra
+// thread, each waiting on its own channel for the next job. The calling
+// goroutine always acts as thread 0, so a call with t threads wakes t-1
+// workers.
 
-// Threads returns the number of threads GEMM calls use (by default
-// runtime.GOMAXPROCS(0) at the first call).
-func Threads() int {
-	if n := gemmPool.threads.Load(); n > 0 {
-		return int(n)
-	}
-	return runtime.GOMAXPROCS(0)
-}
-
-// SetThreads sets the number of threads GEMM calls use and returns the
-// previous setting; n < 1 means runtime.GOMAXPROCS(0). It waits for a running
-// multi-threaded GEMM to finish and stops surplus workers.
-func SetThreads(n int) (prev int) {
-	if n < 1 {
-		n = runtime.GOMAXPROCS(0)
-	}
-	gemmPool.mu.Lock()
-	defer gemmPool.mu.Unlock()
-	prev = Threads()
-	for len(gemmPool.workers) > n-1 {
-		last := len(gemmPool.workers) - 1
-		close(gemmPool.workers[last])
-		gemmPool.workers = gemmPool.workers[:last]
-	}
-	gemmPool.threads.Store(int32(n))
-	return prev
-}
-
-// startWorkers makes sure at least n-1 workers exist. gemmPool.mu must be held.
-func startWorkers(n int) {
-	for len(gemmPool.workers) < n-1 {
+// startGemmWorkers makes sure at least n-1 GEMM workers exist. e.gemmMu
+// must be held.
+func (e *Exec) startGemmWorkers(n int) {
+	w := e.workers
+	for len(w.gemm) < n-1 {
 		ch := make(chan gemmTicket, 1)
-		gemmPool.workers = append(gemmPool.workers, ch)
-		go gemmWorker(len(gemmPool.workers), ch)
+		w.gemm = append(w.gemm, ch)
+		go gemmWorker(len(w.gemm), ch)
 	}
 }
 
@@ -68,26 +37,29 @@ func gemmWorker(t int, ch chan gemmTicket) {
 	}
 }
 
-// runJob runs j on up to nthreads threads (the caller plus nthreads-1
-// workers) and returns when all are done. gemmPool.mu must be held.
+// runJob runs j on up to nthreads threads (the caller plus nthreads-1 of
+// e's workers) and returns when all are done. e.gemmMu must be held.
 //
 // Every work item is claimed dynamically, so the caller finishes the job
 // alone if the workers do not get a core in time, and then does not wait for
 // them (see crew). A job with several column blocks of B synchronises its
 // threads at a barrier between blocks, so there every worker must take part:
 // the ticket is delivered even if the worker is still busy with an old one.
-func runJob(j *gemmJob, nthreads int) {
-	startWorkers(nthreads)
+func (e *Exec) runJob(j *gemmJob, nthreads int) {
+	e.startGemmWorkers(nthreads)
+	workers := e.workers.gemm
 	gen := j.crew.open()
 	all := j.n > j.nc
 	for t := 1; t < nthreads; t++ {
 		tk := gemmTicket{j, gen}
 		if all {
-			gemmPool.workers[t-1] <- tk
+			workers[t-1] <- tk
+			e.wakeups.Add(1)
 			continue
 		}
 		select {
-		case gemmPool.workers[t-1] <- tk:
+		case workers[t-1] <- tk:
+			e.wakeups.Add(1)
 		default: // still holding a stale ticket: busy, leave it out
 		}
 	}
@@ -129,14 +101,9 @@ func split(n, parts, s int) (lo, hi int) {
 	return lo, hi
 }
 
-// The loop pool: persistent goroutines for parallelRange, like the GEMM
-// pool's but separate from it, since loops run between GEMM calls and may
-// run inside one (packing).
-var loopPool struct {
-	mu      sync.Mutex
-	workers []chan uint32 // a ticket for loopPool.job
-	job     loopJob
-}
+// The loop pool of an Exec: persistent goroutines for parallelRange, like
+// the GEMM pool's but separate from it, since loops run between GEMM calls
+// and may run inside one (packing).
 
 type loopJob struct {
 	body  Ranger
@@ -145,6 +112,12 @@ type loopJob struct {
 	next  atomic.Int64
 	_     [56]byte
 	crew  crew
+}
+
+// loopTicket invites a loop worker to one call of j.
+type loopTicket struct {
+	j   *loopJob
+	gen uint32
 }
 
 // work claims chunks of [0, n) and runs f on them until none are left.
@@ -158,12 +131,11 @@ func (j *loopJob) work() {
 	}
 }
 
-func loopWorker(ch chan uint32) {
-	for gen := range ch {
-		j := &loopPool.job
-		if j.crew.enter(gen) {
-			j.work()
-			j.crew.leave()
+func loopWorker(ch chan loopTicket) {
+	for tk := range ch {
+		if tk.j.crew.enter(tk.gen) {
+			tk.j.work()
+			tk.j.crew.leave()
 		}
 	}
 }
@@ -203,36 +175,68 @@ func (a *ArgPool[T]) Put(t *T) {
 }
 
 // parallelRange runs body over [0, n) on up to p threads: the caller and
-// p−1 pool workers claim chunks of about n/(4p) indices, so a thread that
-// another process keeps off its core delays at most one chunk, and a worker
-// that starts late finds nothing left and is not waited for (see crew).
-// If the pool is busy (a nested or concurrent call) body runs inline.
-func parallelRange(n, p int, body Ranger) {
+// p−1 of e's loop workers claim chunks of about n/(4p) indices, so a thread
+// that another process keeps off its core delays at most one chunk, and a
+// worker that starts late finds nothing left and is not waited for (see
+// crew). If e's loop pool is busy (a nested or concurrent call on e) or e
+// is closed, body runs inline.
+func (e *Exec) parallelRange(n, p int, body Ranger) {
 	if n <= 0 {
 		return
 	}
-	if p <= 1 || n == 1 || !loopPool.mu.TryLock() {
+	if p <= 1 || n == 1 || !e.loopMu.TryLock() {
 		body.RunRange(0, n)
 		return
 	}
-	for len(loopPool.workers) < p-1 {
-		ch := make(chan uint32, 1)
-		loopPool.workers = append(loopPool.workers, ch)
+	if e.closed.Load() {
+		e.loopMu.Unlock()
+		body.RunRange(0, n)
+		return
+	}
+	w := e.workers
+	for len(w.loop) < p-1 {
+		ch := make(chan loopTicket, 1)
+		w.loop = append(w.loop, ch)
 		go loopWorker(ch)
 	}
-	j := &loopPool.job
+	j := e.loopJob
 	j.body, j.n = body, n
 	j.chunk = max(1, n/(4*p))
 	j.next.Store(0)
 	gen := j.crew.open()
 	for t := 0; t < p-1; t++ {
 		select {
-		case loopPool.workers[t] <- gen:
+		case w.loop[t] <- loopTicket{j, gen}:
+			e.wakeups.Add(1)
 		default: // still holding a stale ticket
 		}
 	}
 	j.work()
 	j.crew.close()
 	j.body = nil
-	loopPool.mu.Unlock()
+	e.loopMu.Unlock()
 }
+
+// ParallelFunc is Parallel for a closure. A closure that captures variables
+// costs one small heap allocation per call; hot paths use Parallel.
+func (e *Exec) ParallelFunc(n, work int, f func(lo, hi int)) { e.Parallel(n, work, rangeFunc(f)) }
+
+// Parallel runs body over [0, n) in contiguous chunks on up to e.Threads()
+// threads: the caller and e's workers claim chunks of about n/(4·threads)
+// indices, so a thread that another process keeps off its core delays at
+// most one chunk. work is the approximate total cost in element operations;
+// below about 32K per thread the loop runs inline on fewer threads (or
+// none). A nested or concurrent call on e runs inline. Which thread runs
+// which chunk varies from call to call: a body that reduces must write
+// per-index partial results and combine them in index order to be
+// deterministic (and so independent of the thread count).
+func (e *Exec) Parallel(n, work int, body Ranger) {
+	const minWorkPerThread = 1 << 15
+	e.parallelRange(n, min(runtime.GOMAXPROCS(0), e.threads, n, max(work/minWorkPerThread, 1)), body)
+}
+
+// ParallelFunc is Default().ParallelFunc.
+func ParallelFunc(n, work int, f func(lo, hi int)) { Default().ParallelFunc(n, work, f) }
+
+// Parallel is Default().Parallel.
+func Parallel(n, work int, body Ranger) { Default().Parallel(n, work, body) }

@@ -19,7 +19,7 @@ import (
 // yields −∞ and index −1. Ties go to the first element in window order; NaN
 // only wins as a window's first element. argmax, the flat index into x of
 // each output's source, may be nil (inference); MaxPool2DBackward needs it.
-func MaxPool2D(p ConvParams, x, y []float32, argmax []int32) {
+func (e *Exec) MaxPool2D(p ConvParams, x, y []float32, argmax []int32) {
 	p.mustValid(true)
 	oh, ow, c := p.OutH(), p.OutW(), p.C
 	if len(x) < p.N*p.H*p.W*c || len(y) < p.N*oh*ow*c || (argmax != nil && len(argmax) < p.N*oh*ow*c) {
@@ -29,14 +29,14 @@ func MaxPool2D(p ConvParams, x, y []float32, argmax []int32) {
 		panic("kernels: MaxPool2D input too large for int32 indices")
 	}
 	if argmax == nil {
-		maxPoolFwd(p, x, y)
+		e.maxPoolFwd(p, x, y)
 		return
 	}
 	ninf := float32(math.Inf(-1))
 	rows := p.N * oh
 	t := maxPoolArgmaxTasks.Get()
 	*t = maxPoolArgmaxTask{p: p, x: x, y: y, argmax: argmax, oh: oh, ow: ow, c: c, ninf: ninf}
-	Parallel(rows, rows*ow*c*p.KH*p.KW, t)
+	e.Parallel(rows, rows*ow*c*p.KH*p.KW, t)
 	maxPoolArgmaxTasks.Put(t)
 }
 
@@ -106,13 +106,13 @@ func (t *maxPoolArgmaxTask) RunRange(lo, hi int) {
 // convolution it runs poolMax once per output row over the interior columns
 // (every kw inside the input, so the same taps at a fixed step) and once per
 // border pixel with its valid taps.
-func maxPoolFwd(p ConvParams, x, y []float32) {
+func (e *Exec) maxPoolFwd(p ConvParams, x, y []float32) {
 	oh, ow, c := p.OutH(), p.OutW(), p.C
 	sw := p.StrideW
 	xLo := min(cvCeilDiv(p.PadLeft, sw), ow)
 	xHi := max(min(cvFloorDiv(p.W-p.KW+p.PadLeft, sw)+1, ow), xLo)
 	rows := p.N * oh
-	ParallelFunc(rows, rows*ow*c*p.KH*p.KW, func(lo, hi int) {
+	e.ParallelFunc(rows, rows*ow*c*p.KH*p.KW, func(lo, hi int) {
 		var buf [64]*float32
 		ta := buf[:0]
 		if p.KH*p.KW > len(buf) {
@@ -217,7 +217,7 @@ func maxFirst(m, v float32) float32 {
 //	for i: if argmax[i] >= 0 { dx[argmax[i]] += dy[i] }
 //
 // dx is [N, H, W, C]. Images are processed in parallel.
-func MaxPool2DBackward(p ConvParams, dy []float32, argmax []int32, dx []float32, accumulate bool) {
+func (e *Exec) MaxPool2DBackward(p ConvParams, dy []float32, argmax []int32, dx []float32, accumulate bool) {
 	p.mustValid(true)
 	oh, ow, c := p.OutH(), p.OutW(), p.C
 	in, out := p.H*p.W*c, oh*ow*c
@@ -226,7 +226,7 @@ func MaxPool2DBackward(p ConvParams, dy []float32, argmax []int32, dx []float32,
 	}
 	t := maxPoolBackwardTasks.Get()
 	*t = maxPoolBackwardTask{dy: dy, dx: dx, argmax: argmax, in: in, out: out, accumulate: accumulate}
-	Parallel(p.N, p.N*(in+out), t)
+	e.Parallel(p.N, p.N*(in+out), t)
 	maxPoolBackwardTasks.Put(t)
 }
 
@@ -262,7 +262,7 @@ func (t *maxPoolBackwardTask) RunRange(lo, hi int) {
 // and y [N, C],
 //
 //	y[n, c] = (Σ_{h,w} x[n, h, w, c]) / (H·W)
-func AvgPoolGlobal(n, h, w, c int, x, y []float32) {
+func (e *Exec) AvgPoolGlobal(n, h, w, c int, x, y []float32) {
 	if n < 0 || h < 1 || w < 1 || c < 0 {
 		panic("kernels: AvgPoolGlobal bad sizes")
 	}
@@ -273,7 +273,7 @@ func AvgPoolGlobal(n, h, w, c int, x, y []float32) {
 	scale := 1 / float32(hw)
 	t := avgPoolGlobalTasks.Get()
 	*t = avgPoolGlobalTask{x: x, y: y, hw: hw, c: c, scale: scale}
-	Parallel(n, n*hw*c, t)
+	e.Parallel(n, n*hw*c, t)
 	avgPoolGlobalTasks.Put(t)
 }
 
@@ -309,7 +309,7 @@ func (t *avgPoolGlobalTask) RunRange(lo, hi int) {
 // dx [N, H, W, C],
 //
 //	dx[n, h, w, c] = (accumulate ? dx[n, h, w, c] : 0) + dy[n, c] / (H·W)
-func AvgPoolGlobalBackward(n, h, w, c int, dy, dx []float32, accumulate bool) {
+func (e *Exec) AvgPoolGlobalBackward(n, h, w, c int, dy, dx []float32, accumulate bool) {
 	if n < 0 || h < 1 || w < 1 || c < 0 {
 		panic("kernels: AvgPoolGlobalBackward bad sizes")
 	}
@@ -320,7 +320,7 @@ func AvgPoolGlobalBackward(n, h, w, c int, dy, dx []float32, accumulate bool) {
 	scale := 1 / float32(hw)
 	t := avgPoolGlobalBackwardTasks.Get()
 	*t = avgPoolGlobalBackwardTask{dy: dy, dx: dx, h: h, w: w, c: c, scale: scale, accumulate: accumulate}
-	Parallel(n*h, n*hw*c, t)
+	e.Parallel(n*h, n*hw*c, t)
 	avgPoolGlobalBackwardTasks.Put(t)
 }
 
@@ -352,4 +352,20 @@ func (t *avgPoolGlobalBackwardTask) RunRange(lo, hi int) {
 			}
 		}
 	}
+}
+
+// MaxPool2D is Default().MaxPool2D.
+func MaxPool2D(p ConvParams, x, y []float32, argmax []int32) { Default().MaxPool2D(p, x, y, argmax) }
+
+// MaxPool2DBackward is Default().MaxPool2DBackward.
+func MaxPool2DBackward(p ConvParams, dy []float32, argmax []int32, dx []float32, accumulate bool) {
+	Default().MaxPool2DBackward(p, dy, argmax, dx, accumulate)
+}
+
+// AvgPoolGlobal is Default().AvgPoolGlobal.
+func AvgPoolGlobal(n, h, w, c int, x, y []float32) { Default().AvgPoolGlobal(n, h, w, c, x, y) }
+
+// AvgPoolGlobalBackward is Default().AvgPoolGlobalBackward.
+func AvgPoolGlobalBackward(n, h, w, c int, dy, dx []float32, accumulate bool) {
+	Default().AvgPoolGlobalBackward(n, h, w, c, dy, dx, accumulate)
 }

@@ -8,12 +8,12 @@ package kernels
 //
 // For an integer factor f = OH/H = OW/W this is pixel replication, src = dst/f.
 // Downsampling (OH < H) follows the same rule.
-func UpsampleNearest(n, h, w, c, oh, ow int, x, y []float32) {
+func (e *Exec) UpsampleNearest(n, h, w, c, oh, ow int, x, y []float32) {
 	upsampleCheck(n, h, w, c, oh, ow, len(x), len(y))
 	rows := n * oh
 	t := upsampleTasks.Get()
 	*t = upsampleTask{h: h, w: w, c: c, oh: oh, ow: ow, x: x, y: y}
-	Parallel(rows, rows*ow*c, t)
+	e.Parallel(rows, rows*ow*c, t)
 	upsampleTasks.Put(t)
 }
 
@@ -57,12 +57,12 @@ func upsampleCheck(n, h, w, c, oh, ow, xLen, yLen int) {
 // dy is [N, OH, OW, C], dx is [N, H, W, C]. It runs in gather form (source
 // pixel iy receives the outputs oy in [⌈iy·OH/H⌉, ⌈(iy+1)·OH/H⌉)), so rows of
 // dx are computed in parallel.
-func UpsampleNearestBackward(n, h, w, c, oh, ow int, dy, dx []float32, accumulate bool) {
+func (e *Exec) UpsampleNearestBackward(n, h, w, c, oh, ow int, dy, dx []float32, accumulate bool) {
 	upsampleCheck(n, h, w, c, oh, ow, len(dx), len(dy))
 	rows := n * h
 	t := upsampleBackwardTasks.Get()
 	*t = upsampleBackwardTask{h: h, w: w, c: c, oh: oh, ow: ow, dy: dy, dx: dx, accumulate: accumulate}
-	Parallel(rows, n*oh*ow*c+rows*w*c, t)
+	e.Parallel(rows, n*oh*ow*c+rows*w*c, t)
 	upsampleBackwardTasks.Put(t)
 }
 
@@ -98,4 +98,14 @@ func (t *upsampleBackwardTask) RunRange(lo, hi int) {
 			}
 		}
 	}
+}
+
+// UpsampleNearest is Default().UpsampleNearest.
+func UpsampleNearest(n, h, w, c, oh, ow int, x, y []float32) {
+	Default().UpsampleNearest(n, h, w, c, oh, ow, x, y)
+}
+
+// UpsampleNearestBackward is Default().UpsampleNearestBackward.
+func UpsampleNearestBackward(n, h, w, c, oh, ow int, dy, dx []float32, accumulate bool) {
+	Default().UpsampleNearestBackward(n, h, w, c, oh, ow, dy, dx, accumulate)
 }

@@ -4,7 +4,6 @@ package kernels
 
 import (
 	"math"
-	"sync"
 	"sync/atomic"
 )
 
@@ -72,18 +71,23 @@ type WinogradWeights struct {
 // Conv2DWinograd use (4 or 2); a variable so benchmarks can compare.
 var winoDefaultTile = 4
 
-// TransformWinogradWeights transforms the 3×3 weights w ([3, 3, c, oc], HWIO)
-// for Conv2DWinogradPre.
+// TransformWinogradWeights is Default().TransformWinogradWeights.
 func TransformWinogradWeights(c, oc int, w []float32) *WinogradWeights {
+	return Default().TransformWinogradWeights(c, oc, w)
+}
+
+// TransformWinogradWeights transforms the 3×3 weights w ([3, 3, c, oc], HWIO)
+// for Conv2DWinogradPre, on e's threads.
+func (e *Exec) TransformWinogradWeights(c, oc int, w []float32) *WinogradWeights {
 	ww := new(WinogradWeights)
-	ww.Transform(c, oc, w)
+	ww.transform(e, c, oc, winoDefaultTile, w)
 	return ww
 }
 
-// Transform refills ww from the 3×3 weights w ([3, 3, c, oc]), reusing its
-// memory when it is large enough.
+// Transform refills ww from the 3×3 weights w ([3, 3, c, oc]) on Default()'s
+// threads, reusing its memory when it is large enough.
 func (ww *WinogradWeights) Transform(c, oc int, w []float32) {
-	ww.transform(c, oc, winoDefaultTile, w)
+	ww.transform(Default(), c, oc, winoDefaultTile, w)
 }
 
 // C returns the number of input channels of the transformed weights.
@@ -95,7 +99,7 @@ func (ww *WinogradWeights) OC() int { return ww.oc }
 // Floats returns the number of transformed filter values ww holds.
 func (ww *WinogradWeights) Floats() int { return len(ww.u) }
 
-func (ww *WinogradWeights) transform(c, oc, m int, w []float32) {
+func (ww *WinogradWeights) transform(e *Exec, c, oc, m int, w []float32) {
 	if c < 1 || oc < 1 {
 		panic("kernels: Winograd weights need positive channel counts")
 	}
@@ -108,13 +112,13 @@ func (ww *WinogradWeights) transform(c, oc, m int, w []float32) {
 	t := m + 2
 	ww.c, ww.oc, ww.m = c, oc, m
 	ww.u = cvGrow(&ww.u, t*t*c*oc)
-	ws := winoWorkGet()
+	ws := e.winoWorkGet()
 	ws.ww = ww
 	ws.w = w
 	ws.phase = winoPhaseWeights
 	ws.items = c
 	ws.parallel(c * oc * 100)
-	winoWorkPut(ws)
+	e.winoWorkPut(ws)
 }
 
 // WinogradFaster reports whether Conv2DWinograd (with pre-transformed weights)
@@ -136,12 +140,22 @@ func winoApplies(p ConvParams) bool {
 	return p.KH == 3 && p.KW == 3 && p.StrideH == 1 && p.StrideW == 1
 }
 
+// Conv2DWinograd is Default().Conv2DWinograd.
+func Conv2DWinograd(p ConvParams, x, w, y []float32, ep *Epilogue) {
+	Default().Conv2DWinograd(p, x, w, y, ep)
+}
+
+// Conv2DWinogradPre is Default().Conv2DWinogradPre.
+func Conv2DWinogradPre(p ConvParams, x []float32, ww *WinogradWeights, y []float32, ep *Epilogue) {
+	Default().Conv2DWinogradPre(p, x, ww, y, ep)
+}
+
 // Conv2DWinograd computes the same convolution as Conv2D (including the
 // epilogue) with the Winograd algorithm; p must be a 3×3 stride-1
 // convolution, with any padding. It transforms w on every call; inference
 // should transform once with TransformWinogradWeights and call
 // Conv2DWinogradPre.
-func Conv2DWinograd(p ConvParams, x, w, y []float32, ep *Epilogue) {
+func (e *Exec) Conv2DWinograd(p ConvParams, x, w, y []float32, ep *Epilogue) {
 	if !winoApplies(p) {
 		panic("kernels: Conv2DWinograd needs a 3×3 stride-1 convolution")
 	}
@@ -149,15 +163,15 @@ func Conv2DWinograd(p ConvParams, x, w, y []float32, ep *Epilogue) {
 	if len(w) < 9*p.C*p.OC {
 		panic("kernels: Conv2DWinograd slice too short")
 	}
-	ws := winoWorkGet()
-	ws.ownW.transform(p.C, p.OC, winoDefaultTile, w)
+	ws := e.winoWorkGet()
+	ws.ownW.transform(e, p.C, p.OC, winoDefaultTile, w)
 	ws.conv(p, x, &ws.ownW, y, ep)
-	winoWorkPut(ws)
+	e.winoWorkPut(ws)
 }
 
 // Conv2DWinogradPre is Conv2DWinograd with weights transformed in advance by
 // TransformWinogradWeights (for p.C input and p.OC output channels).
-func Conv2DWinogradPre(p ConvParams, x []float32, ww *WinogradWeights, y []float32, ep *Epilogue) {
+func (e *Exec) Conv2DWinogradPre(p ConvParams, x []float32, ww *WinogradWeights, y []float32, ep *Epilogue) {
 	if !winoApplies(p) {
 		panic("kernels: Conv2DWinograd needs a 3×3 stride-1 convolution")
 	}
@@ -165,9 +179,9 @@ func Conv2DWinogradPre(p ConvParams, x []float32, ww *WinogradWeights, y []float
 	if ww == nil || ww.c != p.C || ww.oc != p.OC {
 		panic("kernels: Winograd weights do not match the convolution")
 	}
-	ws := winoWorkGet()
+	ws := e.winoWorkGet()
 	ws.conv(p, x, ww, y, ep)
-	winoWorkPut(ws)
+	e.winoWorkPut(ws)
 }
 
 // Tile blocking. The T² GEMMs of a block each pack all of U[ξ] (C×OC), so
@@ -210,6 +224,7 @@ type winoWork struct {
 	amat  Matrix
 	bmat  Matrix
 	ownW  WinogradWeights // weights transformed by Conv2DWinograd
+	exec  *Exec           // the Exec running the call
 
 	// parallel phases
 	phase    int
@@ -223,45 +238,11 @@ type winoWork struct {
 	scratch  []*winoScratch // per-thread transform memory
 }
 
-const winoWorkMaxFree = 4
+const winoWorkMaxFree = 4 // free-list bound (per Exec)
 
-var (
-	winoWorkMu   sync.Mutex
-	winoWorkFree []*winoWork
-)
-
-func winoWorkGet() *winoWork {
-	winoWorkMu.Lock()
-	var w *winoWork
-	if n := len(winoWorkFree); n > 0 {
-		w = winoWorkFree[n-1]
-		winoWorkFree[n-1] = nil
-		winoWorkFree = winoWorkFree[:n-1]
-	}
-	winoWorkMu.Unlock()
-	if w == nil {
-		w = new(winoWork)
-	}
-	return w
-}
-
-func winoWorkPut(w *winoWork) {
-	w.x, w.y, w.w, w.ww = nil, nil, nil, nil
-	w.ep = Epilogue{}
-	w.amat, w.bmat = Matrix{}, Matrix{}
-	winoWorkMu.Lock()
-	if len(winoWorkFree) < winoWorkMaxFree {
-		winoWorkFree = append(winoWorkFree, w)
-	}
-	winoWorkMu.Unlock()
-}
-
-// The transform worker pool: persistent goroutines like the GEMM pool's,
-// separate from it because the transforms run between GEMM calls.
-var winoPool struct {
-	mu      sync.Mutex
-	workers []chan winoTicket
-}
+// The transform worker pool of an Exec: persistent goroutines like the
+// GEMM pool's, separate from it because the transforms run between GEMM
+// calls.
 
 // winoTicket invites a worker to one phase of a call (see crew).
 type winoTicket struct {
@@ -279,32 +260,40 @@ func winoWorker(t int, ch chan winoTicket) {
 }
 
 // parallel runs the current phase over ws.items work items on up to
-// Threads() threads; work is the approximate cost in scalar operations.
+// ws.exec.Threads() threads; work is the approximate cost in scalar
+// operations.
 func (ws *winoWork) parallel(work int) {
-	n := min(Threads(), ws.items, max(work/(1<<16), 1))
+	e := ws.exec
+	n := min(e.threads, ws.items, max(work/(1<<16), 1))
 	ws.next.Store(0)
 	ws.chunk = max(1, ws.items/(8*n))
-	if n > 1 && winoPool.mu.TryLock() {
-		for len(winoPool.workers) < n-1 {
-			ch := make(chan winoTicket, 1)
-			winoPool.workers = append(winoPool.workers, ch)
-			go winoWorker(len(winoPool.workers), ch)
-		}
-		ws.nthreads = n
-		ws.grow(n)
-		// Items are claimed dynamically: a worker that is slow to start
-		// finds none left, and the caller does not wait for it.
-		gen := ws.crew.open()
-		for t := 1; t < n; t++ {
-			select {
-			case winoPool.workers[t-1] <- winoTicket{ws, gen}:
-			default: // still holding a stale ticket
+	if n > 1 && e.winoMu.TryLock() {
+		if e.closed.Load() {
+			e.winoMu.Unlock()
+		} else {
+			w := e.workers
+			for len(w.wino) < n-1 {
+				ch := make(chan winoTicket, 1)
+				w.wino = append(w.wino, ch)
+				go winoWorker(len(w.wino), ch)
 			}
+			ws.nthreads = n
+			ws.grow(n)
+			// Items are claimed dynamically: a worker that is slow to start
+			// finds none left, and the caller does not wait for it.
+			gen := ws.crew.open()
+			for t := 1; t < n; t++ {
+				select {
+				case w.wino[t-1] <- winoTicket{ws, gen}:
+					e.wakeups.Add(1)
+				default: // still holding a stale ticket
+				}
+			}
+			ws.work(0)
+			ws.crew.close()
+			e.winoMu.Unlock()
+			return
 		}
-		ws.work(0)
-		ws.crew.close()
-		winoPool.mu.Unlock()
-		return
 	}
 	ws.nthreads = 1
 	ws.grow(1)
@@ -376,7 +365,7 @@ func (ws *winoWork) conv(p ConvParams, x []float32, ww *WinogradWeights, y []flo
 		for xi := 0; xi < tt; xi++ {
 			ws.amat = Matrix{Data: ws.v[xi*tb*p.C : (xi*tb+nt)*p.C], Stride: p.C}
 			ws.bmat = Matrix{Data: ww.u[xi*p.C*p.OC : (xi+1)*p.C*p.OC], Stride: p.OC}
-			GemmEx(nt, p.OC, p.C, &ws.amat, &ws.bmat, ws.mm[xi*tb*p.OC:(xi*tb+nt)*p.OC], p.OC, false, nil)
+			ws.exec.GemmEx(nt, p.OC, p.C, &ws.amat, &ws.bmat, ws.mm[xi*tb*p.OC:(xi*tb+nt)*p.OC], p.OC, false, nil)
 		}
 		ws.phase = winoPhaseOut
 		ws.items = nt

@@ -391,6 +391,12 @@ func winoCases(short bool) []winoCase {
 // reference and Conv2D.
 func winoCheck(t *testing.T, what string, p ConvParams, m int, ep *Epilogue, r *rand.Rand) {
 	t.Helper()
+	winoCheckOn(t, Default(), what, p, m, ep, r)
+}
+
+// winoCheckOn is winoCheck on e.
+func winoCheckOn(t *testing.T, e *Exec, what string, p ConvParams, m int, ep *Epilogue, r *rand.Rand) {
+	t.Helper()
 	x := winoRand(r, p.N*p.H*p.W*p.C)
 	w := winoRand(r, 9*p.C*p.OC)
 	oh, ow := p.OutH(), p.OutW()
@@ -406,16 +412,16 @@ func winoCheck(t *testing.T, what string, p ConvParams, m int, ep *Epilogue, r *
 	}
 	ref, mag := winoRefConv(p, x, w, ep)
 	direct := make([]float32, ny)
-	Conv2D(p, x, w, direct, ep)
+	e.Conv2D(p, x, w, direct, ep)
 	defer func(old int) { winoDefaultTile = old }(winoDefaultTile)
 	winoDefaultTile = m
-	ww := TransformWinogradWeights(p.C, p.OC, w)
+	ww := e.TransformWinogradWeights(p.C, p.OC, w)
 	for pass := 0; pass < 2; pass++ {
 		y, guards := winoGuarded(ny)
 		if pass == 0 {
-			Conv2DWinograd(p, x, w, y, ep)
+			e.Conv2DWinograd(p, x, w, y, ep)
 		} else {
-			Conv2DWinogradPre(p, x, ww, y, ep)
+			e.Conv2DWinogradPre(p, x, ww, y, ep)
 		}
 		if !guards() {
 			t.Fatalf("%s pass %d: guard band overwritten", what, pass)
@@ -476,14 +482,14 @@ func TestConv2DWinogradBlocks(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 13))
 	defer func(bf, mt int) { winoBlockFloats, winoMinBlockTiles = bf, mt }(winoBlockFloats, winoMinBlockTiles)
 	winoMinBlockTiles = 1
-	defer SetThreads(SetThreads(0))
 	for _, threads := range []int{1, 2} {
-		SetThreads(threads)
+		e := NewExec(threads)
+		defer e.Close()
 		for _, bf := range []int{1, 5000, 0} {
 			winoBlockFloats = bf
 			p := winoSame(2, 21, 18, 24, 20)
 			ep := &Epilogue{Bias: []float32{}, Residual: []float32{}, Act: ActReLU}
-			winoCheck(t, fmt.Sprintf("threads=%d block=%d", threads, bf), p, 4, ep, r)
+			winoCheckOn(t, e, fmt.Sprintf("threads=%d block=%d", threads, bf), p, 4, ep, r)
 		}
 	}
 }

@@ -42,7 +42,8 @@ type Options struct {
 	// Post is the detection post-processing (score threshold, NMS, the
 	// most detections per image).
 	Post detection.PostConfig
-	// Compile tunes the compiled program.
+	// Compile tunes the compiled program; its Device is where the
+	// predictor runs (the zero value: every core).
 	Compile infer.Options
 	// TopK is the number of best classes Classify returns; 0 returns all.
 	TopK int

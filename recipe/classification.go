@@ -297,8 +297,8 @@ func (t *ClassificationTask) crossEntropy(logits *tensor.Tensor, labels []int32)
 // statistics, no dropout or stochastic depth; compiled with infer) over the
 // validation set and returns "top1" (the headline), "top5" (fractions) and
 // the secondary "loss" (mean unsmoothed cross-entropy).
-func (t *ClassificationTask) Evaluate() (train.Metrics, error) {
-	run, err := t.predictor()
+func (t *ClassificationTask) Evaluate(dev tensor.CPU) (train.Metrics, error) {
+	run, err := t.predictor(dev)
 	if err != nil {
 		return nil, err
 	}
@@ -332,9 +332,11 @@ func (t *ClassificationTask) Evaluate() (train.Metrics, error) {
 
 // predictor returns a function computing the logits of a batch with the
 // graph compiled for inference. A graph that does not compile is an error:
-// falling back to the tape would hide the bug.
-func (t *ClassificationTask) predictor() (func(*tensor.Tensor) (*tensor.Tensor, error), error) {
-	m, err := infer.Compile(t.Graph(), infer.DefaultOptions())
+// falling back to the tape would hide the bug. It runs on dev.
+func (t *ClassificationTask) predictor(dev tensor.CPU) (func(*tensor.Tensor) (*tensor.Tensor, error), error) {
+	copt := infer.DefaultOptions()
+	copt.Device = dev
+	m, err := infer.Compile(t.Graph(), copt)
 	if err != nil {
 		return nil, fmt.Errorf("recipe: compiling the classifier for evaluation: %w", err)
 	}
@@ -402,7 +404,7 @@ func EvaluateClassification(c *Config, weightsPath string) (train.Metrics, error
 	if err != nil {
 		return nil, err
 	}
-	return t.Evaluate()
+	return t.Evaluate(tensor.DefaultCPU())
 }
 
 // LoadClassificationTask loads the data of c and the model of a

@@ -130,6 +130,10 @@ type TrainConfig struct {
 	ClipNorm    *float64 `json:"clip_norm" yaml:"clip_norm"`
 	Seed        uint64   `json:"seed" yaml:"seed"`
 	Workers     int      `json:"workers" yaml:"workers"`
+	// Threads is the run's compute thread budget (train.Options.Threads;
+	// 0, the default: all cores). Runs side by side in one process, each
+	// with its own budget, do not share worker threads.
+	Threads int `json:"threads" yaml:"threads"`
 	// EvalEvery evaluates every this many epochs (0: only at the end).
 	EvalEvery int `json:"eval_every" yaml:"eval_every"`
 	// CheckpointEvery writes a checkpoint every this many steps (default:
@@ -261,6 +265,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Train.Workers < 1 {
 		return bad("train.workers", "%d, want ≥ 1", c.Train.Workers)
+	}
+	if c.Train.Threads < 0 {
+		return bad("train.threads", "%d, want ≥ 0 (0: all cores)", c.Train.Threads)
 	}
 	if c.Train.Output == "" {
 		return bad("train.output", "the run directory is required")

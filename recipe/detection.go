@@ -12,6 +12,7 @@ import (
 	"github.com/spinenet-go/spinenet/detection"
 	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/predict"
+	"github.com/spinenet-go/spinenet/tensor"
 	"github.com/spinenet-go/spinenet/train"
 )
 
@@ -234,9 +235,9 @@ func (t *DetectionTask) Loss(tp *autograd.Tape, b *data.Batch) (train.Loss, erro
 }
 
 // Evaluate implements train.Task: COCO box AP of the current weights on the
-// validation set (StatsMetrics).
-func (t *DetectionTask) Evaluate() (train.Metrics, error) {
-	dets, err := t.Detect(t.Val, t.Source)
+// validation set (StatsMetrics), with the model running on dev.
+func (t *DetectionTask) Evaluate(dev tensor.CPU) (train.Metrics, error) {
+	dets, err := t.Detect(dev, t.Val, t.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -260,10 +261,12 @@ func StatsMetrics(r *cocoeval.Result) train.Metrics {
 
 // Detect runs the current model (compiled for inference) over every image
 // of ds with the evaluation transform and returns COCO detections in
-// original image pixels with the dataset's category ids.
-func (t *DetectionTask) Detect(ds *data.Dataset, src data.ImageSource) ([]cocoeval.Detection, error) {
+// original image pixels with the dataset's category ids. The model runs on
+// dev.
+func (t *DetectionTask) Detect(dev tensor.CPU, ds *data.Dataset, src data.ImageSource) ([]cocoeval.Detection, error) {
 	opt := predict.DefaultOptions()
 	opt.Post = t.Post
+	opt.Compile.Device = dev
 	p, err := predict.NewDetector(t.Detector(), opt)
 	if err != nil {
 		return nil, err

@@ -11,7 +11,8 @@ import (
 
 // RunOptions returns the train.Options of the config for a task with
 // stepsPerEpoch batches per epoch (total steps from train.steps or
-// train.epochs, the schedule and SGD settings; resume continues from the
+// train.epochs, the schedule and SGD settings, the thread budget
+// train.threads; resume continues from the
 // run directory's checkpoint) and the hooks writing the run directory
 // train.output (train.Outputs): a checkpoint every epoch (or every
 // train.checkpoint_every steps), an evaluation every train.eval_every
@@ -28,7 +29,7 @@ func (c *Config) RunOptions(stepsPerEpoch int, title string, resume bool, progre
 		ck = stepsPerEpoch
 	}
 	opt := train.Options{
-		Steps: total, Schedule: sched, SGD: c.SGD(), Seed: c.Train.Seed,
+		Steps: total, Schedule: sched, SGD: c.SGD(), Seed: c.Train.Seed, Threads: c.Train.Threads,
 		Log: log, Config: c, PreciseBN: c.Train.PreciseBN, FreezeBN: c.Train.FreezeBN,
 	}
 	if resume {

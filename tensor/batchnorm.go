@@ -13,7 +13,8 @@ import (
 // leading position, so an NHWC feature map [N,H,W,C] and a 2-D activation
 // [N,C] are handled alike. Reductions accumulate in float64.
 //
-// The passes over x run on all threads (kernels.Parallel), by blocks of rows.
+// The passes over x run on the device's threads (kernels.Exec.Parallel), by
+// blocks of rows.
 // A reduction writes one float64 partial sum per channel and row block and
 // adds the blocks in order; the blocks depend only on the shape, so results
 // do not depend on the thread count or on which thread ran which block.
@@ -139,12 +140,12 @@ func (t *bnTask) RunRange(lo, hi int) {
 	}
 }
 
-// run runs the pass on all threads; cost is the element operations per
+// run runs the pass on d's threads; cost is the element operations per
 // element of x.
-func (t *bnTask) run(cost int) {
+func (t *bnTask) run(d CPU, cost int) {
 	var blocks int
 	t.rows, blocks = bnRowBlock(t.m, t.c)
-	kernels.Parallel(blocks, len(t.x)*cost, t)
+	d.Exec().Parallel(blocks, len(t.x)*cost, t)
 }
 
 // reduceBlocks sets dst[c] to the sum of the blocks×c partial sums in part,
@@ -190,7 +191,7 @@ func (s *scratch) grow(n64, n32 int) ([]float64, []float32) {
 // BatchMoments sets mean[c] and variance[c] to the mean and the biased
 // (divide-by-M) variance of x[..., c] over all M leading positions. It uses
 // two passes over x for accuracy.
-func BatchMoments(mean, variance, x *Tensor) {
+func (d CPU) BatchMoments(mean, variance, x *Tensor) {
 	c, m := channels("BatchMoments", x, mean, variance)
 	_, blocks := bnRowBlock(m, c)
 	sc := getScratch()
@@ -198,7 +199,7 @@ func BatchMoments(mean, variance, x *Tensor) {
 	part, sum, mu := f64[:blocks*c], f64[blocks*c:blocks*c+c], f64[blocks*c+c:]
 	t := bnTasks.Get()
 	*t = bnTask{kind: bnSum, c: c, m: m, x: x.data[:m*c], part: part}
-	t.run(1)
+	t.run(d, 1)
 	inv := 1 / float64(m)
 	reduceBlocks(sum, part, c)
 	for j := range mu {
@@ -206,13 +207,18 @@ func BatchMoments(mean, variance, x *Tensor) {
 		mean.data[j] = float32(mu[j])
 	}
 	t.kind, t.mean64 = bnSqDev, mu
-	t.run(2)
+	t.run(d, 2)
 	reduceBlocks(sum, part, c)
 	for j, v := range sum {
 		variance.data[j] = float32(v * inv)
 	}
 	bnTasks.Put(t)
 	scratches.Put(sc)
+}
+
+// BatchMoments is DefaultCPU().BatchMoments.
+func BatchMoments(mean, variance, x *Tensor) {
+	DefaultCPU().BatchMoments(mean, variance, x)
 }
 
 // InvStd sets dst = 1/sqrt(variance + eps) elementwise.
@@ -236,7 +242,7 @@ func MovingAverage(avg, batch *Tensor, momentum, batchScale float64) {
 
 // BatchNormForward sets y = (x − mean[c])·invStd[c]·gamma[c] + beta[c] for x
 // and y [..., C]. gamma and beta may be nil (scale 1, offset 0); y may be x.
-func BatchNormForward(y, x, mean, invStd, gamma, beta *Tensor) {
+func (d CPU) BatchNormForward(y, x, mean, invStd, gamma, beta *Tensor) {
 	MustSameShape("BatchNormForward", y, x)
 	c, m := channels("BatchNormForward", x, mean, invStd, gamma, beta)
 	sc := getScratch()
@@ -255,16 +261,21 @@ func BatchNormForward(y, x, mean, invStd, gamma, beta *Tensor) {
 	}
 	t := bnTasks.Get()
 	*t = bnTask{kind: bnAffine, c: c, m: m, x: x.data[:m*c], y: y.data[:m*c], k: k, q: q}
-	t.run(2)
+	t.run(d, 2)
 	bnTasks.Put(t)
 	scratches.Put(sc)
+}
+
+// BatchNormForward is DefaultCPU().BatchNormForward.
+func BatchNormForward(y, x, mean, invStd, gamma, beta *Tensor) {
+	DefaultCPU().BatchNormForward(y, x, mean, invStd, gamma, beta)
 }
 
 // BatchNormGradSums sets, per channel, sumDy[c] = Σ dy and sumDyXhat[c] =
 // Σ dy·x̂ with x̂ = (x − mean[c])·invStd[c], over all leading positions. These
 // are the gradients of beta and gamma, and the reductions the training-mode
 // input gradient needs.
-func BatchNormGradSums(sumDy, sumDyXhat, x, dy, mean, invStd *Tensor) {
+func (d CPU) BatchNormGradSums(sumDy, sumDyXhat, x, dy, mean, invStd *Tensor) {
 	MustSameShape("BatchNormGradSums", x, dy)
 	c, m := channels("BatchNormGradSums", x, sumDy, sumDyXhat, mean, invStd)
 	_, blocks := bnRowBlock(m, c)
@@ -274,7 +285,7 @@ func BatchNormGradSums(sumDy, sumDyXhat, x, dy, mean, invStd *Tensor) {
 	s1, s2 := f64[2*blocks*c:2*blocks*c+c], f64[2*blocks*c+c:]
 	t := bnTasks.Get()
 	*t = bnTask{kind: bnGradSums, c: c, m: m, x: x.data[:m*c], dy: dy.data[:m*c], mean: mean.data[:c], part: part, part2: part2}
-	t.run(4)
+	t.run(d, 4)
 	reduceBlocks(s1, part, c)
 	reduceBlocks(s2, part2, c)
 	for j := range s1 {
@@ -283,6 +294,11 @@ func BatchNormGradSums(sumDy, sumDyXhat, x, dy, mean, invStd *Tensor) {
 	}
 	bnTasks.Put(t)
 	scratches.Put(sc)
+}
+
+// BatchNormGradSums is DefaultCPU().BatchNormGradSums.
+func BatchNormGradSums(sumDy, sumDyXhat, x, dy, mean, invStd *Tensor) {
+	DefaultCPU().BatchNormGradSums(sumDy, sumDyXhat, x, dy, mean, invStd)
 }
 
 // BatchNormInputGrad sets dx (= or += when accumulate) to the gradient of
@@ -296,7 +312,7 @@ func BatchNormGradSums(sumDy, sumDyXhat, x, dy, mean, invStd *Tensor) {
 //
 // where sumDy and sumDyXhat come from BatchNormGradSums (they are ignored, and
 // may be nil, when batchStats is false). gamma may be nil (scale 1).
-func BatchNormInputGrad(dx, x, dy, mean, invStd, gamma, sumDy, sumDyXhat *Tensor, batchStats, accumulate bool) {
+func (d CPU) BatchNormInputGrad(dx, x, dy, mean, invStd, gamma, sumDy, sumDyXhat *Tensor, batchStats, accumulate bool) {
 	MustSameShape("BatchNormInputGrad", dx, x)
 	MustSameShape("BatchNormInputGrad", x, dy)
 	c, m := channels("BatchNormInputGrad", x, mean, invStd, gamma, sumDy, sumDyXhat)
@@ -328,7 +344,12 @@ func BatchNormInputGrad(dx, x, dy, mean, invStd, gamma, sumDy, sumDyXhat *Tensor
 	t := bnTasks.Get()
 	*t = bnTask{kind: bnInputGrad, c: c, m: m, x: x.data[:m*c], dy: dy.data[:m*c], y: dx.data[:m*c],
 		mean: mean.data[:c], k: k, p: p, q: q, accumulate: accumulate}
-	t.run(5)
+	t.run(d, 5)
 	bnTasks.Put(t)
 	scratches.Put(sc)
+}
+
+// BatchNormInputGrad is DefaultCPU().BatchNormInputGrad.
+func BatchNormInputGrad(dx, x, dy, mean, invStd, gamma, sumDy, sumDyXhat *Tensor, batchStats, accumulate bool) {
+	DefaultCPU().BatchNormInputGrad(dx, x, dy, mean, invStd, gamma, sumDy, sumDyXhat, batchStats, accumulate)
 }

@@ -4,8 +4,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
-
-	"github.com/spinenet-go/spinenet/kernels"
 )
 
 func randTensor(rng *rand.Rand, lo, hi float64, shape ...int) *Tensor {
@@ -114,17 +112,17 @@ func TestBatchNormParallelBlocks(t *testing.T) {
 		gamma, beta := randTensor(rng, 0.5, 1.5, c), randTensor(rng, -1, 1, c)
 		type result struct{ mean, vari, invStd, y, s1, s2, dx []float32 }
 		run := func(threads int) result {
-			prev := kernels.SetThreads(threads)
-			defer kernels.SetThreads(prev)
+			d := NewCPU(threads)
+			defer d.Close()
 			mean, vari, invStd := New(c), New(c), New(c)
-			BatchMoments(mean, vari, x)
+			d.BatchMoments(mean, vari, x)
 			InvStd(invStd, vari, 1e-3)
 			y := New(m, c)
-			BatchNormForward(y, x, mean, invStd, gamma, beta)
+			d.BatchNormForward(y, x, mean, invStd, gamma, beta)
 			s1, s2 := New(c), New(c)
-			BatchNormGradSums(s1, s2, x, dy, mean, invStd)
+			d.BatchNormGradSums(s1, s2, x, dy, mean, invStd)
 			dx := New(m, c)
-			BatchNormInputGrad(dx, x, dy, mean, invStd, gamma, s1, s2, true, false)
+			d.BatchNormInputGrad(dx, x, dy, mean, invStd, gamma, s1, s2, true, false)
 			return result{mean.data, vari.data, invStd.data, y.data, s1.data, s2.data, dx.data}
 		}
 		one, two := run(1), run(2)

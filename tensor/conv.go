@@ -104,44 +104,74 @@ func checkConv(op string, p ConvParams, x, w, y *Tensor, depthwise bool) {
 
 // Conv2D sets y = ep(conv(x, w)) for x [N,H,W,C], w [KH,KW,C,OC],
 // y [N,OH,OW,OC]; ep may be nil.
-func Conv2D(y, x, w *Tensor, p ConvParams, ep *Epilogue) {
+func (d CPU) Conv2D(y, x, w *Tensor, p ConvParams, ep *Epilogue) {
 	checkConv("Conv2D", p, x, w, y, false)
 	if ep != nil && ep.Residual != nil {
 		MustSameShape("Conv2D residual", y, ep.Residual)
 	}
-	kernels.Conv2D(p, x.data, w.data, y.data, ep.kernel(p.OC))
+	d.Exec().Conv2D(p, x.data, w.data, y.data, ep.kernel(p.OC))
+}
+
+// Conv2D is DefaultCPU().Conv2D.
+func Conv2D(y, x, w *Tensor, p ConvParams, ep *Epilogue) {
+	DefaultCPU().Conv2D(y, x, w, p, ep)
 }
 
 // Conv2DBackwardData sets dx (= or +=) the gradient of Conv2D with respect to
 // its input, given dy = ∂L/∂y.
-func Conv2DBackwardData(dx, dy, w *Tensor, p ConvParams, accumulate bool) {
+func (d CPU) Conv2DBackwardData(dx, dy, w *Tensor, p ConvParams, accumulate bool) {
 	checkConv("Conv2DBackwardData", p, dx, w, dy, false)
-	kernels.Conv2DBackwardData(p, dy.data, w.data, dx.data, accumulate)
+	d.Exec().Conv2DBackwardData(p, dy.data, w.data, dx.data, accumulate)
+}
+
+// Conv2DBackwardData is DefaultCPU().Conv2DBackwardData.
+func Conv2DBackwardData(dx, dy, w *Tensor, p ConvParams, accumulate bool) {
+	DefaultCPU().Conv2DBackwardData(dx, dy, w, p, accumulate)
 }
 
 // Conv2DBackwardFilter sets dw (= or +=) the gradient of Conv2D with respect
 // to its weights, given the input x and dy = ∂L/∂y.
-func Conv2DBackwardFilter(dw, x, dy *Tensor, p ConvParams, accumulate bool) {
+func (d CPU) Conv2DBackwardFilter(dw, x, dy *Tensor, p ConvParams, accumulate bool) {
 	checkConv("Conv2DBackwardFilter", p, x, dw, dy, false)
-	kernels.Conv2DBackwardFilter(p, x.data, dy.data, dw.data, accumulate)
+	d.Exec().Conv2DBackwardFilter(p, x.data, dy.data, dw.data, accumulate)
+}
+
+// Conv2DBackwardFilter is DefaultCPU().Conv2DBackwardFilter.
+func Conv2DBackwardFilter(dw, x, dy *Tensor, p ConvParams, accumulate bool) {
+	DefaultCPU().Conv2DBackwardFilter(dw, x, dy, p, accumulate)
 }
 
 // DepthwiseConv2D sets y = ep(depthwise(x, w)) for x [N,H,W,C], w [KH,KW,C].
-func DepthwiseConv2D(y, x, w *Tensor, p ConvParams, ep *Epilogue) {
+func (d CPU) DepthwiseConv2D(y, x, w *Tensor, p ConvParams, ep *Epilogue) {
 	checkConv("DepthwiseConv2D", p, x, w, y, true)
-	kernels.DepthwiseConv2D(p, x.data, w.data, y.data, ep.kernel(p.OC))
+	d.Exec().DepthwiseConv2D(p, x.data, w.data, y.data, ep.kernel(p.OC))
+}
+
+// DepthwiseConv2D is DefaultCPU().DepthwiseConv2D.
+func DepthwiseConv2D(y, x, w *Tensor, p ConvParams, ep *Epilogue) {
+	DefaultCPU().DepthwiseConv2D(y, x, w, p, ep)
 }
 
 // DepthwiseConv2DBackwardData sets dx (= or +=) the input gradient of
 // DepthwiseConv2D.
-func DepthwiseConv2DBackwardData(dx, dy, w *Tensor, p ConvParams, accumulate bool) {
+func (d CPU) DepthwiseConv2DBackwardData(dx, dy, w *Tensor, p ConvParams, accumulate bool) {
 	checkConv("DepthwiseConv2DBackwardData", p, dx, w, dy, true)
-	kernels.DepthwiseConv2DBackwardData(p, dy.data, w.data, dx.data, accumulate)
+	d.Exec().DepthwiseConv2DBackwardData(p, dy.data, w.data, dx.data, accumulate)
+}
+
+// DepthwiseConv2DBackwardData is DefaultCPU().DepthwiseConv2DBackwardData.
+func DepthwiseConv2DBackwardData(dx, dy, w *Tensor, p ConvParams, accumulate bool) {
+	DefaultCPU().DepthwiseConv2DBackwardData(dx, dy, w, p, accumulate)
 }
 
 // DepthwiseConv2DBackwardFilter sets dw (= or +=) the weight gradient of
 // DepthwiseConv2D.
-func DepthwiseConv2DBackwardFilter(dw, x, dy *Tensor, p ConvParams, accumulate bool) {
+func (d CPU) DepthwiseConv2DBackwardFilter(dw, x, dy *Tensor, p ConvParams, accumulate bool) {
 	checkConv("DepthwiseConv2DBackwardFilter", p, x, dw, dy, true)
-	kernels.DepthwiseConv2DBackwardFilter(p, x.data, dy.data, dw.data, accumulate)
+	d.Exec().DepthwiseConv2DBackwardFilter(p, x.data, dy.data, dw.data, accumulate)
+}
+
+// DepthwiseConv2DBackwardFilter is DefaultCPU().DepthwiseConv2DBackwardFilter.
+func DepthwiseConv2DBackwardFilter(dw, x, dy *Tensor, p ConvParams, accumulate bool) {
+	DefaultCPU().DepthwiseConv2DBackwardFilter(dw, x, dy, p, accumulate)
 }

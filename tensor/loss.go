@@ -181,8 +181,8 @@ const focalCost = 40
 // p_t = σ(x) where z = 1 and 1 − σ(x) where z = 0, and a = alpha where z = 1,
 // 1 − alpha elsewhere (Lin et al. 2017; the TPU/TF2 RetinaNet focal_loss).
 // weights may be nil, per element, or per row of the last axis. It runs on
-// all threads; the result does not depend on how many.
-func SigmoidFocalLoss(logits, targets, weights *Tensor, alpha, gamma float64) float64 {
+// d's threads; the result does not depend on how many.
+func (d CPU) SigmoidFocalLoss(logits, targets, weights *Tensor, alpha, gamma float64) float64 {
 	MustSameShape("SigmoidFocalLoss", logits, targets)
 	n := len(logits.data)
 	chunks := (n + lossChunk - 1) / lossChunk
@@ -192,7 +192,7 @@ func SigmoidFocalLoss(logits, targets, weights *Tensor, alpha, gamma float64) fl
 	*t = focalTask{x: logits.data, z: targets.data[:n], weights: weights,
 		ws: weightStride("SigmoidFocalLoss", logits, weights), alpha: alpha, gamma: gamma,
 		partial: parts}
-	kernels.Parallel(chunks, n*focalCost, t)
+	d.Exec().Parallel(chunks, n*focalCost, t)
 	focalTasks.Put(t)
 	var sum float64
 	for _, p := range parts {
@@ -202,9 +202,14 @@ func SigmoidFocalLoss(logits, targets, weights *Tensor, alpha, gamma float64) fl
 	return sum
 }
 
+// SigmoidFocalLoss is DefaultCPU().SigmoidFocalLoss.
+func SigmoidFocalLoss(logits, targets, weights *Tensor, alpha, gamma float64) float64 {
+	return DefaultCPU().SigmoidFocalLoss(logits, targets, weights, alpha, gamma)
+}
+
 // SigmoidFocalLossGrad sets dx (= or += when accumulate) to
-// scale·∂SigmoidFocalLoss/∂logits. It runs on all threads.
-func SigmoidFocalLossGrad(dx, logits, targets, weights *Tensor, alpha, gamma, scale float64, accumulate bool) {
+// scale·∂SigmoidFocalLoss/∂logits. It runs on d's threads.
+func (d CPU) SigmoidFocalLossGrad(dx, logits, targets, weights *Tensor, alpha, gamma, scale float64, accumulate bool) {
 	MustSameShape("SigmoidFocalLossGrad", dx, logits)
 	MustSameShape("SigmoidFocalLossGrad", logits, targets)
 	n := len(logits.data)
@@ -212,8 +217,13 @@ func SigmoidFocalLossGrad(dx, logits, targets, weights *Tensor, alpha, gamma, sc
 	*t = focalTask{x: logits.data, z: targets.data[:n], dx: dx.data[:n], weights: weights,
 		ws: weightStride("SigmoidFocalLossGrad", logits, weights), alpha: alpha, gamma: gamma,
 		scale: scale, grad: true, accum: accumulate}
-	kernels.Parallel((n+lossChunk-1)/lossChunk, n*focalCost, t)
+	d.Exec().Parallel((n+lossChunk-1)/lossChunk, n*focalCost, t)
 	focalTasks.Put(t)
+}
+
+// SigmoidFocalLossGrad is DefaultCPU().SigmoidFocalLossGrad.
+func SigmoidFocalLossGrad(dx, logits, targets, weights *Tensor, alpha, gamma, scale float64, accumulate bool) {
+	DefaultCPU().SigmoidFocalLossGrad(dx, logits, targets, weights, alpha, gamma, scale, accumulate)
 }
 
 // HuberLoss returns Σ w·h(pred − target) over same-shaped pred and target,

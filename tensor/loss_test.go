@@ -3,8 +3,6 @@ package tensor
 import (
 	"math"
 	"testing"
-
-	"github.com/spinenet-go/spinenet/kernels"
 )
 
 // focalRef is the focal loss from its definition, in float64.
@@ -164,15 +162,15 @@ func TestFocalParallelDeterministic(t *testing.T) {
 			serial += wi * l
 		}
 	}
-	prev := kernels.SetThreads(1)
-	one := SigmoidFocalLoss(x, z, w, 0.25, 1.5)
+	d1, d2 := NewCPU(1), NewCPU(2)
+	defer d1.Close()
+	defer d2.Close()
+	one := d1.SigmoidFocalLoss(x, z, w, 0.25, 1.5)
 	g1 := New(n/3, 3)
-	SigmoidFocalLossGrad(g1, x, z, w, 0.25, 1.5, 0.5, false)
-	kernels.SetThreads(2)
-	two := SigmoidFocalLoss(x, z, w, 0.25, 1.5)
+	d1.SigmoidFocalLossGrad(g1, x, z, w, 0.25, 1.5, 0.5, false)
+	two := d2.SigmoidFocalLoss(x, z, w, 0.25, 1.5)
 	g2 := New(n/3, 3)
-	SigmoidFocalLossGrad(g2, x, z, w, 0.25, 1.5, 0.5, false)
-	kernels.SetThreads(prev)
+	d2.SigmoidFocalLossGrad(g2, x, z, w, 0.25, 1.5, 0.5, false)
 	if one != two || math.Abs(one-serial) > 1e-9*serial {
 		t.Errorf("loss: one thread %v, two %v, serial %v", one, two, serial)
 	}

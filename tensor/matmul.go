@@ -1,15 +1,11 @@
 package tensor
 
-import (
-	"fmt"
-
-	"github.com/spinenet-go/spinenet/kernels"
-)
+import "fmt"
 
 // MatMul sets dst = op(a)·op(b), or dst += op(a)·op(b) when accumulate is
 // true, where op transposes its 2-D argument if the matching flag is set.
 // dst must be m×n for op(a) m×k and op(b) k×n.
-func MatMul(dst, a, b *Tensor, transA, transB, accumulate bool) {
+func (d CPU) MatMul(dst, a, b *Tensor, transA, transB, accumulate bool) {
 	if a.Rank() != 2 || b.Rank() != 2 || dst.Rank() != 2 {
 		panic(&ShapeError{Op: "MatMul", Msg: fmt.Sprintf("want 2-D operands, got %v·%v→%v", a.shape, b.shape, dst.shape)})
 	}
@@ -28,7 +24,12 @@ func MatMul(dst, a, b *Tensor, transA, transB, accumulate bool) {
 	if accumulate {
 		beta = 1
 	}
-	kernels.Sgemm(transA, transB, m, n, k, 1, a.data, a.shape[1], b.data, b.shape[1], beta, dst.data, n)
+	d.Exec().Sgemm(transA, transB, m, n, k, 1, a.data, a.shape[1], b.data, b.shape[1], beta, dst.data, n)
+}
+
+// MatMul is DefaultCPU().MatMul.
+func MatMul(dst, a, b *Tensor, transA, transB, accumulate bool) {
+	DefaultCPU().MatMul(dst, a, b, transA, transB, accumulate)
 }
 
 // AddRowVector sets dst[i, j] += v[j] for a 2-D (or flattened-to-2-D along the

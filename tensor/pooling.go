@@ -1,10 +1,6 @@
 package tensor
 
-import (
-	"fmt"
-
-	"github.com/spinenet-go/spinenet/kernels"
-)
+import "fmt"
 
 // PoolParams returns the parameters of a k×k max-pool with the given stride
 // and padding over an input [N,H,W,C], or a *ShapeError.
@@ -23,19 +19,29 @@ func PoolParams(x []int, k, stride int, pad Padding) (ConvParams, error) {
 // MaxPool2D sets y [N,OH,OW,C] to the window maxima of x [N,H,W,C]; padding
 // never wins. argmax (len y.Len(), or nil at inference) receives the flat
 // index into x of each maximum, for MaxPool2DBackward.
-func MaxPool2D(y, x *Tensor, p ConvParams, argmax []int32) {
+func (d CPU) MaxPool2D(y, x *Tensor, p ConvParams, argmax []int32) {
 	checkPool("MaxPool2D", p, x, y)
 	if argmax != nil && len(argmax) != y.Len() {
 		panic(&ShapeError{Op: "MaxPool2D", Msg: fmt.Sprintf("argmax holds %d, want %d", len(argmax), y.Len())})
 	}
-	kernels.MaxPool2D(p, x.data, y.data, argmax)
+	d.Exec().MaxPool2D(p, x.data, y.data, argmax)
+}
+
+// MaxPool2D is DefaultCPU().MaxPool2D.
+func MaxPool2D(y, x *Tensor, p ConvParams, argmax []int32) {
+	DefaultCPU().MaxPool2D(y, x, p, argmax)
 }
 
 // MaxPool2DBackward sets dx (= or +=) the gradient of MaxPool2D: each dy
 // element goes to the input element that won its window.
-func MaxPool2DBackward(dx, dy *Tensor, p ConvParams, argmax []int32, accumulate bool) {
+func (d CPU) MaxPool2DBackward(dx, dy *Tensor, p ConvParams, argmax []int32, accumulate bool) {
 	checkPool("MaxPool2DBackward", p, dx, dy)
-	kernels.MaxPool2DBackward(p, dy.data, argmax, dx.data, accumulate)
+	d.Exec().MaxPool2DBackward(p, dy.data, argmax, dx.data, accumulate)
+}
+
+// MaxPool2DBackward is DefaultCPU().MaxPool2DBackward.
+func MaxPool2DBackward(dx, dy *Tensor, p ConvParams, argmax []int32, accumulate bool) {
+	DefaultCPU().MaxPool2DBackward(dx, dy, p, argmax, accumulate)
 }
 
 func checkPool(op string, p ConvParams, x, y *Tensor) {
@@ -44,34 +50,54 @@ func checkPool(op string, p ConvParams, x, y *Tensor) {
 }
 
 // GlobalAvgPool sets y [N,C] to the spatial mean of x [N,H,W,C].
-func GlobalAvgPool(y, x *Tensor) {
+func (d CPU) GlobalAvgPool(y, x *Tensor) {
 	n, h, w, c := nhwc("GlobalAvgPool", x)
 	mustShape("GlobalAvgPool", y, n, c)
-	kernels.AvgPoolGlobal(n, h, w, c, x.data, y.data)
+	d.Exec().AvgPoolGlobal(n, h, w, c, x.data, y.data)
+}
+
+// GlobalAvgPool is DefaultCPU().GlobalAvgPool.
+func GlobalAvgPool(y, x *Tensor) {
+	DefaultCPU().GlobalAvgPool(y, x)
 }
 
 // GlobalAvgPoolBackward sets dx [N,H,W,C] (= or +=) dy[n,c]/(H·W).
-func GlobalAvgPoolBackward(dx, dy *Tensor, accumulate bool) {
+func (d CPU) GlobalAvgPoolBackward(dx, dy *Tensor, accumulate bool) {
 	n, h, w, c := nhwc("GlobalAvgPoolBackward", dx)
 	mustShape("GlobalAvgPoolBackward", dy, n, c)
-	kernels.AvgPoolGlobalBackward(n, h, w, c, dy.data, dx.data, accumulate)
+	d.Exec().AvgPoolGlobalBackward(n, h, w, c, dy.data, dx.data, accumulate)
+}
+
+// GlobalAvgPoolBackward is DefaultCPU().GlobalAvgPoolBackward.
+func GlobalAvgPoolBackward(dx, dy *Tensor, accumulate bool) {
+	DefaultCPU().GlobalAvgPoolBackward(dx, dy, accumulate)
 }
 
 // UpsampleNearest resizes x [N,H,W,C] to y [N,OH,OW,C] with TensorFlow 1's
 // nearest-neighbour rule y[oy,ox] = x[⌊oy·H/OH⌋, ⌊ox·W/OW⌋]; for an integer
 // factor this is pixel replication.
-func UpsampleNearest(y, x *Tensor) {
+func (d CPU) UpsampleNearest(y, x *Tensor) {
 	n, h, w, c := nhwc("UpsampleNearest", x)
 	oh, ow := checkResize("UpsampleNearest", n, c, y)
-	kernels.UpsampleNearest(n, h, w, c, oh, ow, x.data, y.data)
+	d.Exec().UpsampleNearest(n, h, w, c, oh, ow, x.data, y.data)
+}
+
+// UpsampleNearest is DefaultCPU().UpsampleNearest.
+func UpsampleNearest(y, x *Tensor) {
+	DefaultCPU().UpsampleNearest(y, x)
 }
 
 // UpsampleNearestBackward sets dx (= or +=) the gradient of UpsampleNearest:
 // each source pixel receives the sum of the gradients of its copies.
-func UpsampleNearestBackward(dx, dy *Tensor, accumulate bool) {
+func (d CPU) UpsampleNearestBackward(dx, dy *Tensor, accumulate bool) {
 	n, h, w, c := nhwc("UpsampleNearestBackward", dx)
 	oh, ow := checkResize("UpsampleNearestBackward", n, c, dy)
-	kernels.UpsampleNearestBackward(n, h, w, c, oh, ow, dy.data, dx.data, accumulate)
+	d.Exec().UpsampleNearestBackward(n, h, w, c, oh, ow, dy.data, dx.data, accumulate)
+}
+
+// UpsampleNearestBackward is DefaultCPU().UpsampleNearestBackward.
+func UpsampleNearestBackward(dx, dy *Tensor, accumulate bool) {
+	DefaultCPU().UpsampleNearestBackward(dx, dy, accumulate)
 }
 
 func nhwc(op string, x *Tensor) (n, h, w, c int) {

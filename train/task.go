@@ -5,6 +5,7 @@ import (
 
 	"github.com/spinenet-go/spinenet/autograd"
 	"github.com/spinenet-go/spinenet/nn"
+	"github.com/spinenet-go/spinenet/tensor"
 )
 
 // Batches iterates over the training batches of one epoch. Run closes it
@@ -29,8 +30,9 @@ type Task[B any] interface {
 	Epoch(epoch, skip int) (Batches[B], error)
 	// Loss builds the loss of a batch on the tape (training mode).
 	Loss(t *autograd.Tape, batch B) (Loss, error)
-	// Evaluate measures the current model on held-out data.
-	Evaluate() (Metrics, error)
+	// Evaluate measures the current model on held-out data, running the
+	// model on dev (the run's thread budget, Options.Threads).
+	Evaluate(dev tensor.CPU) (Metrics, error)
 	// Metadata describes the model for the checkpoints and weights files.
 	Metadata() (map[string]string, error)
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/spinenet-go/spinenet/autograd"
 	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/optim"
+	"github.com/spinenet-go/spinenet/tensor"
 )
 
 // Options configure the training itself; the outputs are hooks.
@@ -38,6 +39,13 @@ type Options struct {
 	SGD      optim.SGDConfig
 	// Seed seeds the tape's stochastic-depth/dropout generator.
 	Seed uint64
+	// Threads is the run's thread budget: the training steps, batch-norm
+	// recalibration and evaluation run their kernels on a device of this
+	// many threads, with worker threads of its own (0: all cores, on
+	// tensor.DefaultCPU()). Runs side by side in one process, each with
+	// its own budget, do not share worker threads; the weights a run
+	// computes do not depend on its budget.
+	Threads int
 	// LogEvery closes a logging window (Hook.Window) every this many
 	// steps and at the last step (default 10).
 	LogEvery int
@@ -273,6 +281,9 @@ func Run[B any](ctx context.Context, task Task[B], opt Options, hooks ...Hook) (
 	if opt.FreezeBN < 0 || opt.FreezeBN >= opt.Steps {
 		return nil, fmt.Errorf("train: FreezeBN %d must be in [0, Steps=%d)", opt.FreezeBN, opt.Steps)
 	}
+	if opt.Threads < 0 {
+		return nil, fmt.Errorf("train: Threads %d, want ≥ 0 (0: all cores)", opt.Threads)
+	}
 	g := task.Graph()
 	sgd, err := optim.NewSGD(g.Params(), opt.SGD)
 	if err != nil {
@@ -282,7 +293,14 @@ func Run[B any](ctx context.Context, task Task[B], opt Options, hooks ...Hook) (
 	if err != nil {
 		return nil, fmt.Errorf("train: config: %w", err)
 	}
-	l := &Loop{ctx: ctx, opt: opt, graph: g, tape: autograd.NewTape(opt.Seed), sgd: sgd,
+	dev := tensor.DefaultCPU()
+	if opt.Threads > 0 {
+		dev = tensor.NewCPU(opt.Threads)
+		defer dev.Close()
+	}
+	tape := autograd.NewTape(opt.Seed)
+	tape.SetDevice(dev)
+	l := &Loop{ctx: ctx, opt: opt, graph: g, tape: tape, sgd: sgd,
 		st: State{Config: cfgJSON}, stepsPerEpoch: task.StepsPerEpoch(), calibratedAt: -1, hooks: hooks}
 	resumedFrozen := false
 	if opt.Resume != "" {
@@ -293,7 +311,7 @@ func Run[B any](ctx context.Context, task Task[B], opt Options, hooks ...Hook) (
 	if l.meta, err = task.Metadata(); err != nil {
 		return nil, err
 	}
-	l.evaluate = task.Evaluate
+	l.evaluate = func() (Metrics, error) { return task.Evaluate(dev) }
 	l.recalibrate = func(batches int) error {
 		// Not cancellable: a half-done recalibration would leave the
 		// statistics and the tape's generator where no checkpoint can

@@ -32,6 +32,18 @@ type toyTask struct {
 	blocked chan struct{}
 	epochs  int // iterators opened
 	closes  int // iterators closed
+	size    int // image side (0: 4)
+	// lossThreads and evalThreads record the thread budgets of the
+	// devices Loss and Evaluate were last given.
+	lossThreads, evalThreads int
+	wakeups                  int64 // worker wake-ups of the Loss device so far
+}
+
+func (t *toyTask) side() int {
+	if t.size == 0 {
+		return 4
+	}
+	return t.size
 }
 
 func newToyTask() *toyTask {
@@ -68,15 +80,17 @@ func (b *toyBatches) Next(ctx context.Context) (toyBatch, bool, error) {
 	}
 	rng := rand.New(rand.NewPCG(uint64(b.epoch), uint64(b.index)))
 	b.index++
-	x := tensor.New(b.t.batch, 4, 4, 2)
+	side := b.t.side()
+	x := tensor.New(b.t.batch, side, side, 2)
 	labels := make([]int32, b.t.batch)
+	per := side * side * 2
 	for i := range b.t.batch {
 		sign := float32(1)
 		if rng.IntN(2) == 0 {
 			sign, labels[i] = -1, 1
 		}
-		for j := range 32 {
-			x.Data()[i*32+j] = sign*0.5 + float32(rng.NormFloat64())
+		for j := range per {
+			x.Data()[i*per+j] = sign*0.5 + float32(rng.NormFloat64())
 		}
 	}
 	return toyBatch{x, labels}, true, nil
@@ -95,6 +109,8 @@ func (t *toyTask) Epoch(e, skip int) (Batches[toyBatch], error) {
 func (t *toyTask) Loss(tp *autograd.Tape, b toyBatch) (Loss, error) {
 	x := b.x
 	t.seen++
+	t.lossThreads = tp.Device().Threads()
+	t.wakeups = tp.Device().Exec().Wakeups()
 	if t.nanAt > 0 && t.seen == t.nanAt {
 		x.Data()[0] = float32(nan())
 	}
@@ -102,9 +118,12 @@ func (t *toyTask) Loss(tp *autograd.Tape, b toyBatch) (Loss, error) {
 	loss := tp.SoftmaxCrossEntropy(out[0], b.labels, 0)
 	return Loss{Total: loss, Parts: []LossPart{{"ce", float64(loss.Value.Data()[0])}}, Images: t.batch}, nil
 }
-func (t *toyTask) Evaluate() (Metrics, error) {
+func (t *toyTask) Evaluate(dev tensor.CPU) (Metrics, error) {
+	t.evalThreads = dev.Threads()
 	b, _, _ := (&toyBatches{t: t, epoch: 999}).Next(context.Background())
-	out := t.g.Forward(autograd.NewInferenceTape(), autograd.NewConstant(b.x))
+	tp := autograd.NewInferenceTape()
+	tp.SetDevice(dev)
+	out := t.g.Forward(tp, autograd.NewConstant(b.x))
 	acc := autograd.TopKAccuracy(out[0].Value, b.labels, 1)
 	return Metrics{{Name: "accuracy", Value: acc}, {Name: "error", Value: 1 - acc, Secondary: true}}, nil
 }
@@ -135,6 +154,57 @@ func sameWeights(t *testing.T, a, b *nn.Graph) {
 				t.Fatalf("%s[%d]: resumed %v, uninterrupted %v", name, i, sb[name].Data()[i], v)
 			}
 		}
+	}
+}
+
+// Two runs side by side in one process, with a budget of one thread each,
+// end with bitwise the weights each ends with alone, on one thread or on
+// two: a run's thread budget neither leaks into the other run nor changes
+// its results. (Under -race this also checks that the runs share no
+// unguarded state.)
+func TestSideBySideRunsAreExact(t *testing.T) {
+	const steps = 8
+	task := func() *toyTask {
+		k := newToyTask()
+		k.size = 48 // large enough for the kernels to split work across threads
+		return k
+	}
+	run := func(k *toyTask, seed uint64, threads int) {
+		opt := toyOptions(steps)
+		opt.Seed, opt.Threads = seed, threads
+		if _, err := Run(context.Background(), k, opt, toyOutputs(t.TempDir())...); err != nil {
+			t.Error(err)
+		}
+	}
+	seeds := []uint64{7, 8}
+	alone := make([]*toyTask, len(seeds))
+	for i, seed := range seeds {
+		alone[i] = task()
+		run(alone[i], seed, 1)
+		if alone[i].lossThreads != 1 || alone[i].evalThreads != 1 {
+			t.Fatalf("Threads=1: the steps ran on %d threads, evaluation on %d", alone[i].lossThreads, alone[i].evalThreads)
+		}
+	}
+	two := task()
+	run(two, seeds[0], 2)
+	if two.lossThreads != 2 || two.wakeups == 0 {
+		t.Fatalf("Threads=2: the steps ran on %d threads with %d worker wake-ups", two.lossThreads, two.wakeups)
+	}
+	sameWeights(t, alone[0].g, two.g)
+	side := make([]*toyTask, len(seeds))
+	done := make(chan struct{})
+	for i, seed := range seeds {
+		side[i] = task()
+		go func() {
+			defer func() { done <- struct{}{} }()
+			run(side[i], seed, 1)
+		}()
+	}
+	for range seeds {
+		<-done
+	}
+	for i := range seeds {
+		sameWeights(t, alone[i].g, side[i].g)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spinenet-go/spinenet/internal/cpu"
 	"github.com/spinenet-go/spinenet/kernels"
+	"github.com/spinenet-go/spinenet/tensor"
 )
 
 // Result is one kernel's measurement.
@@ -38,13 +39,17 @@ type Options struct {
 	MinRuns int
 	// Only, if non-empty, restricts the run to kernels with these names.
 	Only []string
+	// Device is where the kernels and models run: its thread budget is the
+	// one measured (the zero value: tensor.DefaultCPU(), every core).
+	Device tensor.CPU
 }
 
 // Case is one benchmarked kernel: Setup allocates its operands and returns
-// the function that runs it once and the floating-point operations per run.
+// the function that runs it once on e and the floating-point operations per
+// run.
 type Case struct {
 	Name  string
-	Setup func() (run func(), flops float64)
+	Setup func(e *kernels.Exec) (run func(), flops float64)
 }
 
 // KernelCases returns the kernels `spinenet bench kernels` reports. GFLOP/s
@@ -65,17 +70,18 @@ func KernelCases() []Case {
 
 // direct runs a case with Winograd switched off, so the table shows what the
 // direct (implicit-GEMM) convolution reaches next to the default.
-func direct(setup func() (func(), float64)) func() (func(), float64) {
-	return func() (func(), float64) {
-		run, flops := setup()
+func direct(setup func(*kernels.Exec) (func(), float64)) func(*kernels.Exec) (func(), float64) {
+	return func(e *kernels.Exec) (func(), float64) {
+		run, flops := setup(e)
 		return func() {
-			defer kernels.SetWinograd(kernels.SetWinograd(false))
+			defer e.SetWinograd(e.SetWinograd(false))
 			run()
 		}, flops
 	}
 }
 
-// RunKernels measures the FMA peak with every worker thread, then each case.
+// RunKernels measures the FMA peak on opt.Device's threads, then each case
+// on opt.Device.
 func RunKernels(cases []Case, opt Options) Report {
 	if opt.MinTime == 0 {
 		opt.MinTime = 1500 * time.Millisecond
@@ -83,14 +89,15 @@ func RunKernels(cases []Case, opt Options) Report {
 	if opt.MinRuns == 0 {
 		opt.MinRuns = 5
 	}
-	threads := kernels.Threads()
+	e := opt.Device.Exec()
+	threads := e.Threads()
 	rep := Report{Threads: threads, ISA: cpu.Enabled().String()}
 	peak := MeasurePeak(threads)
 	for _, c := range cases {
 		if len(opt.Only) > 0 && !slices.Contains(opt.Only, c.Name) {
 			continue
 		}
-		run, flops := c.Setup()
+		run, flops := c.Setup(e)
 		med, n := Median(run, opt.MinTime, opt.MinRuns)
 		rep.Kernels = append(rep.Kernels, Result{Name: c.Name, GFLOPS: flops / med.Seconds() / 1e9, MedianMs: float64(med.Microseconds()) / 1e3, Runs: n})
 	}
@@ -137,11 +144,11 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 	return s
 }
 
-func setupSgemm(m, n, k int) func() (func(), float64) {
-	return func() (func(), float64) {
+func setupSgemm(m, n, k int) func(*kernels.Exec) (func(), float64) {
+	return func(e *kernels.Exec) (func(), float64) {
 		rng := rand.New(rand.NewPCG(1, 1))
 		a, b, c := randSlice(rng, m*k), randSlice(rng, k*n), make([]float32, m*n)
-		return func() { kernels.Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n) }, 2 * float64(m) * float64(n) * float64(k)
+		return func() { e.Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n) }, 2 * float64(m) * float64(n) * float64(k)
 	}
 }
 
@@ -159,22 +166,22 @@ func convFlops(p kernels.ConvParams) float64 {
 
 // setupConv is the 3×3 64→64 convolution on 1×160×160×64, forward only or
 // forward plus the input- and weight-gradient passes.
-func setupConv(backward bool) func() (func(), float64) {
-	return func() (func(), float64) {
+func setupConv(backward bool) func(*kernels.Exec) (func(), float64) {
+	return func(e *kernels.Exec) (func(), float64) {
 		rng := rand.New(rand.NewPCG(2, 2))
 		p := sameConv(1, 160, 160, 64, 3, 64, 1)
 		x := randSlice(rng, p.N*p.H*p.W*p.C)
 		w := randSlice(rng, p.KH*p.KW*p.C*p.OC)
 		y := make([]float32, p.N*p.OutH()*p.OutW()*p.OC)
 		if !backward {
-			return func() { kernels.Conv2D(p, x, w, y, nil) }, convFlops(p)
+			return func() { e.Conv2D(p, x, w, y, nil) }, convFlops(p)
 		}
 		dy := randSlice(rng, len(y))
 		dx, dw := make([]float32, len(x)), make([]float32, len(w))
 		return func() {
-			kernels.Conv2D(p, x, w, y, nil)
-			kernels.Conv2DBackwardData(p, dy, w, dx, false)
-			kernels.Conv2DBackwardFilter(p, x, dy, dw, false)
+			e.Conv2D(p, x, w, y, nil)
+			e.Conv2DBackwardData(p, dy, w, dx, false)
+			e.Conv2DBackwardFilter(p, x, dy, dw, false)
 		}, 3 * convFlops(p)
 	}
 }
@@ -183,7 +190,7 @@ func setupConv(backward bool) func() (func(), float64) {
 // folded into the weights: 1×1 256→64 → ReLU → 3×3 64→64 → ReLU → 1×1 64→256,
 // plus the identity shortcut, ReLU; 80×80, batch 1. Bias, residual add and
 // activations run in the GEMM epilogues.
-func setupBottleneck() (func(), float64) {
+func setupBottleneck(e *kernels.Exec) (func(), float64) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	p1 := sameConv(1, 80, 80, 256, 1, 64, 1)
 	p2 := sameConv(1, 80, 80, 64, 3, 64, 1)
@@ -196,8 +203,8 @@ func setupBottleneck() (func(), float64) {
 	e2 := &kernels.Epilogue{Bias: b2, Act: kernels.ActReLU}
 	e3 := &kernels.Epilogue{Bias: b3, Residual: x, LdResidual: 256, Act: kernels.ActReLU}
 	return func() {
-		kernels.Conv2D(p1, x, w1, t1, e1)
-		kernels.Conv2D(p2, t1, w2, t2, e2)
-		kernels.Conv2D(p3, t2, w3, y, e3)
+		e.Conv2D(p1, x, w1, t1, e1)
+		e.Conv2D(p2, t1, w2, t2, e2)
+		e.Conv2D(p3, t2, w3, y, e3)
 	}, convFlops(p1) + convFlops(p2) + convFlops(p3)
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/spinenet-go/spinenet/infer"
-	"github.com/spinenet-go/spinenet/kernels"
 	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/tensor"
 )
@@ -40,8 +39,8 @@ type KindTime struct {
 }
 
 // RunModel compiles g for inference and times it on random size×size
-// images (median of repeated runs after a warm-up that also plans the
-// buffers), with the FMA peak measured before and after.
+// images on opt.Device (median of repeated runs after a warm-up that also
+// plans the buffers), with the FMA peak measured before and after.
 func RunModel(g *nn.Graph, name, head string, size, batch int, opt Options, copt infer.Options) (ModelResult, error) {
 	if opt.MinTime == 0 {
 		opt.MinTime = 3 * time.Second
@@ -49,7 +48,7 @@ func RunModel(g *nn.Graph, name, head string, size, batch int, opt Options, copt
 	if opt.MinRuns == 0 {
 		opt.MinRuns = 5
 	}
-	r := ModelResult{Model: name, Size: size, Head: head, Batch: batch, Threads: kernels.Threads()}
+	r := ModelResult{Model: name, Size: size, Head: head, Batch: batch, Threads: opt.Device.Threads()}
 	acc, err := g.Account(size, size)
 	if err != nil {
 		return r, err
@@ -65,6 +64,7 @@ func RunModel(g *nn.Graph, name, head string, size, batch int, opt Options, copt
 		x.Data()[i] = float32(rng.NormFloat64())
 	}
 	arena := m.NewArena()
+	arena.SetDevice(opt.Device)
 	peak := MeasurePeak(r.Threads)
 	var runErr error
 	med, n := Median(func() {

@@ -8,7 +8,6 @@ import (
 	"github.com/spinenet-go/spinenet/autograd"
 	"github.com/spinenet-go/spinenet/detection"
 	"github.com/spinenet-go/spinenet/detection/box"
-	"github.com/spinenet-go/spinenet/kernels"
 	"github.com/spinenet-go/spinenet/optim"
 	"github.com/spinenet-go/spinenet/tensor"
 	"github.com/spinenet-go/spinenet/train"
@@ -34,7 +33,7 @@ type TrainResult struct {
 // RunTrainStep times full RetinaNet training steps — train.Stepper.Step:
 // forward in training mode, focal + Huber loss against random boxes,
 // backward, SGD update, tape reset — on random size×size images, median
-// over the timed steps after two warm-up steps.
+// over the timed steps after two warm-up steps, on opt.Device.
 func RunTrainStep(m *detection.Model, name string, size, batch int, opt Options) (TrainResult, error) {
 	if opt.MinTime == 0 {
 		opt.MinTime = 10 * time.Second
@@ -42,7 +41,7 @@ func RunTrainStep(m *detection.Model, name string, size, batch int, opt Options)
 	if opt.MinRuns == 0 {
 		opt.MinRuns = 3
 	}
-	r := TrainResult{Model: name, Size: size, Batch: batch, Threads: kernels.Threads()}
+	r := TrainResult{Model: name, Size: size, Batch: batch, Threads: opt.Device.Threads()}
 	g := m.Graph()
 	acc, err := g.Account(size, size)
 	if err != nil {
@@ -70,8 +69,10 @@ func RunTrainStep(m *detection.Model, name string, size, batch int, opt Options)
 	if err != nil {
 		return r, err
 	}
+	tape := autograd.NewTape(1)
+	tape.SetDevice(opt.Device)
 	stepper := &train.Stepper[*autograd.Var]{
-		Tape: autograd.NewTape(1), SGD: sgd, Schedule: optim.Constant(1e-4),
+		Tape: tape, SGD: sgd, Schedule: optim.Constant(1e-4),
 		LossFn: func(tape *autograd.Tape, in *autograd.Var) (train.Loss, error) {
 			cls, boxes := m.Outputs(g.Forward(tape, in))
 			l, err := m.Loss(tape, cls, boxes, anchors, gts, detection.DefaultLoss())

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spinenet-go/spinenet/infer"
 	"github.com/spinenet-go/spinenet/internal/bench"
-	"github.com/spinenet-go/spinenet/kernels"
+	"github.com/spinenet-go/spinenet/tensor"
 )
 
 type benchKernelsOptions struct {
@@ -93,9 +93,8 @@ func runBenchModel(opt benchModelOptions, stdout, stderr io.Writer) error {
 	if opt.Size < 1 || opt.Batch < 1 || opt.Threads < 0 {
 		return usageError{fmt.Errorf("--size, --batch and --threads must be positive")}
 	}
-	if opt.Threads > 0 {
-		defer kernels.SetThreads(kernels.SetThreads(opt.Threads))
-	}
+	dev := threadBudget(opt.Threads)
+	defer dev.Close()
 	b, err := opt.model.build(false)
 	if err != nil {
 		return err
@@ -105,11 +104,12 @@ func runBenchModel(opt benchModelOptions, stdout, stderr io.Writer) error {
 		head = "none"
 	}
 	if !opt.JSON {
-		fmt.Fprintf(stderr, "timing SpineNet-%s (head: %s) at %d×%d, batch %d, on %d threads…\n", b.Desc.Arch.Name, head, opt.Size, opt.Size, opt.Batch, kernels.Threads())
+		fmt.Fprintf(stderr, "timing SpineNet-%s (head: %s) at %d×%d, batch %d, on %d threads…\n", b.Desc.Arch.Name, head, opt.Size, opt.Size, opt.Batch, dev.Threads())
 	}
 	copt := infer.DefaultOptions()
 	copt.Winograd = !opt.NoWino
-	r, err := bench.RunModel(b.Graph, b.Desc.Arch.Name, head, opt.Size, opt.Batch, bench.Options{MinTime: opt.MinTime}, copt)
+	copt.Device = dev
+	r, err := bench.RunModel(b.Graph, b.Desc.Arch.Name, head, opt.Size, opt.Batch, bench.Options{MinTime: opt.MinTime, Device: dev}, copt)
 	if err != nil {
 		return err
 	}
@@ -130,13 +130,12 @@ func runBenchKernels(opt benchKernelsOptions, stdout, stderr io.Writer) error {
 	if opt.Threads < 0 {
 		return usageError{fmt.Errorf("--threads must be positive, got %d", opt.Threads)}
 	}
-	if opt.Threads > 0 {
-		defer kernels.SetThreads(kernels.SetThreads(opt.Threads))
-	}
+	dev := threadBudget(opt.Threads)
+	defer dev.Close()
 	if !opt.JSON {
-		fmt.Fprintf(stderr, "measuring the FMA peak and %d kernels on %d threads…\n", len(bench.KernelCases()), kernels.Threads())
+		fmt.Fprintf(stderr, "measuring the FMA peak and %d kernels on %d threads…\n", len(bench.KernelCases()), dev.Threads())
 	}
-	rep := bench.RunKernels(bench.KernelCases(), bench.Options{MinTime: opt.MinTime, Only: opt.Only})
+	rep := bench.RunKernels(bench.KernelCases(), bench.Options{MinTime: opt.MinTime, Only: opt.Only, Device: dev})
 	if opt.JSON {
 		return json.NewEncoder(stdout).Encode(rep)
 	}
@@ -149,12 +148,22 @@ func runBenchKernels(opt benchKernelsOptions, stdout, stderr io.Writer) error {
 	return tw.Flush()
 }
 
+// threadBudget returns the device of a --threads flag: all cores (the
+// default device) for 0, else a device of its own with that many threads.
+func threadBudget(threads int) tensor.CPU {
+	if threads == 0 {
+		return tensor.DefaultCPU()
+	}
+	return tensor.NewCPU(threads)
+}
+
 type benchTrainOptions struct {
 	model   modelFlags
 	Size    int
 	Batch   int
 	Classes int
 	JSON    bool
+	Threads int
 	MinTime time.Duration
 }
 
@@ -169,9 +178,11 @@ boxes, and prints the median step time, images per second and effective GFLOP/s
 (3 × forward multiply-adds × 2 per step).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opt.Size < 32 || opt.Batch < 1 {
-				return usageError{fmt.Errorf("--size must be ≥ 32 and --batch ≥ 1")}
+			if opt.Size < 32 || opt.Batch < 1 || opt.Threads < 0 {
+				return usageError{fmt.Errorf("--size must be ≥ 32, --batch ≥ 1 and --threads ≥ 0")}
 			}
+			dev := threadBudget(opt.Threads)
+			defer dev.Close()
 			d, err := opt.model.resolve()
 			if err != nil {
 				return err
@@ -182,9 +193,9 @@ boxes, and prints the median step time, images per second and effective GFLOP/s
 			}
 			a := d.Arch
 			if !opt.JSON {
-				fmt.Fprintf(stderr, "timing SpineNet-%s RetinaNet training at %d×%d, batch %d, on %d threads…\n", a.Name, opt.Size, opt.Size, opt.Batch, kernels.Threads())
+				fmt.Fprintf(stderr, "timing SpineNet-%s RetinaNet training at %d×%d, batch %d, on %d threads…\n", a.Name, opt.Size, opt.Size, opt.Batch, dev.Threads())
 			}
-			r, err := bench.RunTrainStep(m, a.Name, opt.Size, opt.Batch, bench.Options{MinTime: opt.MinTime})
+			r, err := bench.RunTrainStep(m, a.Name, opt.Size, opt.Batch, bench.Options{MinTime: opt.MinTime, Device: dev})
 			if err != nil {
 				return err
 			}
@@ -201,6 +212,7 @@ boxes, and prints the median step time, images per second and effective GFLOP/s
 	cmd.Flags().IntVar(&opt.Batch, "batch", 2, "images per step")
 	cmd.Flags().IntVar(&opt.Classes, "classes", 91, "head classes")
 	cmd.Flags().BoolVar(&opt.JSON, "json", false, "print one JSON object")
+	cmd.Flags().IntVar(&opt.Threads, "threads", 0, "worker threads (default: all cores)")
 	cmd.Flags().DurationVar(&opt.MinTime, "min-time", 10*time.Second, "least time spent timing")
 	return cmd
 }

@@ -125,7 +125,7 @@ func TestHelpAndCompletion(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"info", "--size", "0"}, {"info", "--head", "fpn"}, {"nope"}, {"import", "one"}, {"forward"}, {"models", "extra"}, {"info", "--activation", "gelu"}, {"info", "--pooling", "avg"}} {
+	for _, args := range [][]string{{"info", "--size", "0"}, {"info", "--head", "fpn"}, {"nope"}, {"import", "one"}, {"forward"}, {"models", "extra"}, {"info", "--activation", "gelu"}, {"info", "--pooling", "avg"}, {"train", "--config", "x.yaml", "--threads", "-1"}, {"bench", "train", "--threads", "-1"}, {"bench", "model", "--threads", "-1"}} {
 		if _, _, code := run(t, args...); code != ExitUsage {
 			t.Errorf("%v: exit %d, want %d", args, code, ExitUsage)
 		}
@@ -173,7 +173,7 @@ func TestImportForwardGolden(t *testing.T) {
 func TestTrainEvalDetectCommands(t *testing.T) {
 	dir := t.TempDir()
 	cfg := "../../recipe/testdata/shapes-tiny.yaml"
-	if _, errs, code := run(t, "train", "--config", cfg, "--steps", "15", "--output", dir, "--quiet"); code != 0 {
+	if _, errs, code := run(t, "train", "--config", cfg, "--steps", "15", "--output", dir, "--quiet", "--threads", "1"); code != 0 {
 		t.Fatalf("train: %s", errs)
 	}
 	w := filepath.Join(dir, "model.safetensors")

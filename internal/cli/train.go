@@ -55,6 +55,7 @@ SIGTERM stops it after the current step, writing the checkpoint there.`,
 	cmd.Flags().IntVar(&opt.Steps, "steps", 0, "total optimizer steps (overrides the config)")
 	cmd.Flags().IntVar(&opt.Epochs, "epochs", 0, "epochs (overrides the config)")
 	cmd.Flags().BoolVar(&opt.Quiet, "quiet", false, "no progress bar")
+	cmd.Flags().IntVar(&opt.Threads, "threads", 0, "compute threads (overrides train.threads; default: all cores)")
 	return cmd
 }
 
@@ -63,6 +64,9 @@ SIGTERM stops it after the current step, writing the checkpoint there.`,
 func runTrain(ctx context.Context, opt trainOptions, stdout, stderr io.Writer) error {
 	if opt.Config == "" {
 		return usageError{fmt.Errorf("--config is required")}
+	}
+	if opt.Threads < 0 {
+		return usageError{fmt.Errorf("--threads must be ≥ 0 (0: the config's train.threads, else all cores), got %d", opt.Threads)}
 	}
 	c, err := recipe.Load(opt.Config)
 	if err != nil {
@@ -76,6 +80,9 @@ func runTrain(ctx context.Context, opt trainOptions, stdout, stderr io.Writer) e
 	}
 	if opt.Epochs > 0 {
 		c.Train.Epochs, c.Train.Steps = opt.Epochs, 0
+	}
+	if opt.Threads > 0 {
+		c.Train.Threads = opt.Threads
 	}
 	var progress io.Writer = stderr
 	if opt.Quiet {
