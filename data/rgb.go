@@ -182,7 +182,8 @@ func DecodeFile(dst *RGB, path string) (*RGB, error) {
 }
 
 // Decode decodes a JPEG or PNG stream into dst (see ToRGB). The header is
-// read first and an image of more than MaxImagePixels pixels is refused.
+// read first; an empty image (a zero width or height) and one of more than
+// MaxImagePixels pixels are refused.
 func Decode(dst *RGB, r io.Reader) (*RGB, error) {
 	img, err := DecodeImage(r)
 	if err != nil {
@@ -200,7 +201,10 @@ func DecodeImage(r io.Reader) (image.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode header: %w", err)
 	}
-	if cfg.Width < 0 || cfg.Height < 0 || int64(cfg.Width)*int64(cfg.Height) > int64(MaxImagePixels) {
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, fmt.Errorf("image is %d×%d pixels: an empty image", cfg.Width, cfg.Height)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > int64(MaxImagePixels) {
 		return nil, fmt.Errorf("image is %d×%d pixels, more than data.MaxImagePixels = %d", cfg.Width, cfg.Height, MaxImagePixels)
 	}
 	img, _, err := image.Decode(io.MultiReader(&head, r))
