@@ -297,7 +297,9 @@ func (t *ClassificationTask) crossEntropy(logits *tensor.Tensor, labels []int32)
 // statistics, no dropout or stochastic depth; compiled with infer) over the
 // validation set and returns "top1" (the headline), "top5" (fractions) and
 // the secondary "loss" (mean unsmoothed cross-entropy).
-func (t *ClassificationTask) Evaluate(dev tensor.CPU) (train.Metrics, error) {
+//
+// It stops with ctx.Err() between batches once ctx is done.
+func (t *ClassificationTask) Evaluate(ctx context.Context, dev tensor.CPU) (train.Metrics, error) {
 	run, err := t.predictor(dev)
 	if err != nil {
 		return nil, err
@@ -311,6 +313,9 @@ func (t *ClassificationTask) Evaluate(dev tensor.CPU) (train.Metrics, error) {
 	var top1, top5 int
 	var ce float64
 	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		b, err := ld.NextBatch()
 		if err != nil {
 			return nil, err
@@ -399,12 +404,12 @@ func TrainClassification(ctx context.Context, c *Config, resume bool, progress, 
 // EvaluateClassification evaluates a classification weights file (written
 // by train.Run as model.safetensors) on the validation set of c. The model
 // and its preprocessing come from the file's metadata; c supplies the data.
-func EvaluateClassification(c *Config, weightsPath string) (train.Metrics, error) {
+func EvaluateClassification(ctx context.Context, c *Config, weightsPath string) (train.Metrics, error) {
 	t, err := LoadClassificationTask(c, weightsPath)
 	if err != nil {
 		return nil, err
 	}
-	return t.Evaluate(tensor.DefaultCPU())
+	return t.Evaluate(ctx, tensor.DefaultCPU())
 }
 
 // LoadClassificationTask loads the data of c and the model of a

@@ -71,7 +71,7 @@ func TestClassificationTiny(t *testing.T) {
 	}
 	// The weights file alone (with the config's data) reproduces the final
 	// evaluation.
-	ev, err := EvaluateClassification(c, filepath.Join(c.Train.Output, train.WeightsFile))
+	ev, err := EvaluateClassification(context.Background(), c, filepath.Join(c.Train.Output, train.WeightsFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -235,9 +235,10 @@ func (t *DetectionTask) Loss(tp *autograd.Tape, b *data.Batch) (train.Loss, erro
 }
 
 // Evaluate implements train.Task: COCO box AP of the current weights on the
-// validation set (StatsMetrics), with the model running on dev.
-func (t *DetectionTask) Evaluate(dev tensor.CPU) (train.Metrics, error) {
-	dets, err := t.Detect(dev, t.Val, t.Source)
+// validation set (StatsMetrics), with the model running on dev. It stops
+// with ctx.Err() between images once ctx is done.
+func (t *DetectionTask) Evaluate(ctx context.Context, dev tensor.CPU) (train.Metrics, error) {
+	dets, err := t.Detect(ctx, dev, t.Val, t.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -262,8 +263,8 @@ func StatsMetrics(r *cocoeval.Result) train.Metrics {
 // Detect runs the current model (compiled for inference) over every image
 // of ds with the evaluation transform and returns COCO detections in
 // original image pixels with the dataset's category ids. The model runs on
-// dev.
-func (t *DetectionTask) Detect(dev tensor.CPU, ds *data.Dataset, src data.ImageSource) ([]cocoeval.Detection, error) {
+// dev; it stops with ctx.Err() between images once ctx is done.
+func (t *DetectionTask) Detect(ctx context.Context, dev tensor.CPU, ds *data.Dataset, src data.ImageSource) ([]cocoeval.Detection, error) {
 	opt := predict.DefaultOptions()
 	opt.Post = t.Post
 	opt.Compile.Device = dev
@@ -271,13 +272,13 @@ func (t *DetectionTask) Detect(dev tensor.CPU, ds *data.Dataset, src data.ImageS
 	if err != nil {
 		return nil, err
 	}
-	return detectDataset(p, ds, src, t.cfg.Train.Workers)
+	return detectDataset(ctx, p, ds, src, t.cfg.Train.Workers)
 }
 
 // detectDataset runs a detector over a dataset (images decoded and
 // transformed ahead on workers goroutines) and returns COCO detections in
 // original pixels with the dataset's category ids.
-func detectDataset(p *predict.Predictor, ds *data.Dataset, src data.ImageSource, workers int) ([]cocoeval.Detection, error) {
+func detectDataset(ctx context.Context, p *predict.Predictor, ds *data.Dataset, src data.ImageSource, workers int) ([]cocoeval.Detection, error) {
 	l, err := data.NewLoader(ds, data.LoaderConfig{BatchSize: 1, Workers: workers, Epochs: 1, Transform: p.Transform(), Source: src})
 	if err != nil {
 		return nil, err
@@ -288,7 +289,7 @@ func detectDataset(p *predict.Predictor, ds *data.Dataset, src data.ImageSource,
 		if err != nil {
 			return nil, err
 		}
-		found, err := p.DetectPrepared(context.Background(), b.Images, b.Placements[0])
+		found, err := p.DetectPrepared(ctx, b.Images, b.Placements[0])
 		if err != nil {
 			return nil, err
 		}
@@ -312,8 +313,9 @@ func (t *DetectionTask) Metadata() (map[string]string, error) { return t.Detecto
 
 // EvaluateDetection scores a RetinaNet weights file (model.safetensors of a
 // training run) with COCO box AP on the validation data of c. The model,
-// its anchors and input size come from the file; c supplies the data.
-func EvaluateDetection(c *Config, weightsPath string) (*cocoeval.Result, error) {
+// its anchors and input size come from the file; c supplies the data. It
+// stops with ctx.Err() between images once ctx is done.
+func EvaluateDetection(ctx context.Context, c *Config, weightsPath string) (*cocoeval.Result, error) {
 	if c.Task != "detection" {
 		return nil, &ConfigError{Key: "task", Reason: fmt.Sprintf("%q, want detection", c.Task)}
 	}
@@ -332,7 +334,7 @@ func EvaluateDetection(c *Config, weightsPath string) (*cocoeval.Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	dets, err := detectDataset(p, t.Val, t.Source, c.Train.Workers)
+	dets, err := detectDataset(ctx, p, t.Val, t.Source, c.Train.Workers)
 	if err != nil {
 		return nil, err
 	}

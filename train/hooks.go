@@ -58,7 +58,9 @@ func finished(l *Loop, cause error) bool { return cause == nil || l.Interrupted(
 
 // Evaluation evaluates (Loop.Evaluate) every every steps (0: never during
 // the run; not at the last step, nor once the context is done) and at the
-// end of a completed run.
+// end of a completed run. An evaluation that the context stops interrupts
+// the run at that step (the checkpoint is written as for any interruption);
+// a resumed run goes on from the next step and does not redo it.
 func Evaluation(every int) Hook {
 	return Hook{
 		AfterStep: func(l *Loop, _ StepResult) error {

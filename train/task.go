@@ -31,8 +31,11 @@ type Task[B any] interface {
 	// Loss builds the loss of a batch on the tape (training mode).
 	Loss(t *autograd.Tape, batch B) (Loss, error)
 	// Evaluate measures the current model on held-out data, running the
-	// model on dev (the run's thread budget, Options.Threads).
-	Evaluate(dev tensor.CPU) (Metrics, error)
+	// model on dev (the run's thread budget, Options.Threads). It should
+	// return ctx.Err() soon after ctx is done (between images or batches):
+	// Run passes its own context, so a cancelled run does not wait for a
+	// whole evaluation.
+	Evaluate(ctx context.Context, dev tensor.CPU) (Metrics, error)
 	// Metadata describes the model for the checkpoints and weights files.
 	Metadata() (map[string]string, error)
 }

@@ -311,7 +311,7 @@ func Run[B any](ctx context.Context, task Task[B], opt Options, hooks ...Hook) (
 	if l.meta, err = task.Metadata(); err != nil {
 		return nil, err
 	}
-	l.evaluate = func() (Metrics, error) { return task.Evaluate(dev) }
+	l.evaluate = func() (Metrics, error) { return task.Evaluate(l.Context(), dev) }
 	l.recalibrate = func(batches int) error {
 		// Not cancellable: a half-done recalibration would leave the
 		// statistics and the tape's generator where no checkpoint can
@@ -439,6 +439,11 @@ func trainEpoch[B any](l *Loop, task Task[B], s *Stepper[B]) (exhausted bool, er
 		l.st.Step++
 		l.st.Batch++
 		if err := l.afterStep(res); err != nil {
+			// A hook (an evaluation) that stopped because the context
+			// is done interrupts the run like a cancelled Next.
+			if cerr := l.ctx.Err(); cerr != nil && errors.Is(err, cerr) {
+				return false, l.interrupt(cerr)
+			}
 			return false, err
 		}
 	}

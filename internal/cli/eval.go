@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -101,6 +105,8 @@ func runEvalModel(opt evalOptions, stdout, stderr io.Writer) error {
 	if opt.Config == "" || opt.Weights == "" {
 		return usageError{fmt.Errorf("--config and --weights go together")}
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	c, err := recipe.Load(opt.Config)
 	if err != nil {
 		return err
@@ -108,7 +114,7 @@ func runEvalModel(opt evalOptions, stdout, stderr io.Writer) error {
 	start := time.Now()
 	switch c.Task {
 	case "classification":
-		m, err := recipe.EvaluateClassification(c, opt.Weights)
+		m, err := recipe.EvaluateClassification(ctx, c, opt.Weights)
 		if err != nil {
 			return inRecipe(opt.Config, err)
 		}
@@ -121,7 +127,7 @@ func runEvalModel(opt evalOptions, stdout, stderr io.Writer) error {
 		}
 		return nil
 	default:
-		res, err := recipe.EvaluateDetection(c, opt.Weights)
+		res, err := recipe.EvaluateDetection(ctx, c, opt.Weights)
 		if err != nil {
 			return inRecipe(opt.Config, err)
 		}
