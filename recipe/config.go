@@ -156,12 +156,45 @@ type TrainConfig struct {
 const MaxConfigBytes = 1 << 20
 
 // Load reads a YAML (.yaml, .yml) or JSON (.json) config file.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return LoadWith(path, Overrides{}) }
+
+// Overrides are settings given outside the recipe (command-line flags) that
+// replace the file's before it is validated, so a recipe may leave out what
+// they supply (e.g. train.output when --output is given). Zero fields
+// override nothing.
+type Overrides struct {
+	// Output replaces train.output.
+	Output string
+	// Steps replaces train.steps.
+	Steps int
+	// Epochs replaces train.epochs and clears train.steps.
+	Epochs int
+	// Threads replaces train.threads.
+	Threads int
+}
+
+func (o Overrides) apply(c *Config) {
+	if o.Output != "" {
+		c.Train.Output = o.Output
+	}
+	if o.Steps != 0 {
+		c.Train.Steps = o.Steps
+	}
+	if o.Epochs != 0 {
+		c.Train.Epochs, c.Train.Steps = o.Epochs, 0
+	}
+	if o.Threads != 0 {
+		c.Train.Threads = o.Threads
+	}
+}
+
+// LoadWith reads a recipe file as Load does, applying o before validation.
+func LoadWith(path string, o Overrides) (*Config, error) {
 	data, err := readlimit.File(path, MaxConfigBytes, "a recipe file")
 	if err != nil {
 		return nil, err
 	}
-	c, err := Parse(data, strings.ToLower(filepath.Ext(path)) == ".json")
+	c, err := ParseWith(data, strings.ToLower(filepath.Ext(path)) == ".json", o)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -171,7 +204,10 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes a config (JSON if isJSON, else YAML), rejecting unknown
 // keys, fills defaults and validates it.
-func Parse(data []byte, isJSON bool) (*Config, error) {
+func Parse(data []byte, isJSON bool) (*Config, error) { return ParseWith(data, isJSON, Overrides{}) }
+
+// ParseWith decodes a config as Parse does, applying o before validation.
+func ParseWith(data []byte, isJSON bool, o Overrides) (*Config, error) {
 	var c Config
 	if isJSON {
 		dec := json.NewDecoder(bytes.NewReader(data))
@@ -186,6 +222,7 @@ func Parse(data []byte, isJSON bool) (*Config, error) {
 			return nil, fmt.Errorf("recipe: %w", err)
 		}
 	}
+	o.apply(&c)
 	c.defaults()
 	if err := c.Validate(); err != nil {
 		return nil, err

@@ -60,13 +60,12 @@ func runDemo(ctx context.Context, opt demoOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	c, err := recipe.Parse(raw, false)
+	if opt.Epochs < 0 {
+		return usageError{fmt.Errorf("--epochs must be ≥ 1 when given, got %d", opt.Epochs)}
+	}
+	c, err := recipe.ParseWith(raw, false, recipe.Overrides{Output: opt.Output, Epochs: opt.Epochs})
 	if err != nil {
 		return err
-	}
-	c.Train.Output = opt.Output
-	if opt.Epochs > 0 {
-		c.Train.Epochs = opt.Epochs
 	}
 	var progress io.Writer = stderr
 	if opt.Quiet {

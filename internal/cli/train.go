@@ -68,21 +68,12 @@ func runTrain(ctx context.Context, opt trainOptions, stdout, stderr io.Writer) e
 	if opt.Threads < 0 {
 		return usageError{fmt.Errorf("--threads must be ≥ 0 (0: the config's train.threads, else all cores), got %d", opt.Threads)}
 	}
-	c, err := recipe.Load(opt.Config)
+	if opt.Steps < 0 || opt.Epochs < 0 {
+		return usageError{fmt.Errorf("--steps and --epochs must be ≥ 1 when given, got %d and %d", opt.Steps, opt.Epochs)}
+	}
+	c, err := recipe.LoadWith(opt.Config, recipe.Overrides{Output: opt.Output, Steps: opt.Steps, Epochs: opt.Epochs, Threads: opt.Threads})
 	if err != nil {
 		return err
-	}
-	if opt.Output != "" {
-		c.Train.Output = opt.Output
-	}
-	if opt.Steps > 0 {
-		c.Train.Steps = opt.Steps
-	}
-	if opt.Epochs > 0 {
-		c.Train.Epochs, c.Train.Steps = opt.Epochs, 0
-	}
-	if opt.Threads > 0 {
-		c.Train.Threads = opt.Threads
 	}
 	var progress io.Writer = stderr
 	if opt.Quiet {

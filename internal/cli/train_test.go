@@ -60,3 +60,27 @@ func TestTrainModelErrorNamesFileAndKey(t *testing.T) {
 		}
 	}
 }
+
+// A recipe without train.output trains into --output; without either the
+// error names the key and the flag's absence is the only cause.
+func TestTrainOutputFromFlag(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "r.yaml")
+	recipeText := "task: detection\nmodel: {id: 49S}\ndata: {format: synthetic, synthetic_train: 4, synthetic_val: 2}\ninput: {size: 64}\n" +
+		"train: {batch: 2, steps: 1, lr: {type: constant, base_lr: 0.01}}\n"
+	if err := os.WriteFile(cfg, []byte(recipeText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	err := runTrain(context.Background(), trainOptions{Config: cfg, Quiet: true}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "train.output") {
+		t.Fatalf("no output anywhere: %v, want an error naming train.output", err)
+	}
+	out := filepath.Join(dir, "run")
+	if err := runTrain(context.Background(), trainOptions{Config: cfg, Output: out, Quiet: true, Threads: 1}, &stdout, &stderr); err != nil {
+		t.Fatalf("--output: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, train.WeightsFile)); err != nil {
+		t.Errorf("no weights in the --output directory: %v", err)
+	}
+}
