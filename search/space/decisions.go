@@ -300,7 +300,11 @@ func (s *Space) Encode(a *spinenet.Arch) (Decisions, error) {
 	}
 	shifts := make([]int, l.k)
 	if !s.assign(levels, 0, remaining, shifts) {
-		return bad(-1, "intermediate levels %v cannot be made from the multiset %v with shifts %v", levels, s.Intermediate, s.Shifts)
+		shifts := "no level shifts"
+		if s.shiftsOn() {
+			shifts = fmt.Sprintf("shifts %v within levels %d..%d", s.Shifts, s.MinBlockLevel, s.MaxBlockLevel)
+		}
+		return bad(-1, "intermediate levels %v cannot be made from the multiset %v with %s", levels, s.Intermediate, shifts)
 	}
 	for j := range l.k {
 		d.Blocks[j].Base, d.Blocks[j].Shift = levels[j]-shifts[j], shifts[j]
