@@ -37,9 +37,8 @@ type Exec struct {
 	// collected and its workers stopped (see NewExec).
 	workers *execWorkers
 
-	freeMu   sync.Mutex
-	convFree []*convWork
-	winoFree []*winoWork
+	convFree freeList[convWork]
+	winoFree freeList[winoWork]
 }
 
 // execWorkers are the ticket channels of an Exec's persistent workers: one
@@ -133,21 +132,40 @@ func (e *Exec) Close() {
 	e.gemmMu.Unlock()
 }
 
-// convWorkGet takes a workspace from e's free list, or makes a new one.
-func (e *Exec) convWorkGet() *convWork {
-	e.freeMu.Lock()
-	var w *convWork
-	if n := len(e.convFree); n > 0 {
-		w = e.convFree[n-1]
-		e.convFree[n-1] = nil
-		e.convFree = e.convFree[:n-1]
+// freeList is a bounded LIFO of reusable workspaces; objects beyond max
+// are left to the garbage collector.
+type freeList[T any] struct {
+	mu    sync.Mutex
+	items []*T
+}
+
+// get takes an object from l, or makes a new one.
+func (l *freeList[T]) get() *T {
+	l.mu.Lock()
+	var w *T
+	if n := len(l.items); n > 0 {
+		w = l.items[n-1]
+		l.items[n-1] = nil
+		l.items = l.items[:n-1]
 	}
-	e.freeMu.Unlock()
+	l.mu.Unlock()
 	if w == nil {
-		w = new(convWork)
+		w = new(T)
 	}
 	return w
 }
+
+// put keeps w for reuse unless l already holds max objects.
+func (l *freeList[T]) put(w *T, max int) {
+	l.mu.Lock()
+	if len(l.items) < max {
+		l.items = append(l.items, w)
+	}
+	l.mu.Unlock()
+}
+
+// convWorkGet takes a workspace from e's free list, or makes a new one.
+func (e *Exec) convWorkGet() *convWork { return e.convFree.get() }
 
 // convWorkPut returns w to e's free list. It drops the references to caller
 // memory held by the descriptors so the workspace does not pin them.
@@ -156,37 +174,22 @@ func (e *Exec) convWorkPut(w *convWork) {
 	w.filt = filterPanel{}
 	w.bmat = Matrix{}
 	w.amat = Matrix{}
-	e.freeMu.Lock()
-	if len(e.convFree) < convWorkMaxFree {
-		e.convFree = append(e.convFree, w)
-	}
-	e.freeMu.Unlock()
+	e.convFree.put(w, convWorkMaxFree)
 }
 
+// winoWorkGet takes a Winograd workspace bound to e.
 func (e *Exec) winoWorkGet() *winoWork {
-	e.freeMu.Lock()
-	var w *winoWork
-	if n := len(e.winoFree); n > 0 {
-		w = e.winoFree[n-1]
-		e.winoFree[n-1] = nil
-		e.winoFree = e.winoFree[:n-1]
-	}
-	e.freeMu.Unlock()
-	if w == nil {
-		w = new(winoWork)
-	}
+	w := e.winoFree.get()
 	w.exec = e
 	return w
 }
 
+// winoWorkPut returns w to e's free list, dropping its references to caller
+// memory and to e.
 func (e *Exec) winoWorkPut(w *winoWork) {
 	w.x, w.y, w.w, w.ww = nil, nil, nil, nil
 	w.ep = Epilogue{}
 	w.amat, w.bmat = Matrix{}, Matrix{}
 	w.exec = nil
-	e.freeMu.Lock()
-	if len(e.winoFree) < winoWorkMaxFree {
-		e.winoFree = append(e.winoFree, w)
-	}
-	e.freeMu.Unlock()
+	e.winoFree.put(w, winoWorkMaxFree)
 }
