@@ -30,7 +30,7 @@ var rank = map[string]int{
 	"nn": 5, "internal/toy": 5, "data/labeled": 5,
 	"spinenet": 6, "infer": 6, "train": 6,
 	"detection": 7, "classify": 7, "search/space": 7,
-	"models":  8,
+	"models": 8, "search/algo": 8,
 	"predict": 9,
 	"recipe":  10, "internal/bench": 10,
 	"internal/cli":      11,
