@@ -74,7 +74,9 @@ type TrialError struct {
 }
 
 // Error formats the error as "proxy: trial failed (<reason>): <err>".
-func (e *TrialError) Error() string { return fmt.Sprintf("proxy: trial failed (%s): %v", e.Reason, e.Err) }
+func (e *TrialError) Error() string {
+	return fmt.Sprintf("proxy: trial failed (%s): %v", e.Reason, e.Err)
+}
 
 // Unwrap returns the underlying error.
 func (e *TrialError) Unwrap() error { return e.Err }
