@@ -21,21 +21,68 @@ var ShapeClasses = []string{"circle", "square", "triangle", "cross"}
 //
 // The images live in the returned MemorySource (keyed by Sample.ID = 1..n);
 // pass it as LoaderConfig.Source. Samples are named "shapes/000001" etc.
-// The result depends only on (n, size, seed).
+// The result depends only on (n, size, seed). It is GenerateShapesWith of
+// ShapesConfig{N: n, Size: size, Seed: seed}.
 func GenerateShapes(n, size int, seed int64) (*Dataset, *MemorySource, error) {
+	return GenerateShapesWith(ShapesConfig{N: n, Size: size, Seed: seed})
+}
+
+// ShapesConfig sets what GenerateShapesWith draws. Zero fields take
+// GenerateShapes's values.
+type ShapesConfig struct {
+	// N is the number of images, Size their side in pixels (≥ 32).
+	N, Size int
+	// Seed fixes the images: the result depends only on the config.
+	Seed int64
+	// Classes is how many of ShapeClasses to use, the first Classes of
+	// them (1..4; 0: all 4).
+	Classes int
+	// MinSide and MaxSide bound a shape's side in pixels (0: Size/8 and
+	// Size/2.5); 1 ≤ MinSide ≤ MaxSide ≤ Size.
+	MinSide, MaxSide float64
+	// LogUniform draws the side log-uniformly over [MinSide, MaxSide], so
+	// each octave of sizes (each pyramid level) gets as many objects;
+	// otherwise uniformly.
+	LogUniform bool
+}
+
+// GenerateShapesWith makes a synthetic shapes dataset as GenerateShapes
+// does, with the classes and the range and distribution of shape sizes
+// that c sets (for example log-uniform sides of 10–110 px on 128 px images,
+// so that objects fall on every level L3–L7).
+func GenerateShapesWith(c ShapesConfig) (*Dataset, *MemorySource, error) {
+	n, size := c.N, c.Size
 	if n < 0 || size < 32 {
 		return nil, nil, fmt.Errorf("data: GenerateShapes(%d, %d): need n ≥ 0 and size ≥ 32", n, size)
 	}
+	if c.Classes == 0 {
+		c.Classes = len(ShapeClasses)
+	}
+	if c.MinSide == 0 {
+		c.MinSide = float64(size) / 8
+	}
+	if c.MaxSide == 0 {
+		c.MaxSide = float64(size) / 2.5
+	}
+	if c.Classes < 1 || c.Classes > len(ShapeClasses) {
+		return nil, nil, fmt.Errorf("data: ShapesConfig.Classes %d, want 1..%d", c.Classes, len(ShapeClasses))
+	}
+	if !(c.MinSide >= 1 && c.MinSide <= c.MaxSide && c.MaxSide <= float64(size)) {
+		return nil, nil, fmt.Errorf("data: ShapesConfig.MinSide/MaxSide [%v, %v], want 1 ≤ MinSide ≤ MaxSide ≤ Size (%d)", c.MinSide, c.MaxSide, size)
+	}
 	ds := &Dataset{
 		Name:        "shapes",
-		Classes:     append([]string(nil), ShapeClasses...),
-		CategoryIDs: []int{1, 2, 3, 4},
+		Classes:     append([]string(nil), ShapeClasses[:c.Classes]...),
+		CategoryIDs: make([]int, c.Classes),
 		Samples:     make([]Sample, n),
+	}
+	for i := range ds.CategoryIDs {
+		ds.CategoryIDs[i] = i + 1
 	}
 	src := &MemorySource{}
 	for i := range n {
-		rng := rand.New(rand.NewPCG(uint64(seed), pipeline.Mix(uint64(i), 3)))
-		img, objs := shapeImage(rng, size)
+		rng := rand.New(rand.NewPCG(uint64(c.Seed), pipeline.Mix(uint64(i), 3)))
+		img, objs := shapeImage(rng, size, &c)
 		id := int64(i + 1)
 		ds.Samples[i] = Sample{ID: id, Path: fmt.Sprintf("shapes/%06d", id), Width: size, Height: size, Objects: objs}
 		src.Add(id, img)
@@ -43,8 +90,16 @@ func GenerateShapes(n, size int, seed int64) (*Dataset, *MemorySource, error) {
 	return ds, src, nil
 }
 
+// side draws a shape's side from one uniform number u in [0, 1).
+func (c *ShapesConfig) side(u float64) float64 {
+	if c.LogUniform {
+		return math.Exp(math.Log(c.MinSide) + u*(math.Log(c.MaxSide)-math.Log(c.MinSide)))
+	}
+	return c.MinSide + u*(c.MaxSide-c.MinSide)
+}
+
 // shapeImage draws one image.
-func shapeImage(rng *rand.Rand, size int) (*image.RGBA, []Object) {
+func shapeImage(rng *rand.Rand, size int, c *ShapesConfig) (*image.RGBA, []Object) {
 	img := image.NewRGBA(image.Rect(0, 0, size, size))
 	// Background: a linear gradient between two colours, a random stripe
 	// texture and per-pixel noise.
@@ -71,8 +126,8 @@ func shapeImage(rng *rand.Rand, size int) (*image.RGBA, []Object) {
 	var taken []image.Rectangle
 	for range k {
 		for try := 0; try < 30; try++ {
-			class := rng.IntN(len(ShapeClasses))
-			side := float64(size)/8 + rng.Float64()*(float64(size)/2.5-float64(size)/8)
+			class := rng.IntN(c.Classes)
+			side := c.side(rng.Float64())
 			cx := side/2 + rng.Float64()*(float64(size)-side)
 			cy := side/2 + rng.Float64()*(float64(size)-side)
 			r := image.Rect(int(cx-side/2)-2, int(cy-side/2)-2, int(cx+side/2)+3, int(cy+side/2)+3).Intersect(img.Rect)

@@ -33,9 +33,10 @@ var rank = map[string]int{
 	"models": 8, "search/algo": 8,
 	"predict": 9,
 	"recipe":  10, "internal/bench": 10,
-	"internal/cli":      11,
-	"cmd/spinenet":      12,
-	"internal/archtest": 13,
+	"search/proxy":      11,
+	"internal/cli":      12,
+	"cmd/spinenet":      13,
+	"internal/archtest": 14,
 }
 
 func TestImportsPointOneWay(t *testing.T) {

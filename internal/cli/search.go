@@ -9,9 +9,12 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spinenet-go/spinenet/search/proxy"
 	"github.com/spinenet-go/spinenet/search/space"
 	"github.com/spinenet-go/spinenet/spinenet"
 )
@@ -22,15 +25,16 @@ func newSearchCmd(stdout io.Writer) *cobra.Command {
 		Short: "Architecture search: the search space, sampling and membership",
 		Long: `search works with SpineNet's architecture-search space (shared spec nas.md §1.2, §5;
 docs/search.md): 'space' prints its size, 'sample' draws an architecture file from it,
-'encode' shows an architecture's decisions in a space (or why it is not a member).
+'encode' shows an architecture's decisions in a space (or why it is not a member),
+'bench-trial' trains and scores one architecture on a proxy task.
 
 Spaces: ` + strings.Join(space.Names(), ", ") + `.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageError{errors.New("search: name a subcommand: space, sample or encode")}
+			return usageError{errors.New("search: name a subcommand: space, sample, encode or bench-trial")}
 		},
 	}
-	cmd.AddCommand(newSearchSpaceCmd(stdout), newSearchSampleCmd(stdout), newSearchEncodeCmd(stdout))
+	cmd.AddCommand(newSearchSpaceCmd(stdout), newSearchSampleCmd(stdout), newSearchEncodeCmd(stdout), newSearchBenchTrialCmd(stdout))
 	return cmd
 }
 
@@ -277,6 +281,112 @@ canonical one (small shifts first).`,
 	spaceFlag(cmd, &name)
 	cmd.Flags().StringVar(&model, "model", "", "built-in model id, e.g. 49")
 	cmd.Flags().StringVar(&archFile, "arch", "", "architecture file (.json/.yaml)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+// searchBenchTrialJSON is `search bench-trial --json`.
+type searchBenchTrialJSON struct {
+	Proxy            string  `json:"proxy"`
+	Arch             string  `json:"arch"`
+	Hash             string  `json:"hash"`
+	Seed             uint64  `json:"seed"`
+	Threads          int     `json:"threads"`
+	EstimatedSeconds float64 `json:"estimated_seconds"`
+	proxy.Result
+}
+
+func newSearchBenchTrialCmd(stdout io.Writer) *cobra.Command {
+	var name, model, archFile, preset, baseline, dir, dataDir string
+	var seed uint64
+	var threads int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "bench-trial",
+		Short: "Train and score one architecture on a proxy task, and time it",
+		Long: `bench-trial runs one search trial: the architecture (a sample of --space drawn
+with --seed, a --baseline of the space, a built-in --model or an --arch file) with
+its scaling replaced by the --proxy preset's (` + strings.Join(proxy.Names(), ", ") + `), trained
+with --threads threads and scored with COCO box AP on the preset's held-out images.
+It prints AP, the model's MACs and parameters, training and evaluation seconds and
+the training rate, beside the preset's estimate of the trial's time. --seed also
+seeds the training. Nothing is written unless --dir is given. The paper preset
+needs COCO: --data names the directory holding annotations/ and train2017/.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := proxy.Named(preset)
+			if err != nil {
+				return usageError{fmt.Errorf("--proxy: %w", err)}
+			}
+			given := 0
+			for _, f := range []string{model, archFile, baseline} {
+				if f != "" {
+					given++
+				}
+			}
+			if given > 1 {
+				return usageError{errors.New("--model, --arch and --baseline: give at most one (none: a sample of --space)")}
+			}
+			var a *spinenet.Arch
+			switch {
+			case archFile != "":
+				if a, err = spinenet.ReadArch(archFile); err != nil {
+					return err
+				}
+			case model != "":
+				if a, err = spinenet.Lookup(model); err != nil {
+					return usageError{fmt.Errorf("--model: %w", err)}
+				}
+			default:
+				s, err := namedSpace(name)
+				if err != nil {
+					return err
+				}
+				var d space.Decisions
+				switch baseline {
+				case "":
+					d = s.Sample(rand.New(rand.NewPCG(seed, 0)))
+				case "resnet-order":
+					d = s.ResNetOrder()
+				case "spinenet49":
+					if d, err = s.SpineNet49(); err != nil {
+						return usageError{fmt.Errorf("--baseline spinenet49: %w", err)}
+					}
+				default:
+					return usageError{fmt.Errorf("--baseline %q: want resnet-order or spinenet49", baseline)}
+				}
+				if a, err = s.Decode(d); err != nil {
+					return err
+				}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			r, err := proxy.Run(ctx, p, a, proxy.RunOptions{Seed: seed, Threads: threads, Dir: dir, DataDir: dataDir})
+			if err != nil {
+				return err
+			}
+			est := proxy.EstimateSeconds(p, r.MACs)
+			if asJSON {
+				return json.NewEncoder(stdout).Encode(searchBenchTrialJSON{Proxy: p.Name, Arch: a.Name, Hash: space.HashArch(a), Seed: seed,
+					Threads: threads, EstimatedSeconds: est, Result: r})
+			}
+			fmt.Fprintf(stdout, "proxy %s, %s (hash %s), seed %d, threads %d\n", p.Name, a.Name, space.HashArch(a), seed, threads)
+			fmt.Fprintf(stdout, "  AP %.4f  AP50 %.4f  APs %.4f  APm %.4f  APl %.4f\n", r.AP, r.AP50, r.APs, r.APm, r.APl)
+			fmt.Fprintf(stdout, "  %.1f M multiply-adds per %d×%d image, %d parameters\n", float64(r.MACs)/1e6, p.Size, p.Size, r.Params)
+			fmt.Fprintf(stdout, "  train %.1f s (%d steps, %.0f images/s, final loss %.4f), eval %.1f s, total %.1f s (estimate %.1f s)\n",
+				r.TrainSeconds, r.Steps, r.ImagesPerSecond, r.FinalLoss, r.EvalSeconds, r.TrainSeconds+r.EvalSeconds, est)
+			return nil
+		},
+	}
+	spaceFlag(cmd, &name)
+	cmd.Flags().StringVar(&preset, "proxy", "fast", "proxy preset: "+strings.Join(proxy.Names(), ", "))
+	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed: the sample of --space, and the training")
+	cmd.Flags().StringVar(&baseline, "baseline", "", "a baseline of --space instead of a sample: resnet-order or spinenet49")
+	cmd.Flags().StringVar(&model, "model", "", "built-in model id, e.g. 49")
+	cmd.Flags().StringVar(&archFile, "arch", "", "architecture file (.json/.yaml)")
+	cmd.Flags().IntVar(&threads, "threads", 0, "thread budget (0: all cores)")
+	cmd.Flags().StringVar(&dir, "dir", "", "write the run directory (checkpoint, weights, metrics) here; default: nothing written")
+	cmd.Flags().StringVar(&dataDir, "data", "", "COCO directory for the paper preset")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
 }

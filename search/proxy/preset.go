@@ -1,0 +1,233 @@
+// Package proxy trains one search candidate on a small proxy task and
+// scores it (issue 10, shared spec nas.md §1.4, §3.1, §3.2, §5): a named
+// Preset fixes the data, the input size, the model's scaling and head, and
+// the training schedule; Run replaces a candidate Arch's scaling fields by
+// the preset's, trains the RetinaNet with a thread budget and returns the
+// held-out COCO box AP with the cost (MACs, parameters, seconds).
+//
+// The CPU presets (unit, fast, demo) train on synthetic multi-scale shapes
+// generated from a fixed seed (data.GenerateShapesWith), so every trial of
+// a preset sees the same training and validation images; the trial's seed
+// sets the weight initialisation and the batch order. The paper preset is
+// the paper's proxy (fs 0.25, α 0.25, head 64×4, 512 px, 5 epochs, COCO
+// with 7,392 held-out images): a configuration for a GPU cluster that
+// needs the COCO files.
+package proxy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spinenet-go/spinenet/optim"
+	"github.com/spinenet-go/spinenet/recipe"
+)
+
+// Preset is a proxy task as data. Presets returns the named ones; a caller
+// may copy one and change fields (Recipe validates the result).
+type Preset struct {
+	// Name is the preset's name ("fast"); Use says what it is for.
+	Name, Use string
+	// Size is the square input side in pixels.
+	Size int
+
+	// FilterSizeScale, ResampleAlpha, EndpointsNumFilters and BlockRepeats
+	// replace the candidate Arch's scaling fields (models.Request).
+	FilterSizeScale     float64
+	ResampleAlpha       float64
+	EndpointsNumFilters int
+	BlockRepeats        int
+	// HeadFilters × HeadConvs is the RetinaNet head's towers.
+	HeadFilters, HeadConvs int
+	// AnchorSize multiplies the level stride to give the base anchor side
+	// (3 in RetinaNet; 2 at 128 px so small boxes still match at L3,
+	// nas.md §3.2).
+	AnchorSize float64
+	// Activation is relu, swish or hard_swish.
+	Activation string
+
+	// Data is the training and validation data.
+	Data Data
+
+	// Batch, Epochs and LR are the training schedule (SGD with the
+	// recipe's defaults: momentum 0.9, clipping at 10, weight decay 4e-5).
+	Batch, Epochs int
+	LR            optim.ScheduleConfig
+	// ScaleMin, ScaleMax and Flip are the training augmentation.
+	ScaleMin, ScaleMax float64
+	Flip               bool
+	// PreciseBN and FreezeBN are train.Options' (batch-norm statistics
+	// recalibrated over PreciseBN batches; the last FreezeBN steps trained
+	// with them frozen).
+	PreciseBN, FreezeBN int
+
+	// Cost calibrates EstimateSeconds.
+	Cost Cost
+}
+
+// Data is a preset's data: synthetic shapes, or COCO files under the
+// directory RunOptions.DataDir names.
+type Data struct {
+	// Format is "synthetic" or "coco".
+	Format string
+	// Train and Val are the synthetic set sizes.
+	Train, Val int
+	// Classes is the number of shape classes (1..4).
+	Classes int
+	// MinSide and MaxSide bound a shape's side in pixels, drawn
+	// log-uniformly when LogUniform (data.ShapesConfig).
+	MinSide, MaxSide float64
+	LogUniform       bool
+	// Seed fixes the synthetic images (the same for every trial).
+	Seed int64
+
+	// TrainAnnotations and TrainImages are the COCO files, relative to
+	// RunOptions.DataDir; the last ValCount images are held out as the
+	// validation set.
+	TrainAnnotations, TrainImages string
+	ValCount                      int
+}
+
+// Cost is a preset's measured speed, from `spinenet search bench-trial`
+// on the project's 2-core machine; EstimateSeconds uses it.
+type Cost struct {
+	// TrainMACsPerSecond is forward multiply-adds per second of wall time
+	// while training (the backward pass included: forward MACs × images /
+	// training seconds).
+	TrainMACsPerSecond float64
+	// EvalMACsPerSecond is the same for evaluation (inference, post-
+	// processing and COCO scoring).
+	EvalMACsPerSecond float64
+	// OverheadSeconds is the fixed cost of a trial: data generation, model
+	// construction, batch-norm recalibration.
+	OverheadSeconds float64
+}
+
+var presets = []Preset{
+	{
+		Name: "unit", Use: "tests: about a second",
+		Size: 64, FilterSizeScale: 0.0625, ResampleAlpha: 0.25, EndpointsNumFilters: 16, BlockRepeats: 1,
+		HeadFilters: 16, HeadConvs: 1, AnchorSize: 2, Activation: "relu",
+		Data:  Data{Format: "synthetic", Train: 200, Val: 32, Classes: 2, MinSide: 8, MaxSide: 40, LogUniform: true, Seed: 1},
+		Batch: 4, Epochs: 1,
+		LR:       optim.ScheduleConfig{Type: "cosine", BaseLR: 0.08, WarmupSteps: 5, WarmupInitLR: 0.008},
+		ScaleMin: 1, ScaleMax: 1, PreciseBN: 4,
+		Cost: Cost{TrainMACsPerSecond: 1.5e9, EvalMACsPerSecond: 1.5e9, OverheadSeconds: 0.3},
+	},
+	{
+		Name: "fast", Use: "the CPU search proxy: about a minute a trial on 2 cores",
+		Size: 128, FilterSizeScale: 0.0625, ResampleAlpha: 0.25, EndpointsNumFilters: 16, BlockRepeats: 1,
+		HeadFilters: 16, HeadConvs: 2, AnchorSize: 2, Activation: "relu",
+		Data:  Data{Format: "synthetic", Train: 1024, Val: 256, Classes: 4, MinSide: 10, MaxSide: 110, LogUniform: true, Seed: 1},
+		Batch: 16, Epochs: 4,
+		LR:       optim.ScheduleConfig{Type: "cosine", BaseLR: 0.04, WarmupSteps: 20, WarmupInitLR: 0.004},
+		ScaleMin: 0.8, ScaleMax: 1.25, Flip: true, PreciseBN: 16, FreezeBN: 32,
+		// bench-trial --threads 2 on the 2-core machine: SpineNet-49's arch
+		// (50.1 M MACs) trained 4,352 images in 30.9 s and evaluated 256 in
+		// 0.8 s; the spinenet49 ResNet order (51.3 M) in 37.0 s and 0.7 s.
+		Cost: Cost{TrainMACsPerSecond: 6e9, EvalMACsPerSecond: 1.5e10, OverheadSeconds: 1},
+	},
+	{
+		Name: "demo", Use: "promotion on CPU: fast's finalists at 256 px, longer",
+		Size: 256, FilterSizeScale: 0.125, ResampleAlpha: 0.25, EndpointsNumFilters: 32, BlockRepeats: 1,
+		HeadFilters: 32, HeadConvs: 2, AnchorSize: 3, Activation: "relu",
+		Data:  Data{Format: "synthetic", Train: 2000, Val: 500, Classes: 4, MinSide: 16, MaxSide: 220, LogUniform: true, Seed: 1},
+		Batch: 16, Epochs: 4,
+		LR:       optim.ScheduleConfig{Type: "cosine", BaseLR: 0.04, WarmupSteps: 40, WarmupInitLR: 0.004},
+		ScaleMin: 0.8, ScaleMax: 1.25, Flip: true, PreciseBN: 25, FreezeBN: 60,
+		Cost: Cost{TrainMACsPerSecond: 1.5e9, EvalMACsPerSecond: 1.5e9, OverheadSeconds: 3},
+	},
+	{
+		Name: "paper", Use: "the paper's proxy (§5.1), for a GPU cluster: needs COCO train2017",
+		Size: 512, FilterSizeScale: 0.25, ResampleAlpha: 0.25, EndpointsNumFilters: 64, BlockRepeats: 1,
+		HeadFilters: 64, HeadConvs: 4, AnchorSize: 3, Activation: "swish",
+		Data: Data{Format: "coco", TrainAnnotations: "annotations/instances_train2017.json", TrainImages: "train2017",
+			ValCount: 7392},
+		Batch: 64, Epochs: 5,
+		LR:       optim.ScheduleConfig{Type: "cosine", BaseLR: 0.08, WarmupSteps: 500, WarmupInitLR: 0.008},
+		ScaleMin: 0.5, ScaleMax: 2, Flip: true, PreciseBN: 50,
+		Cost: Cost{TrainMACsPerSecond: 1.5e9, EvalMACsPerSecond: 1.5e9, OverheadSeconds: 60},
+	},
+}
+
+// ErrUnknownPreset is returned (wrapped) by Named for a name that is not a
+// preset.
+var ErrUnknownPreset = errors.New("unknown proxy preset")
+
+// Names lists the presets' names in order: unit, fast, demo, paper.
+func Names() []string {
+	n := make([]string, len(presets))
+	for i, p := range presets {
+		n[i] = p.Name
+	}
+	return n
+}
+
+// Presets returns a copy of every named preset.
+func Presets() []Preset {
+	out := make([]Preset, len(presets))
+	for i, p := range presets {
+		out[i] = p.clone()
+	}
+	return out
+}
+
+// Named returns a copy of the preset called name.
+func Named(name string) (Preset, error) {
+	for _, p := range presets {
+		if p.Name == name {
+			return p.clone(), nil
+		}
+	}
+	return Preset{}, fmt.Errorf("%w %q: want one of %s", ErrUnknownPreset, name, strings.Join(Names(), ", "))
+}
+
+func (p Preset) clone() Preset {
+	p.LR.Boundaries = slices.Clone(p.LR.Boundaries)
+	p.LR.Values = slices.Clone(p.LR.Values)
+	return p
+}
+
+// placeholderModel is the recipe's model.id: Run replaces the model it
+// names by the trial's architecture with the same settings.
+const placeholderModel = "49"
+
+// Recipe returns the preset as a validated recipe configuration (the
+// recipe package's defaults filled in) with model.id 49 standing for the
+// trial's architecture, COCO paths resolved against dataDir (which may be
+// empty for a configuration that is not run) and train.output set to
+// output (or "unused"). The synthetic presets' class count and size range
+// are not recipe keys: Run generates that data itself.
+func (p Preset) Recipe(dataDir, output string) (*recipe.Config, error) {
+	if output == "" {
+		output = "unused"
+	}
+	c := recipe.Config{Task: "detection"}
+	c.Model = recipe.ModelConfig{ID: placeholderModel, FilterSizeScale: p.FilterSizeScale, ResampleAlpha: p.ResampleAlpha,
+		EndpointsNumFilters: p.EndpointsNumFilters, BlockRepeats: p.BlockRepeats, Activation: p.Activation,
+		HeadFilters: p.HeadFilters, HeadConvs: p.HeadConvs, AnchorSize: p.AnchorSize}
+	switch p.Data.Format {
+	case "synthetic":
+		c.Data = recipe.DataConfig{Format: "synthetic", SyntheticTrain: p.Data.Train, SyntheticVal: p.Data.Val}
+	case "coco":
+		c.Data = recipe.DataConfig{Format: "coco", TrainAnnotations: p.Data.TrainAnnotations, TrainImages: p.Data.TrainImages,
+			ValCount: p.Data.ValCount}
+	default:
+		return nil, fmt.Errorf("proxy: preset %q: data format %q, want synthetic or coco", p.Name, p.Data.Format)
+	}
+	c.Input = recipe.InputConfig{Size: p.Size, ScaleMin: p.ScaleMin, ScaleMax: p.ScaleMax, Flip: p.Flip}
+	c.Train = recipe.TrainConfig{Batch: p.Batch, Epochs: p.Epochs, LR: p.LR, PreciseBN: p.PreciseBN, FreezeBN: p.FreezeBN,
+		Output: output}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := recipe.Parse(b, true)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: preset %q: %w", p.Name, err)
+	}
+	rc.Dir = dataDir
+	return rc, nil
+}
