@@ -241,19 +241,14 @@ canonical one (small shifts first).`,
 			if err != nil {
 				return err
 			}
-			var a *spinenet.Arch
-			switch {
-			case archFile != "" && model != "":
+			if archFile != "" && model != "" {
 				return usageError{errors.New("--arch and --model: give one")}
-			case archFile != "":
-				if a, err = spinenet.ReadArch(archFile); err != nil {
-					return err
-				}
-			case model != "":
-				if a, err = spinenet.Lookup(model); err != nil {
-					return usageError{fmt.Errorf("--model: %w", err)}
-				}
-			default:
+			}
+			a, err := archFromFlags(archFile, model)
+			if err != nil {
+				return err
+			}
+			if a == nil {
 				return usageError{errors.New("give --arch FILE or --model ID")}
 			}
 			d, err := s.Encode(a)
@@ -327,17 +322,11 @@ needs COCO: --data names the directory holding annotations/ and train2017/.`,
 			if given > 1 {
 				return usageError{errors.New("--model, --arch and --baseline: give at most one (none: a sample of --space)")}
 			}
-			var a *spinenet.Arch
-			switch {
-			case archFile != "":
-				if a, err = spinenet.ReadArch(archFile); err != nil {
-					return err
-				}
-			case model != "":
-				if a, err = spinenet.Lookup(model); err != nil {
-					return usageError{fmt.Errorf("--model: %w", err)}
-				}
-			default:
+			a, err := archFromFlags(archFile, model)
+			if err != nil {
+				return err
+			}
+			if a == nil {
 				s, err := namedSpace(name)
 				if err != nil {
 					return err
@@ -389,4 +378,20 @@ needs COCO: --data names the directory holding annotations/ and train2017/.`,
 	cmd.Flags().StringVar(&dataDir, "data", "", "COCO directory for the paper preset")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
+}
+
+// archFromFlags reads the Arch named by --arch FILE or --model ID (archFile
+// first); neither gives nil.
+func archFromFlags(archFile, model string) (*spinenet.Arch, error) {
+	switch {
+	case archFile != "":
+		return spinenet.ReadArch(archFile)
+	case model != "":
+		a, err := spinenet.Lookup(model)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--model: %w", err)}
+		}
+		return a, nil
+	}
+	return nil, nil
 }
