@@ -26,6 +26,7 @@ import (
 	"strings"
 
 	"github.com/spinenet-go/spinenet/optim"
+	"github.com/spinenet-go/spinenet/spinenet"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -48,6 +49,9 @@ type ModelConfig struct {
 	// mobile-49S, mobile-49); Arch is an architecture file instead.
 	ID   string `json:"id" yaml:"id"`
 	Arch string `json:"arch" yaml:"arch"`
+	// Architecture is an architecture a program supplies (a search
+	// trial's candidate) instead of ID or Arch; it is not read from files.
+	Architecture *spinenet.Arch `json:"-" yaml:"-"`
 	// Overrides of the scaling map (0 keeps the model's value).
 	FilterSizeScale     float64 `json:"filter_size_scale" yaml:"filter_size_scale"`
 	ResampleAlpha       float64 `json:"resample_alpha" yaml:"resample_alpha"`
@@ -96,6 +100,19 @@ type DataConfig struct {
 	// Synthetic set sizes.
 	SyntheticTrain int `json:"synthetic_train" yaml:"synthetic_train"`
 	SyntheticVal   int `json:"synthetic_val" yaml:"synthetic_val"`
+	// SyntheticClasses uses the first SyntheticClasses shape classes
+	// (1..4; 0: all 4).
+	SyntheticClasses int `json:"synthetic_classes" yaml:"synthetic_classes"`
+	// SyntheticMinSide and SyntheticMaxSide bound a shape's side in pixels
+	// (0: input.size/8 and input.size/2.5).
+	SyntheticMinSide float64 `json:"synthetic_min_side" yaml:"synthetic_min_side"`
+	SyntheticMaxSide float64 `json:"synthetic_max_side" yaml:"synthetic_max_side"`
+	// SyntheticLogUniform draws shape sides log-uniformly, as many objects
+	// per octave of size (per pyramid level); otherwise uniformly.
+	SyntheticLogUniform bool `json:"synthetic_log_uniform" yaml:"synthetic_log_uniform"`
+	// SyntheticSeed fixes the synthetic images (0: train.seed), so trials
+	// with different training seeds can share one data set.
+	SyntheticSeed int64 `json:"synthetic_seed" yaml:"synthetic_seed"`
 	// Limit uses only the first Limit training samples (0: all).
 	Limit int `json:"limit" yaml:"limit"`
 	// Strict makes a corrupt image or bad annotation fatal instead of
@@ -223,15 +240,21 @@ func ParseWith(data []byte, isJSON bool, o Overrides) (*Config, error) {
 		}
 	}
 	o.apply(&c)
-	c.defaults()
-	if err := c.Validate(); err != nil {
+	if err := c.Fill(); err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
 
+// Fill fills in the defaults of a Config built in code and validates it,
+// as Parse does for a file.
+func (c *Config) Fill() error {
+	c.defaults()
+	return c.Validate()
+}
+
 func (c *Config) defaults() {
-	if c.Model.ID == "" && c.Model.Arch == "" {
+	if c.Model.ID == "" && c.Model.Arch == "" && c.Model.Architecture == nil {
 		c.Model.ID = "49S"
 	}
 	if c.Input.ScaleMin == 0 && c.Input.ScaleMax == 0 {
@@ -275,7 +298,16 @@ func (c *Config) Validate() error {
 	switch c.Task {
 	case "detection":
 		switch c.Data.Format {
-		case "coco", "voc", "synthetic":
+		case "coco", "voc":
+		case "synthetic":
+			d := c.Data
+			if d.SyntheticClasses < 0 || d.SyntheticClasses > 4 {
+				return bad("data.synthetic_classes", "%d, want 1..4 (0: all 4)", d.SyntheticClasses)
+			}
+			if !(d.SyntheticMinSide >= 0 && d.SyntheticMaxSide >= 0 && d.SyntheticMaxSide <= float64(c.Input.Size)) ||
+				(d.SyntheticMinSide > 0 && d.SyntheticMaxSide > 0 && d.SyntheticMinSide > d.SyntheticMaxSide) {
+				return bad("data.synthetic_min_side/synthetic_max_side", "[%v, %v], want 0 ≤ min ≤ max ≤ input.size (0: the defaults)", d.SyntheticMinSide, d.SyntheticMaxSide)
+			}
 		default:
 			return bad("data.format", "%q, want coco, voc or synthetic for detection", c.Data.Format)
 		}

@@ -78,9 +78,14 @@ func (t *DetectionTask) loadData() error {
 		if nv == 0 {
 			nv = 64
 		}
-		all, src, err := data.GenerateShapes(n+nv, c.Input.Size, int64(c.Train.Seed))
+		seed := d.SyntheticSeed
+		if seed == 0 {
+			seed = int64(c.Train.Seed)
+		}
+		all, src, err := data.GenerateShapesWith(data.ShapesConfig{N: n + nv, Size: c.Input.Size, Seed: seed,
+			Classes: d.SyntheticClasses, MinSide: d.SyntheticMinSide, MaxSide: d.SyntheticMaxSide, LogUniform: d.SyntheticLogUniform})
 		if err != nil {
-			return err
+			return &ConfigError{Key: "data.synthetic_*", Reason: err.Error(), Err: err}
 		}
 		t.Train, t.Val = data.Split(all, n)
 		t.Source = src

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spinenet-go/spinenet/detection"
@@ -97,5 +98,43 @@ func TestParseRefusesNonFinite(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Key != c.key {
 			t.Errorf("%q: %v, want a ConfigError on %s", c.extra, err, c.key)
 		}
+	}
+}
+
+// The synthetic generator's keys reach the data, and bad values are refused
+// with the key named; a program-given Architecture stands in for model.id.
+func TestSyntheticKeysAndArchitecture(t *testing.T) {
+	base := "task: detection\nmodel: {id: 49S}\ninput: {size: 64}\ntrain: {batch: 2, steps: 1, output: out}\n"
+	for _, c := range []struct{ data, key string }{
+		{"data: {format: synthetic, synthetic_classes: 5}\n", "data.synthetic_classes"},
+		{"data: {format: synthetic, synthetic_min_side: 30, synthetic_max_side: 20}\n", "data.synthetic_min_side/synthetic_max_side"},
+		{"data: {format: synthetic, synthetic_max_side: 100}\n", "data.synthetic_min_side/synthetic_max_side"},
+		{"data: {format: synthetic, synthetic_min_side: .nan}\n", "data.synthetic_min_side/synthetic_max_side"},
+	} {
+		_, err := Parse([]byte(base+c.data), false)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Key != c.key {
+			t.Errorf("%q: %v, want a ConfigError on %s", c.data, err, c.key)
+		}
+	}
+	cfg, err := Parse([]byte(base+"data: {format: synthetic, synthetic_train: 4, synthetic_val: 2, synthetic_classes: 2, synthetic_seed: 7}\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := spinenet.Lookup("49S")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Model.Architecture = a
+	if _, err := cfg.Resolve(); err == nil || !strings.Contains(err.Error(), "name one") {
+		t.Errorf("Architecture with model.id: %v", err)
+	}
+	cfg.Model.ID = ""
+	task, err := NewDetectionTask(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(task.Train.Classes) != 2 || len(task.Train.Samples) != 4 || len(task.Val.Samples) != 2 {
+		t.Errorf("synthetic data: %d classes, %d/%d images; want 2 classes, 4/2", len(task.Train.Classes), len(task.Train.Samples), len(task.Val.Samples))
 	}
 }

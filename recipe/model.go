@@ -29,6 +29,12 @@ func (c *Config) Resolve() (*models.Description, error) {
 		}
 		r.ArchFile = c.Path(m.Arch)
 	}
+	if m.Architecture != nil {
+		if m.ID != "" || m.Arch != "" {
+			return nil, &ConfigError{Key: "model", Reason: "an Architecture is given with model.id or model.arch; name one"}
+		}
+		r.Arch = m.Architecture
+	}
 	d, err := models.Resolve(r)
 	var re *models.RequestError
 	if errors.As(err, &re) {

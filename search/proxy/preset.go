@@ -15,7 +15,6 @@
 package proxy
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/spinenet-go/spinenet/optim"
 	"github.com/spinenet-go/spinenet/recipe"
+	"github.com/spinenet-go/spinenet/spinenet"
 )
 
 // Preset is a proxy task as data. Presets returns the named ones; a caller
@@ -190,27 +190,27 @@ func (p Preset) clone() Preset {
 	return p
 }
 
-// placeholderModel is the recipe's model.id: Run replaces the model it
-// names by the trial's architecture with the same settings.
-const placeholderModel = "49"
-
 // Recipe returns the preset as a validated recipe configuration (the
-// recipe package's defaults filled in) with model.id 49 standing for the
-// trial's architecture, COCO paths resolved against dataDir (which may be
-// empty for a configuration that is not run) and train.output set to
-// output (or "unused"). The synthetic presets' class count and size range
-// are not recipe keys: Run generates that data itself.
-func (p Preset) Recipe(dataDir, output string) (*recipe.Config, error) {
+// recipe package's defaults filled in) for architecture a (its scaling
+// replaced by the preset's), COCO paths resolved against dataDir (which may
+// be empty for a configuration that is not run) and train.output set to
+// output (or "unused").
+func (p Preset) Recipe(a *spinenet.Arch, dataDir, output string) (*recipe.Config, error) {
 	if output == "" {
 		output = "unused"
 	}
+	if a == nil {
+		return nil, &TrialError{Reason: ReasonInvalidArch, Err: errors.New("no architecture")}
+	}
 	c := recipe.Config{Task: "detection"}
-	c.Model = recipe.ModelConfig{ID: placeholderModel, FilterSizeScale: p.FilterSizeScale, ResampleAlpha: p.ResampleAlpha,
+	c.Model = recipe.ModelConfig{Architecture: a, FilterSizeScale: p.FilterSizeScale, ResampleAlpha: p.ResampleAlpha,
 		EndpointsNumFilters: p.EndpointsNumFilters, BlockRepeats: p.BlockRepeats, Activation: p.Activation,
 		HeadFilters: p.HeadFilters, HeadConvs: p.HeadConvs, AnchorSize: p.AnchorSize}
 	switch p.Data.Format {
 	case "synthetic":
-		c.Data = recipe.DataConfig{Format: "synthetic", SyntheticTrain: p.Data.Train, SyntheticVal: p.Data.Val}
+		c.Data = recipe.DataConfig{Format: "synthetic", SyntheticTrain: p.Data.Train, SyntheticVal: p.Data.Val,
+			SyntheticClasses: p.Data.Classes, SyntheticMinSide: p.Data.MinSide, SyntheticMaxSide: p.Data.MaxSide,
+			SyntheticLogUniform: p.Data.LogUniform, SyntheticSeed: p.Data.Seed}
 	case "coco":
 		c.Data = recipe.DataConfig{Format: "coco", TrainAnnotations: p.Data.TrainAnnotations, TrainImages: p.Data.TrainImages,
 			ValCount: p.Data.ValCount}
@@ -220,14 +220,9 @@ func (p Preset) Recipe(dataDir, output string) (*recipe.Config, error) {
 	c.Input = recipe.InputConfig{Size: p.Size, ScaleMin: p.ScaleMin, ScaleMax: p.ScaleMax, Flip: p.Flip}
 	c.Train = recipe.TrainConfig{Batch: p.Batch, Epochs: p.Epochs, LR: p.LR, PreciseBN: p.PreciseBN, FreezeBN: p.FreezeBN,
 		Output: output}
-	b, err := json.Marshal(c)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := recipe.Parse(b, true)
-	if err != nil {
+	c.Dir = dataDir
+	if err := c.Fill(); err != nil {
 		return nil, fmt.Errorf("proxy: preset %q: %w", p.Name, err)
 	}
-	rc.Dir = dataDir
-	return rc, nil
+	return &c, nil
 }

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/spinenet-go/spinenet/data"
-	"github.com/spinenet-go/spinenet/detection"
 	"github.com/spinenet-go/spinenet/models"
 	"github.com/spinenet-go/spinenet/recipe"
 	"github.com/spinenet-go/spinenet/spinenet"
@@ -154,7 +152,7 @@ func Run(ctx context.Context, p Preset, a *spinenet.Arch, opt RunOptions) (Resul
 	if opt.Threads < 0 {
 		return Result{}, fmt.Errorf("proxy: RunOptions.Threads %d, want ≥ 0 (0: all cores)", opt.Threads)
 	}
-	c, err := p.Recipe(opt.DataDir, opt.Dir)
+	c, err := p.Recipe(a, opt.DataDir, opt.Dir)
 	if err != nil {
 		return Result{}, err
 	}
@@ -167,7 +165,7 @@ func Run(ctx context.Context, p Preset, a *spinenet.Arch, opt RunOptions) (Resul
 	if res.MACs, res.Params, err = countCost(desc, p.classes(), p.Size); err != nil {
 		return Result{}, err
 	}
-	t, err := newTask(p, c, desc, opt)
+	t, err := newTask(p, c, opt)
 	if err != nil {
 		return Result{}, err
 	}
@@ -223,32 +221,10 @@ func Run(ctx context.Context, p Preset, a *spinenet.Arch, opt RunOptions) (Resul
 	return res, nil
 }
 
-// newTask builds the recipe's detection task with the trial's model and,
-// for a synthetic preset, the preset's shapes (the recipe's synthetic data
-// has neither the class count nor the size range).
-func newTask(p Preset, c *recipe.Config, desc *models.Description, opt RunOptions) (*recipe.DetectionTask, error) {
-	var tr, va *data.Dataset
-	var src *data.MemorySource
-	build := c
-	switch p.Data.Format {
-	case "synthetic":
-		all, s, err := data.GenerateShapesWith(data.ShapesConfig{N: p.Data.Train + p.Data.Val, Size: p.Size, Seed: p.Data.Seed,
-			Classes: p.Data.Classes, MinSide: p.Data.MinSide, MaxSide: p.Data.MaxSide, LogUniform: p.Data.LogUniform})
-		if err != nil {
-			return nil, fmt.Errorf("proxy: preset %q: %w", p.Name, err)
-		}
-		tr, va = data.Split(all, p.Data.Train)
-		for _, ds := range []*data.Dataset{tr, va} {
-			if _, err := ds.Validate(data.ValidateConfig{}); err != nil {
-				return nil, err
-			}
-		}
-		src = s
-		// The recipe generates its own shapes: keep them to one image each.
-		cc := *c
-		cc.Data.SyntheticTrain, cc.Data.SyntheticVal = 1, 1
-		build = &cc
-	case "coco":
+// newTask builds the recipe's detection task for the trial; the paper
+// preset first checks that its COCO files are there.
+func newTask(p Preset, c *recipe.Config, opt RunOptions) (*recipe.DetectionTask, error) {
+	if p.Data.Format == "coco" {
 		if opt.DataDir == "" {
 			return nil, fmt.Errorf("proxy: preset %q trains on COCO: %w: set RunOptions.DataDir (--data) to a directory holding %s and %s/",
 				p.Name, ErrNeedsData, p.Data.TrainAnnotations, p.Data.TrainImages)
@@ -259,21 +235,7 @@ func newTask(p Preset, c *recipe.Config, desc *models.Description, opt RunOption
 			}
 		}
 	}
-	t, err := recipe.NewDetectionTask(build)
-	if err != nil {
-		return nil, err
-	}
-	if tr != nil {
-		t.Train, t.Val, t.Source, t.ValGT = tr, va, src, recipe.CocoGroundTruth(va)
-	}
-	if t.Model, err = desc.NewRetinaNet(len(t.Train.Classes)); err != nil {
-		return nil, &TrialError{Reason: ReasonInvalidArch, Err: err}
-	}
-	t.AnchorCfg = desc.Anchors()
-	if t.Anchors, err = detection.NewAnchors(t.AnchorCfg, p.Size, p.Size); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return recipe.NewDetectionTask(c)
 }
 
 // EstimateSeconds estimates a trial's wall time on the project's 2-core

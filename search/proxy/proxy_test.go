@@ -145,7 +145,7 @@ func TestPresets(t *testing.T) {
 		t.Fatalf("names %v", got)
 	}
 	for _, p := range proxy.Presets() {
-		c, err := p.Recipe("", "")
+		c, err := p.Recipe(arch49(t), "", "")
 		if err != nil {
 			t.Errorf("%s: %v", p.Name, err)
 			continue
