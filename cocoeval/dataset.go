@@ -364,10 +364,7 @@ func parseSegmentation(m json.RawMessage) (*Segmentation, error) {
 		if len(r.Size) != 2 {
 			return nil, fmt.Errorf("RLE size has %d values, want 2 [height width]", len(r.Size))
 		}
-		h, w := r.Size[0], r.Size[1]
-		if err := checkMaskSize(h, w); err != nil {
-			return nil, fmt.Errorf("RLE size [%d %d]: %w", h, w, err)
-		}
+		h, w := r.Size[0], r.Size[1] // RLE.complete checks the size
 		c := bytes.TrimSpace(r.Counts)
 		if len(c) == 0 {
 			return nil, fmt.Errorf("RLE without counts")

@@ -201,20 +201,11 @@ func Run(ctx context.Context, p Preset, a *spinenet.Arch, opt RunOptions) (Resul
 	if sum.Eval == nil {
 		return Result{}, errors.New("proxy: the run ended without an evaluation")
 	}
-	for _, m := range sum.Eval {
-		switch m.Name {
-		case "AP":
-			res.AP = m.Value
-		case "AP50":
-			res.AP50 = m.Value
-		case "APs":
-			res.APs = m.Value
-		case "APm":
-			res.APm = m.Value
-		case "APl":
-			res.APl = m.Value
-		}
-	}
+	res.AP, _ = sum.Eval.Value("AP")
+	res.AP50, _ = sum.Eval.Value("AP50")
+	res.APs, _ = sum.Eval.Value("APs")
+	res.APm, _ = sum.Eval.Value("APm")
+	res.APl, _ = sum.Eval.Value("APl")
 	res.TrainSeconds = trainDone.Seconds()
 	res.EvalSeconds = (sum.Elapsed - trainDone).Seconds()
 	res.Steps, res.ImagesPerSecond, res.FinalLoss = sum.Steps, sum.ImagesPS, sum.FinalLoss
