@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/spinenet-go/spinenet/autograd"
+	"github.com/spinenet-go/spinenet/internal/racebuild"
 	"github.com/spinenet-go/spinenet/optim"
 	"github.com/spinenet-go/spinenet/tensor"
 )
@@ -533,8 +534,15 @@ func fillGrads(tb testing.TB, tp *autograd.Tape, params []*autograd.Var) {
 }
 
 // Step allocates nothing in steady state (measured around Step alone, so
-// the tape's own allocations do not count).
+// the tape's own allocations do not count). runtime.MemStats counts every
+// goroutine's allocations, and the runtime or the test framework may
+// allocate in the background during a window (CI saw 6 such in one run),
+// so the test passes when any of three rounds of 19 steps counts none; an
+// allocation inside Step would show in every round.
 func TestStepAllocatesNothing(t *testing.T) {
+	if racebuild.Enabled {
+		t.Skip("the race detector allocates")
+	}
 	params := benchParams()
 	opt, err := optim.NewSGD(params, optim.DefaultSGDConfig())
 	if err != nil {
@@ -542,22 +550,27 @@ func TestStepAllocatesNothing(t *testing.T) {
 	}
 	tp := autograd.NewTape(1)
 	var before, after runtime.MemStats
-	var mallocs uint64
-	for i := range 20 {
-		fillGrads(t, tp, params)
-		runtime.ReadMemStats(&before)
-		st, err := opt.Step(1e-3)
-		runtime.ReadMemStats(&after)
-		if err != nil || st.Updated != len(params) {
-			t.Fatalf("Step = %+v, %v", st, err)
+	var rounds []uint64
+	for range 3 {
+		var mallocs uint64
+		for i := range 20 {
+			fillGrads(t, tp, params)
+			runtime.ReadMemStats(&before)
+			st, err := opt.Step(1e-3)
+			runtime.ReadMemStats(&after)
+			if err != nil || st.Updated != len(params) {
+				t.Fatalf("Step = %+v, %v", st, err)
+			}
+			if i > 0 {
+				mallocs += after.Mallocs - before.Mallocs
+			}
 		}
-		if i > 0 {
-			mallocs += after.Mallocs - before.Mallocs
+		if mallocs == 0 {
+			return
 		}
+		rounds = append(rounds, mallocs)
 	}
-	if mallocs != 0 {
-		t.Errorf("Step allocated %d times in 19 steady-state steps", mallocs)
-	}
+	t.Errorf("Step allocated in every round of 19 steady-state steps: %v allocations", rounds)
 }
 
 func BenchmarkSGDStep(b *testing.B) {
