@@ -16,6 +16,15 @@ func TestSearchBenchTrial(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}
+	var raw map[string]any
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"proxy", "hash", "estimated_seconds", "ap", "ap50", "macs", "params", "train_seconds", "images_per_second"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("the JSON has no key %q: %s", k, out)
+		}
+	}
 	if r.Proxy != "unit" || r.Hash == "" || r.MACs <= 0 || r.Params <= 0 || r.Steps <= 0 || !(r.AP >= 0 && r.AP <= 1) || !(r.EstimatedSeconds > 0) {
 		t.Errorf("%+v", r)
 	}

@@ -36,20 +36,25 @@ type RunOptions struct {
 type Result struct {
 	// AP, AP50, APs, APm and APl are the COCO box metrics on the held-out
 	// set (cocoeval), in [0, 1].
-	AP, AP50, APs, APm, APl float64
+	AP   float64 `json:"ap"`
+	AP50 float64 `json:"ap50"`
+	APs  float64 `json:"aps"`
+	APm  float64 `json:"apm"`
+	APl  float64 `json:"apl"`
 	// MACs is the forward multiply-adds per image at the preset's input
 	// size and Params the trainable parameters, counted on a shape-only
 	// build of the same model.
-	MACs   int64
-	Params int
+	MACs   int64 `json:"macs"`
+	Params int   `json:"params"`
 	// TrainSeconds is the training time, batch-norm recalibration
 	// included; EvalSeconds the evaluation's.
-	TrainSeconds, EvalSeconds float64
+	TrainSeconds float64 `json:"train_seconds"`
+	EvalSeconds  float64 `json:"eval_seconds"`
 	// Steps is the optimizer steps run, ImagesPerSecond the median
 	// training rate, FinalLoss the mean loss of the last log window.
-	Steps           int
-	ImagesPerSecond float64
-	FinalLoss       float64
+	Steps           int     `json:"steps"`
+	ImagesPerSecond float64 `json:"images_per_second"`
+	FinalLoss       float64 `json:"final_loss"`
 }
 
 // Reasons of a TrialError.
