@@ -40,7 +40,12 @@ func helperProcess(role string) int {
 	switch role {
 	case "worker":
 		opt.Trials = 1
-		opt.Trainer = &fakeTrainer{Delay: 400 * time.Millisecond, FailPrefix: "f", Log: os.Getenv("NAS_ENGINE_LOG")}
+		delay, err := time.ParseDuration(os.Getenv("NAS_ENGINE_DELAY"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "NAS_ENGINE_DELAY:", err)
+			return 2
+		}
+		opt.Trainer = &fakeTrainer{Delay: delay, FailPrefix: "f", Log: os.Getenv("NAS_ENGINE_LOG")}
 	case "controller":
 		opt.Controller = true
 	default:
@@ -61,11 +66,11 @@ type process struct {
 }
 
 // spawn starts the test binary as role, named name.
-func spawn(t *testing.T, role, name, dsn, search, log string) *process {
+func spawn(t *testing.T, role, name, dsn, search, log string, delay time.Duration) *process {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "NAS_ENGINE_ROLE="+role, "NAS_ENGINE_NAME="+name, "NAS_ENGINE_DSN="+dsn,
-		"NAS_ENGINE_SEARCH="+search, "NAS_ENGINE_LOG="+log)
+		"NAS_ENGINE_SEARCH="+search, "NAS_ENGINE_LOG="+log, "NAS_ENGINE_DELAY="+delay.String())
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -127,14 +132,16 @@ func killTest(t *testing.T, dsn string) {
 		t.Fatal(err)
 	}
 	log := filepath.Join(t.TempDir(), "trained.log")
-	ctl := spawn(t, "controller", "c1", dsn, cfg.Name, log)
-	w1 := spawn(t, "worker", "w1", dsn, cfg.Name, log)
-	spawn(t, "worker", "w2", dsn, cfg.Name, log)
+	ctl := spawn(t, "controller", "c1", dsn, cfg.Name, log, 0)
+	// w1's trainings take 2 s, so that it is killed in the middle of one
+	// (the test sees the trial running within tens of milliseconds of its
+	// claim); killed after the training but before the result commits, a
+	// trial is rightly trained again, which the log would count twice.
+	w1 := spawn(t, "worker", "w1", dsn, cfg.Name, log, 2*time.Second)
+	spawn(t, "worker", "w2", dsn, cfg.Name, log, 250*time.Millisecond)
 
-	// Kill w1 while it trains (its fake training takes 400 ms; it is seen
-	// running within 20 ms of its claim).
-	st := waitFor(t, e, cfg.Name, "w1 to train a trial after 3 results", time.Minute, func(st *Status) bool {
-		if st.Completed+st.Failed < 3 {
+	st := waitFor(t, e, cfg.Name, "w1 to train a trial after 2 results", time.Minute, func(st *Status) bool {
+		if st.Completed+st.Failed < 2 {
 			return false
 		}
 		for _, x := range st.Trials {
@@ -152,14 +159,14 @@ func killTest(t *testing.T, dsn string) {
 	}
 	w1.kill(t)
 	t.Logf("killed w1 while it trained trial %d", victim)
-	spawn(t, "worker", "w3", dsn, cfg.Name, log)
+	spawn(t, "worker", "w3", dsn, cfg.Name, log, 250*time.Millisecond)
 
 	// Kill the controller once more results have come in, then restart it.
 	waitFor(t, e, cfg.Name, "10 results", time.Minute, func(st *Status) bool { return st.Completed+st.Failed >= 10 })
 	ctl.kill(t)
 	t.Log("killed the controller")
 	time.Sleep(300 * time.Millisecond)
-	spawn(t, "controller", "c2", dsn, cfg.Name, log)
+	spawn(t, "controller", "c2", dsn, cfg.Name, log, 0)
 
 	st = waitFor(t, e, cfg.Name, "the search to finish", 2*time.Minute, func(st *Status) bool { return st.Status == StatusDone })
 	checkExactlyOnce(t, st, n)
