@@ -34,9 +34,10 @@ var rank = map[string]int{
 	"predict": 9,
 	"recipe":  10, "internal/bench": 10,
 	"search/proxy":      11,
-	"internal/cli":      12,
-	"cmd/spinenet":      13,
-	"internal/archtest": 14,
+	"search/engine":     12,
+	"internal/cli":      13,
+	"cmd/spinenet":      14,
+	"internal/archtest": 15,
 }
 
 func TestImportsPointOneWay(t *testing.T) {
