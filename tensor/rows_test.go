@@ -141,3 +141,17 @@ func TestRowOpsShapes(t *testing.T) {
 		}()
 	}
 }
+
+// The fast tanh agrees with math.Tanh to float64 rounding.
+func TestTanhAccuracy(t *testing.T) {
+	for x := -30.0; x <= 30; x += 0.0137 {
+		for _, v := range []float64{x, x * 1e-6} {
+			if d := math.Abs(tanh(v) - math.Tanh(v)); d > 1e-15 {
+				t.Fatalf("tanh(%v) = %v, math.Tanh %v", v, tanh(v), math.Tanh(v))
+			}
+		}
+	}
+	if !math.Signbit(tanh(math.Copysign(0, -1))) || tanh(math.Inf(1)) != 1 || tanh(math.Inf(-1)) != -1 {
+		t.Error("tanh(−0), tanh(±Inf)")
+	}
+}
