@@ -2,7 +2,8 @@
 // momentum as SpineNet is trained (spec §5.2, §7), L2 weight decay on conv and
 // dense kernels (spec §3.7), gradient clipping by global norm, and the
 // learning-rate schedules of the SpineNet recipes (linear warm-up, step decay,
-// cosine decay).
+// cosine decay). Adam (TensorFlow's form) trains the architecture-search
+// controller (search/algo), as NASNet's controller was trained.
 //
 // An SGD is made from the Params it updates and an SGDConfig; each training
 // step runs the tape's Backward and then Step with the step's learning rate:
@@ -26,7 +27,7 @@
 // "head/class/weight"; batch-norm "…/gamma", "…/beta" and "…/bias" are not
 // decayed. Model code must name its weights accordingly.
 //
-// The optimizer state (one momentum buffer per Param) is exported with State
-// and restored with LoadState, keyed by Param name, so a run resumed from a
-// checkpoint continues bit for bit.
+// The optimizer state (one momentum buffer per Param; Adam's two moments and
+// step count) is exported with State and restored with LoadState, keyed by
+// Param name, so a run resumed from a checkpoint continues bit for bit.
 package optim

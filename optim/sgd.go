@@ -142,31 +142,42 @@ func NewSGD(params []*autograd.Var, cfg SGDConfig) (*SGD, error) {
 		accum:  make([]*tensor.Tensor, len(params)),
 		decay:  make([]bool, len(params)),
 	}
+	if err := checkParams(params); err != nil {
+		return nil, err
+	}
+	for i, p := range params {
+		s.accum[i] = tensor.New(p.Value.Shape()...)
+		s.decay[i] = cfg.WeightDecay > 0 && cfg.DecayFilter(p)
+	}
+	return s, nil
+}
+
+// checkParams checks that every element of params is a distinct, non-nil
+// Param with a value and a distinct, non-empty name.
+func checkParams(params []*autograd.Var) error {
 	seen := make(map[*autograd.Var]int, len(params))
 	names := make(map[string]int, len(params))
 	for i, p := range params {
 		field := fmt.Sprintf("params[%d]", i)
 		switch {
 		case p == nil:
-			return nil, &SettingError{field, "nil"}
+			return &SettingError{field, "nil"}
 		case !p.IsParam():
-			return nil, &SettingError{field, fmt.Sprintf("%q is not a Param (autograd.NewParam)", p.Name)}
+			return &SettingError{field, fmt.Sprintf("%q is not a Param (autograd.NewParam)", p.Name)}
 		case p.Name == "":
-			return nil, &SettingError{field, "Param has no name (names key the optimizer state)"}
+			return &SettingError{field, "Param has no name (names key the optimizer state)"}
 		case p.Value == nil:
-			return nil, &SettingError{field, fmt.Sprintf("%q has no value", p.Name)}
+			return &SettingError{field, fmt.Sprintf("%q has no value", p.Name)}
 		}
 		if j, dup := seen[p]; dup {
-			return nil, &SettingError{field, fmt.Sprintf("%q is the same Param as params[%d]", p.Name, j)}
+			return &SettingError{field, fmt.Sprintf("%q is the same Param as params[%d]", p.Name, j)}
 		}
 		if j, dup := names[p.Name]; dup {
-			return nil, &SettingError{field, fmt.Sprintf("name %q is also the name of params[%d]", p.Name, j)}
+			return &SettingError{field, fmt.Sprintf("name %q is also the name of params[%d]", p.Name, j)}
 		}
 		seen[p], names[p.Name] = i, i
-		s.accum[i] = tensor.New(p.Value.Shape()...)
-		s.decay[i] = cfg.WeightDecay > 0 && cfg.DecayFilter(p)
 	}
-	return s, nil
+	return nil
 }
 
 func (c *SGDConfig) validate() error {
@@ -351,9 +362,25 @@ func (s *SGD) State() map[string]*tensor.Tensor {
 // Param's value; otherwise it returns an error naming every missing,
 // mis-shaped or unknown entry (sorted) and changes nothing.
 func (s *SGD) LoadState(state map[string]*tensor.Tensor) error {
+	if err := checkState("LoadState", s.params, state); err != nil {
+		return err
+	}
+	for i, p := range s.params {
+		if !tensor.SameShape(s.accum[i], p.Value) {
+			s.accum[i] = tensor.New(p.Value.Shape()...)
+		}
+		s.accum[i].CopyFrom(state[p.Name])
+	}
+	return nil
+}
+
+// checkState reports every entry of state, one per Param keyed by name and
+// shaped like its value, that is missing, nil, mis-shaped, not finite or
+// matches no Param (sorted, in one error), or nil when there is none.
+func checkState(op string, params []*autograd.Var, state map[string]*tensor.Tensor) error {
 	var problems []string
 	matched := 0
-	for _, p := range s.params {
+	for _, p := range params {
 		t, ok := state[p.Name]
 		if ok {
 			matched++
@@ -370,8 +397,8 @@ func (s *SGD) LoadState(state map[string]*tensor.Tensor) error {
 		}
 	}
 	if len(state) > matched {
-		names := make(map[string]bool, len(s.params))
-		for _, p := range s.params {
+		names := make(map[string]bool, len(params))
+		for _, p := range params {
 			names[p.Name] = true
 		}
 		for k := range state {
@@ -382,13 +409,7 @@ func (s *SGD) LoadState(state map[string]*tensor.Tensor) error {
 	}
 	if len(problems) > 0 {
 		sort.Strings(problems)
-		return fmt.Errorf("optim: LoadState: %s", strings.Join(problems, "; "))
-	}
-	for i, p := range s.params {
-		if !tensor.SameShape(s.accum[i], p.Value) {
-			s.accum[i] = tensor.New(p.Value.Shape()...)
-		}
-		s.accum[i].CopyFrom(state[p.Name])
+		return fmt.Errorf("optim: %s: %s", op, strings.Join(problems, "; "))
 	}
 	return nil
 }

@@ -190,12 +190,46 @@ type Config struct {
 	// Default true, with 20 retries.
 	Dedupe        bool `json:"dedupe"`
 	DedupeRetries int  `json:"dedupe_retries"`
+
+	// The RL controller ("ppo", "reinforce"; see Controller). The defaults
+	// are NASNet's (Zoph et al. 2018, Appendix A; nas.md §1.3).
+
+	// LSTMUnits is the width of the controller's one-layer LSTM and of its
+	// action embeddings. Default 100.
+	LSTMUnits int `json:"lstm_units"`
+	// LearningRate is the controller's Adam learning rate. Default 3.5e-4.
+	LearningRate float64 `json:"learning_rate"`
+	// EntropyWeight weighs the entropy bonus of the policy loss. Default
+	// 1e-5.
+	EntropyWeight float64 `json:"entropy_weight"`
+	// BaselineDecay is the decay of the reward baseline, an exponential
+	// moving average of the rewards. Default 0.95.
+	BaselineDecay float64 `json:"baseline_decay"`
+	// PPOClip is PPO's ε: the probability ratio is clipped to [1−ε, 1+ε].
+	// Default 0.2.
+	PPOClip float64 `json:"ppo_clip"`
+	// PPOEpochs is the number of Adam steps PPO takes over each batch
+	// (REINFORCE takes one). Default 4.
+	PPOEpochs int `json:"ppo_epochs"`
+	// UpdateBatch is B: the policy is updated each time B new successful
+	// results of its samples have arrived. Default 8, the number of child
+	// networks each of Zoph & Le's controller replicas trained per update.
+	UpdateBatch int `json:"update_batch"`
+	// MaxStaleness is K: a sample made by a policy more than K versions
+	// older than the one being updated is left out of the update (its
+	// reward still moves the baseline). Default 4; with W trials in flight
+	// a result is about W/B versions old, so keep K·B above W.
+	MaxStaleness int `json:"max_staleness"`
 }
 
 // DefaultConfig returns the defaults: seed 1, P = 20, S = 5, no baselines,
-// ReuseDuplicates, Dedupe with 20 retries.
+// ReuseDuplicates, Dedupe with 20 retries; for the controller 100 LSTM
+// units, Adam at 3.5e-4, entropy weight 1e-5, baseline decay 0.95, PPO clip
+// 0.2 over 4 epochs, B = 8 and K = 4.
 func DefaultConfig() Config {
-	return Config{Seed: 1, Population: 20, Tournament: 5, ReuseDuplicates: true, Dedupe: true, DedupeRetries: 20}
+	return Config{Seed: 1, Population: 20, Tournament: 5, ReuseDuplicates: true, Dedupe: true, DedupeRetries: 20,
+		LSTMUnits: 100, LearningRate: 3.5e-4, EntropyWeight: 1e-5, BaselineDecay: 0.95, PPOClip: 0.2, PPOEpochs: 4,
+		UpdateBatch: 8, MaxStaleness: 4}
 }
 
 // ConfigError reports a Config field that cannot be used.
@@ -209,7 +243,10 @@ func (e *ConfigError) Error() string {
 }
 
 // Validate checks the fields: 2 ≤ population ≤ 1,000,000, 1 ≤ tournament ≤
-// population, 0 ≤ dedupe_retries ≤ 10,000.
+// population, 0 ≤ dedupe_retries ≤ 10,000; 1 ≤ lstm_units ≤ 1024,
+// 0 < learning_rate ≤ 1, 0 ≤ entropy_weight ≤ 1, 0 ≤ baseline_decay < 1,
+// 0 < ppo_clip < 1, 1 ≤ ppo_epochs ≤ 100, 1 ≤ update_batch ≤ 100,000 and
+// 0 ≤ max_staleness ≤ 1,000,000. Every algorithm checks every field.
 func (c Config) Validate() error {
 	bad := func(field, format string, args ...any) error {
 		return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
@@ -223,6 +260,30 @@ func (c Config) Validate() error {
 	if c.DedupeRetries < 0 || c.DedupeRetries > 10_000 {
 		return bad("dedupe_retries", "%d, want 0..10000", c.DedupeRetries)
 	}
+	if c.LSTMUnits < 1 || c.LSTMUnits > 1024 {
+		return bad("lstm_units", "%d, want 1..1024", c.LSTMUnits)
+	}
+	if !(c.LearningRate > 0 && c.LearningRate <= 1) {
+		return bad("learning_rate", "%v, want a number in (0, 1] (NASNet: 3.5e-4)", c.LearningRate)
+	}
+	if !(c.EntropyWeight >= 0 && c.EntropyWeight <= 1) {
+		return bad("entropy_weight", "%v, want a number in [0, 1] (NASNet: 1e-5)", c.EntropyWeight)
+	}
+	if !(c.BaselineDecay >= 0 && c.BaselineDecay < 1) {
+		return bad("baseline_decay", "%v, want a number in [0, 1) (NASNet: 0.95)", c.BaselineDecay)
+	}
+	if !(c.PPOClip > 0 && c.PPOClip < 1) {
+		return bad("ppo_clip", "%v, want a number in (0, 1) (NASNet: 0.2)", c.PPOClip)
+	}
+	if c.PPOEpochs < 1 || c.PPOEpochs > 100 {
+		return bad("ppo_epochs", "%d, want 1..100", c.PPOEpochs)
+	}
+	if c.UpdateBatch < 1 || c.UpdateBatch > 100_000 {
+		return bad("update_batch", "%d, want 1..100000", c.UpdateBatch)
+	}
+	if c.MaxStaleness < 0 || c.MaxStaleness > 1_000_000 {
+		return bad("max_staleness", "%d, want 0..1000000", c.MaxStaleness)
+	}
 	return nil
 }
 
@@ -230,23 +291,27 @@ func (c Config) Validate() error {
 const (
 	NameRandom    = "random"
 	NameEvolution = "evolution"
+	NamePPO       = "ppo"
+	NameReinforce = "reinforce"
 )
 
 // Names lists the algorithms New knows.
-func Names() []string { return []string{NameRandom, NameEvolution} }
+func Names() []string { return []string{NameRandom, NameEvolution, NamePPO, NameReinforce} }
 
 // ErrUnknownAlgorithm is returned (wrapped) by New and Restore for an
 // algorithm name they do not know.
 var ErrUnknownAlgorithm = errors.New("unknown search algorithm")
 
-// New returns the named algorithm ("random" or "evolution") over sp. It
-// validates sp and cfg.
+// New returns the named algorithm ("random", "evolution", "ppo" or
+// "reinforce") over sp. It validates sp and cfg.
 func New(name string, sp *space.Space, cfg Config) (Algorithm, error) {
 	switch strings.ToLower(name) {
 	case NameRandom:
 		return NewRandom(sp, cfg)
 	case NameEvolution:
 		return NewEvolution(sp, cfg)
+	case NamePPO, NameReinforce:
+		return NewController(strings.ToLower(name), sp, cfg)
 	}
 	return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownAlgorithm, name, strings.Join(Names(), ", "))
 }

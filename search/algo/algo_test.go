@@ -13,7 +13,7 @@ import (
 	"github.com/spinenet-go/spinenet/spinenet"
 )
 
-func named(t *testing.T, name string) *space.Space {
+func named(t testing.TB, name string) *space.Space {
 	t.Helper()
 	sp, err := space.Named(name)
 	if err != nil {
@@ -337,8 +337,9 @@ func TestProposalsDecode(t *testing.T) {
 			t.Errorf("%s: %d baselines, want %d", spaceName, len(base), want)
 		}
 		for _, name := range Names() {
+			controller := name == NamePPO || name == NameReinforce
 			cfg := DefaultConfig()
-			cfg.Baselines, cfg.Population = true, 10
+			cfg.Baselines, cfg.Population, cfg.LSTMUnits = true, 10, 16
 			a := newAlg(t, name, sp, cfg)
 			o := newOracle(sp, 5, 0.01)
 			rng := rand.New(rand.NewPCG(5, 5))
@@ -370,11 +371,16 @@ func TestProposalsDecode(t *testing.T) {
 						if name != NameEvolution || !members[p.ParentSeq] || p.ParentHash == "" || p.Mutation == "" {
 							t.Errorf("%s/%s: mutation %+v without a member parent or operator", spaceName, name, p)
 						}
-					case p.Origin != OriginRandom:
+					case p.Origin == OriginController:
+						if !controller || p.PolicyVersion < 1 || p.LogProb > 0 || !finite(p.LogProb) {
+							t.Errorf("%s/%s seq %d: controller sample with policy version %d, log-probability %v",
+								spaceName, name, p.Seq, p.PolicyVersion, p.LogProb)
+						}
+					case p.Origin != OriginRandom || controller:
 						t.Errorf("%s/%s seq %d: origin %q", spaceName, name, p.Seq, p.Origin)
 					}
-					if p.PolicyVersion != 0 || p.LogProb != 0 {
-						t.Errorf("policy fields set by %s", name)
+					if p.Origin != OriginController && (p.PolicyVersion != 0 || p.LogProb != 0) {
+						t.Errorf("policy fields set by %s on a %s proposal", name, p.Origin)
 					}
 				}
 				rs := results(o, rng, ps)
@@ -481,7 +487,7 @@ func TestRandomDedupe(t *testing.T) {
 func TestConfigAndNameErrors(t *testing.T) {
 	sp := named(t, "spinenet49")
 	if _, err := New("annealing", sp, DefaultConfig()); !errors.Is(err, ErrUnknownAlgorithm) ||
-		!strings.Contains(err.Error(), "random, evolution") {
+		!strings.Contains(err.Error(), "random, evolution, ppo, reinforce") {
 		t.Errorf("unknown name: %v", err)
 	}
 	if _, err := New("Evolution", sp, DefaultConfig()); err != nil {
@@ -495,6 +501,15 @@ func TestConfigAndNameErrors(t *testing.T) {
 		{func(c *Config) { c.Tournament = 0 }, "tournament"},
 		{func(c *Config) { c.Tournament = 21 }, "tournament"},
 		{func(c *Config) { c.DedupeRetries = -1 }, "dedupe_retries"},
+		{func(c *Config) { c.LSTMUnits = 0 }, "lstm_units"},
+		{func(c *Config) { c.LearningRate = 0 }, "learning_rate"},
+		{func(c *Config) { c.LearningRate = math.NaN() }, "learning_rate"},
+		{func(c *Config) { c.EntropyWeight = -1e-5 }, "entropy_weight"},
+		{func(c *Config) { c.BaselineDecay = 1 }, "baseline_decay"},
+		{func(c *Config) { c.PPOClip = 0 }, "ppo_clip"},
+		{func(c *Config) { c.PPOEpochs = 0 }, "ppo_epochs"},
+		{func(c *Config) { c.UpdateBatch = 0 }, "update_batch"},
+		{func(c *Config) { c.MaxStaleness = -1 }, "max_staleness"},
 	} {
 		cfg := DefaultConfig()
 		c.edit(&cfg)
@@ -596,7 +611,11 @@ func TestRestoreRefuses(t *testing.T) {
 		{"other space", named(t, "r0-sp53"), state, "space"},
 		{"changed space", other, state, "space_sum"},
 		{"version", sp, edit(func(m map[string]any) { m["v"] = 2 }), "v:"},
-		{"algorithm", sp, edit(func(m map[string]any) { m["algorithm"] = "ppo" }), "unknown search algorithm"},
+		{"algorithm", sp, edit(func(m map[string]any) { m["algorithm"] = "annealing" }), "unknown search algorithm"},
+		{"controller on evolution", sp, edit(func(m map[string]any) { m["controller"] = map[string]any{} }), "controller"},
+		{"policy fields on evolution", sp, edit(func(m map[string]any) {
+			m["pending"].([]any)[0].(map[string]any)["policy_version"] = 3
+		}), "policy"},
 		{"unknown field", sp, edit(func(m map[string]any) { m["extra"] = 1 }), "unknown field"},
 		{"rng", sp, edit(func(m map[string]any) { m["rng"] = "AAAA" }), "rng"},
 		{"counts", sp, edit(func(m map[string]any) { m["observed"] = 7 }), "observed/failed"},

@@ -138,6 +138,17 @@ func (c *core) add(d space.Decisions, h string, origin Origin, parent *Member, m
 // observe checks a batch of results, then records them in order, calling
 // onSuccess with each successful one.
 func (c *core) observe(results []Result, onSuccess func(Member)) error {
+	return c.observeEach(results, func(_ Proposal, _ Result, m *Member) {
+		if m != nil && onSuccess != nil {
+			onSuccess(*m)
+		}
+	})
+}
+
+// observeEach checks a batch of results, then records them in order,
+// calling each (when not nil) with every result, its proposal and, for a
+// successful one, the member it makes (nil for a failure).
+func (c *core) observeEach(results []Result, each func(p Proposal, r Result, m *Member)) error {
 	at := make(map[int64]int, len(c.pending))
 	for i, p := range c.pending {
 		at[p.Seq] = i
@@ -166,6 +177,9 @@ func (c *core) observe(results []Result, onSuccess func(Member)) error {
 		p := c.pending[at[r.Seq]]
 		if r.Failed {
 			c.failed++
+			if each != nil {
+				each(p, r, nil)
+			}
 			continue
 		}
 		c.observed++
@@ -177,8 +191,8 @@ func (c *core) observe(results []Result, onSuccess func(Member)) error {
 			b := m
 			c.best = &b
 		}
-		if onSuccess != nil {
-			onSuccess(m)
+		if each != nil {
+			each(p, r, &m)
 		}
 	}
 	c.pending = slices.DeleteFunc(c.pending, func(p Proposal) bool { return seen[p.Seq] })

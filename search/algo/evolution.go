@@ -108,4 +108,4 @@ func (a *Evolution) Population() []Member {
 }
 
 // MarshalState returns the state as JSON (see Restore).
-func (a *Evolution) MarshalState() ([]byte, error) { return a.marshal(a.pop) }
+func (a *Evolution) MarshalState() ([]byte, error) { return a.marshal(a.pop, nil) }

@@ -49,4 +49,4 @@ func (a *Random) Propose(n int) ([]Proposal, error) {
 func (a *Random) Observe(results []Result) error { return a.observe(results, nil) }
 
 // MarshalState returns the state as JSON (see Restore).
-func (a *Random) MarshalState() ([]byte, error) { return a.marshal(nil) }
+func (a *Random) MarshalState() ([]byte, error) { return a.marshal(nil, nil) }

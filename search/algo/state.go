@@ -38,17 +38,21 @@ type state struct {
 	Best     *Member            `json:"best,omitempty"`
 	// Population is evolution's queue, oldest first.
 	Population []Member `json:"population,omitempty"`
+	// Controller is the RL controller's learning state: weights, Adam
+	// moments, baseline, buffered results.
+	Controller *controllerState `json:"controller,omitempty"`
 }
 
-// marshal writes the core's state with an algorithm's population.
-func (c *core) marshal(pop []Member) ([]byte, error) {
+// marshal writes the core's state with an algorithm's population or
+// controller state.
+func (c *core) marshal(pop []Member, ctl *controllerState) ([]byte, error) {
 	rng, err := c.pcg.MarshalBinary()
 	if err != nil {
 		return nil, err
 	}
 	st := state{V: StateVersion, Algorithm: c.name, Space: c.sp.Name, SpaceSum: c.sum, Config: c.cfg, RNG: rng,
 		NextSeq: c.nextSeq, BaselinesDone: c.baselinesDone, Observed: c.observed, Failed: c.failed,
-		Pending: c.pending, First: c.first, Measured: c.measured, Best: c.best, Population: pop}
+		Pending: c.pending, First: c.first, Measured: c.measured, Best: c.best, Population: pop, Controller: ctl}
 	if st.Pending == nil {
 		st.Pending = []Proposal{}
 	}
@@ -68,10 +72,12 @@ func (e *StateError) Error() string {
 // Restore rebuilds an algorithm from MarshalState's bytes over sp, which
 // must be the space the state was made with (same name and configuration).
 // It checks the state — version, algorithm, space, config, counters, and
-// that every pending proposal and population member is a member of sp with
-// the recorded hash — and refuses unknown fields.
+// that every pending proposal, population member and buffered controller
+// result is a member of sp with the recorded hash, and the controller's
+// weights and moments fit its network — and refuses unknown fields. Config
+// fields the state leaves out take DefaultConfig's values.
 func Restore(sp *space.Space, b []byte) (Algorithm, error) {
-	var st state
+	st := state{Config: DefaultConfig()}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&st); err != nil {
@@ -86,6 +92,7 @@ func Restore(sp *space.Space, b []byte) (Algorithm, error) {
 	var c *core
 	var err error
 	var evo *Evolution
+	var ctl *Controller
 	var alg Algorithm
 	switch st.Algorithm {
 	case NameRandom:
@@ -96,6 +103,10 @@ func Restore(sp *space.Space, b []byte) (Algorithm, error) {
 	case NameEvolution:
 		if evo, err = NewEvolution(sp, st.Config); err == nil {
 			c, alg = evo.core, evo
+		}
+	case NamePPO, NameReinforce:
+		if ctl, err = NewController(st.Algorithm, sp, st.Config); err == nil {
+			c, alg = ctl.core, ctl
 		}
 	default:
 		return nil, fmt.Errorf("search algorithm state: %w %q (known: %s)", ErrUnknownAlgorithm, st.Algorithm, strings.Join(Names(), ", "))
@@ -163,7 +174,19 @@ func Restore(sp *space.Space, b []byte) (Algorithm, error) {
 		}
 	}
 	if evo == nil && st.Population != nil {
-		return nil, bad("population", "random search has none")
+		return nil, bad("population", "%s has none", st.Algorithm)
+	}
+	if ctl == nil && st.Controller != nil {
+		return nil, bad("controller", "%s has none", st.Algorithm)
+	}
+	for _, p := range st.Pending {
+		if ctl == nil && (p.PolicyVersion != 0 || p.LogProb != 0) {
+			return nil, bad("pending", "seq %d: policy fields, but %s has no policy", p.Seq, st.Algorithm)
+		}
+		if ctl != nil && (p.PolicyVersion < 0 || st.Controller != nil && p.PolicyVersion > st.Controller.Version ||
+			!finite(p.LogProb) || p.LogProb > 0 || p.PolicyVersion == 0 && p.LogProb != 0) {
+			return nil, bad("pending", "seq %d: policy version %d, log-probability %v", p.Seq, p.PolicyVersion, p.LogProb)
+		}
 	}
 	if len(st.Population) > st.Config.Population {
 		return nil, bad("population", "%d members, want at most %d", len(st.Population), st.Config.Population)
@@ -184,6 +207,11 @@ func Restore(sp *space.Space, b []byte) (Algorithm, error) {
 	c.best = st.Best
 	if evo != nil {
 		evo.pop = st.Population
+	}
+	if ctl != nil {
+		if err := ctl.restore(st.Controller, st.NextSeq); err != nil {
+			return nil, err
+		}
 	}
 	return alg, nil
 }

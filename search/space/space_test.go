@@ -547,3 +547,56 @@ func TestSpaceValidate(t *testing.T) {
 		t.Errorf("Named(nope): %v", err)
 	}
 }
+
+// ParentChoices and ShiftChoices list exactly what Check accepts, block by
+// block.
+func TestChoicesMatchCheck(t *testing.T) {
+	for _, name := range []string{"spinenet49", "r35-sp18"} {
+		s, err := Named(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := s.ResNetOrder()
+		n := s.NumBlocks()
+		if got := len(s.ParentChoices(n - 1)); got != len(s.Candidates())+n-1 {
+			t.Errorf("%s: last block has %d parent choices, want the whole pool (%d)", name, got, len(s.Candidates())+n-1)
+		}
+		for j := range n {
+			choices := s.ParentChoices(j)
+			if j < s.NumIntermediate() && len(choices) > s.Window {
+				t.Errorf("%s block %d: %d choices, window %d", name, j, len(choices), s.Window)
+			}
+			legal := map[int]bool{}
+			for _, f := range choices {
+				legal[f] = true
+			}
+			for f := 0; f < choices[len(choices)-1]+2; f++ {
+				e := d.Clone()
+				e.Blocks[j].Parents = [2]int{f, choices[len(choices)-1]}
+				if f == choices[len(choices)-1] {
+					continue
+				}
+				if f > choices[len(choices)-1] {
+					e.Blocks[j].Parents = [2]int{choices[len(choices)-1], f}
+				}
+				if ok := s.Check(e) == nil; ok != legal[f] {
+					t.Errorf("%s block %d: parent %d accepted %v, listed %v (%v)", name, j, f, ok, legal[f], choices)
+				}
+			}
+		}
+		for lv := range s.Intermediate {
+			for _, sh := range []int{-2, -1, 0, 1, 2, 3} {
+				e := d.Clone()
+				for j := range s.NumIntermediate() {
+					if e.Blocks[j].Base == lv {
+						e.Blocks[j].Shift = sh
+						break
+					}
+				}
+				if ok, listed := s.Check(e) == nil, slices.Contains(s.ShiftChoices(lv), sh); ok != listed {
+					t.Errorf("%s: level %d shift %d accepted %v, listed %v", name, lv, sh, ok, listed)
+				}
+			}
+		}
+	}
+}
