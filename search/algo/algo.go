@@ -3,21 +3,31 @@
 // learns from their rewards (Observe), and marshals its whole state for a
 // checkpoint (MarshalState, Restore).
 //
-// Two algorithms are built: random search ("random": uniform samples of the
-// space, optionally skipping architectures already proposed) and
-// regularized, or aging, evolution ("evolution", Real et al. 2019: the child
-// of each step is a mutation of the best of a tournament of S drawn from a
-// population of the last P results, and the oldest member leaves the
-// population, not the worst). An RL controller fits the same interface:
-// proposals carry a policy version and the log-probability of the sample,
-// and results may arrive in any order.
+// Four algorithms are built: random search ("random": uniform samples of
+// the space, optionally skipping architectures already proposed);
+// regularized, or aging, evolution ("evolution", Real et al. 2019: the
+// child of each step is a mutation of the best of a tournament of S drawn
+// from a population of the last P results, and the oldest member leaves the
+// population, not the worst); and the RL controller of the paper (nas.md
+// §1.3), an LSTM policy over the per-block decisions with masked softmax
+// heads, trained with PPO ("ppo", NASNet's algorithm and settings) or
+// REINFORCE ("reinforce"), both with an exponential-moving-average reward
+// baseline and Adam (see Controller). The controller is asynchronous:
+// proposals carry the policy version and the log-probability of the
+// sample, results may arrive in any order, the policy is updated each time
+// Config.UpdateBatch new successful results have arrived, and samples more
+// than Config.MaxStaleness versions old are left out of an update.
 //
 // # Determinism
 //
 // All randomness comes from one math/rand/v2 PCG per algorithm, seeded from
 // Config.Seed, and its state is part of the marshalled state. An algorithm
 // restored from MarshalState's bytes and given the same results in the same
-// order proposes exactly the same trials as the one that wrote them.
+// order proposes exactly the same trials as the one that wrote them. The
+// controller's state holds its weights and Adam moments bit for bit; its
+// float32 arithmetic runs on the GEMM kernels the processor selects, so
+// the guarantee holds on the same kind of machine (an AVX-512 and an AVX2
+// machine may round differently).
 //
 // # Duplicates
 //
@@ -36,7 +46,9 @@
 //
 // A Result with Failed set ends its proposal without a reward: it is not
 // added to the population, not remembered as measured, and not the best.
-// It is counted in Stats.Failed.
+// It is counted in Stats.Failed. The controller learns from it with the
+// failure reward: the lowest successful reward so far, or 0 before any
+// (nas.md §4.3 item 6).
 package algo
 
 import (
@@ -186,7 +198,8 @@ type Config struct {
 	ReuseDuplicates bool `json:"reuse_duplicates"`
 	// Dedupe makes random proposals (random search, and evolution before
 	// its population is full) skip architectures already proposed, drawing
-	// again up to DedupeRetries times before proposing a duplicate anyway.
+	// again up to DedupeRetries times before proposing a duplicate anyway
+	// (the controller's samples are never redrawn: see Controller).
 	// Default true, with 20 retries.
 	Dedupe        bool `json:"dedupe"`
 	DedupeRetries int  `json:"dedupe_retries"`

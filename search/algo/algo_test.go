@@ -169,6 +169,11 @@ func TestRestoreProposesTheSame(t *testing.T) {
 			if a.Stats().Pending != 8 {
 				t.Fatalf("%d pending, want 8", a.Stats().Pending)
 			}
+			if c, ok := a.(*Controller); ok {
+				if st := c.ControllerStats(); st.Updates < 1 || st.Buffered == 0 {
+					t.Fatalf("controller stats %+v: want an update done and results buffered at the checkpoint", st)
+				}
+			}
 			state, err := a.MarshalState()
 			if err != nil {
 				t.Fatal(err)
