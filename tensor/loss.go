@@ -279,16 +279,22 @@ func softmaxRows(op string, prob, logits *Tensor) (k, rows int) {
 	return k, len(logits.data) / k
 }
 
-// softmaxRow writes the softmax of x into p and returns log Σ exp(x).
-func softmaxRow(p, x []float32) float64 {
-	m := math.Inf(-1)
+// rowMaxSumExp returns the row maximum m and Σ exp(x − m), accumulated in
+// float64: the stable pieces of a softmax and of log Σ exp(x) = m + log s.
+func rowMaxSumExp(x []float32) (m, s float64) {
+	m = math.Inf(-1)
 	for _, v := range x {
 		m = math.Max(m, float64(v))
 	}
-	var s float64
 	for _, v := range x {
 		s += math.Exp(float64(v) - m)
 	}
+	return m, s
+}
+
+// softmaxRow writes the softmax of x into p and returns log Σ exp(x).
+func softmaxRow(p, x []float32) float64 {
+	m, s := rowMaxSumExp(x)
 	for j, v := range x {
 		p[j] = float32(math.Exp(float64(v)-m) / s)
 	}

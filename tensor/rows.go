@@ -59,14 +59,7 @@ func LogSoftmax(dst, x *Tensor) {
 	k, rows := softmaxRows("LogSoftmax", dst, x)
 	for r := range rows {
 		in, out := x.data[r*k:(r+1)*k], dst.data[r*k:(r+1)*k]
-		m := math.Inf(-1)
-		for _, v := range in {
-			m = math.Max(m, float64(v))
-		}
-		var s float64
-		for _, v := range in {
-			s += math.Exp(float64(v) - m)
-		}
+		m, s := rowMaxSumExp(in)
 		lse := m + math.Log(s)
 		for j, v := range in {
 			out[j] = float32(float64(v) - lse)
