@@ -251,9 +251,6 @@ func openPostgres(ctx context.Context, url string) (backend, error) {
 	}, nil
 }
 
-// errNoRows is what row.Scan returns when a query found no row.
-var errNoRows = sql.ErrNoRows
-
 // isNoRows reports a Scan that found no row, from either driver.
 func isNoRows(err error) bool {
 	return errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows)

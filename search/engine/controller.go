@@ -183,8 +183,11 @@ func (e *Engine) insertProposals(ctx context.Context, tx *txn, searchID int64, c
 		macs, params, costErr := cfg.Proxy.CountCost(a)
 		timeout := trialTimeout(cfg, macs)
 		state := StateQueued
-		if p.Known {
+		switch {
+		case p.Known:
 			state = StateReused
+		case costErr != nil:
+			state = StateFailed
 		}
 		var trialID int64
 		err = tx.queryRow(ctx, `INSERT INTO nas_trial (search_id, seq, decisions, arch_hash, arch_name, origin, parent_seq, mutation,
@@ -206,9 +209,6 @@ func (e *Engine) insertProposals(ctx context.Context, tx *txn, searchID int64, c
 			// The candidate cannot be built: it fails without a job.
 			out := outcome{Failed: true, Reason: reasonOf(costErr), Error: costErr.Error()}
 			if err := insertResult(ctx, tx, d, searchID, trialID, out, 0, "", results); err != nil {
-				return nil, 0, err
-			}
-			if _, err := tx.exec(ctx, `UPDATE nas_trial SET state = ? WHERE id = ?`, StateFailed, trialID); err != nil {
 				return nil, 0, err
 			}
 			known = append(known, algo.Result{Seq: p.Seq, Hash: p.Hash, Failed: true, Reason: out.Reason})

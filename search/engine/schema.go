@@ -68,8 +68,8 @@ type querier interface {
 	exec(ctx context.Context, q string, args ...any) (int64, error)
 	// query runs a query returning rows.
 	query(ctx context.Context, q string, args ...any) (rows, error)
-	// queryRow runs a query returning at most one row; Scan reports
-	// errNoRows when there is none.
+	// queryRow runs a query returning at most one row; isNoRows tells
+	// Scan's error when there is none.
 	queryRow(ctx context.Context, q string, args ...any) row
 }
 
