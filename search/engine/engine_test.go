@@ -19,11 +19,10 @@ import (
 
 // fakeTrainer answers a trial after Delay with a reward that depends only
 // on the architecture hash; hashes starting with FailPrefix fail as
-// non-finite, and ErrPrefix ones return an error (every attempt).
+// non-finite (erroring is the trainer whose every attempt errors).
 type fakeTrainer struct {
 	Delay      time.Duration
 	FailPrefix string
-	ErrPrefix  string
 	Log        string // when set, a line "trial ID" is appended per finished training
 
 	mu      sync.Mutex
@@ -51,8 +50,6 @@ func (f *fakeTrainer) Train(ctx context.Context, t Trial) (Outcome, error) {
 		fh.Close()
 	}
 	switch {
-	case f.ErrPrefix != "" && strings.HasPrefix(t.Hash, f.ErrPrefix):
-		return Outcome{}, errors.New("the environment is broken")
 	case f.FailPrefix != "" && strings.HasPrefix(t.Hash, f.FailPrefix):
 		return Outcome{Failed: true, Reason: proxy.ReasonNonFinite, Error: "loss became NaN"}, nil
 	}
