@@ -77,7 +77,7 @@ Commands print results on stdout and progress and diagnostics on stderr.`,
 	root.AddCommand(newDetectCmd(stdout, stderr))
 	root.AddCommand(newEvalCmd(stdout, stderr))
 	root.AddCommand(newModelsCmd(stdout))
-	root.AddCommand(newSearchCmd(stdout))
+	root.AddCommand(newSearchCmd(stdout, stderr))
 	markArgErrors(root)
 	return root
 }

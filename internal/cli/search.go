@@ -19,22 +19,31 @@ import (
 	"github.com/spinenet-go/spinenet/spinenet"
 )
 
-func newSearchCmd(stdout io.Writer) *cobra.Command {
+func newSearchCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o searchRunOptions
 	cmd := &cobra.Command{
 		Use:   "search",
-		Short: "Architecture search: the search space, sampling and membership",
+		Short: "Architecture search: run a search, watch it, report it; the search space",
 		Long: `search works with SpineNet's architecture-search space (shared spec nas.md §1.2, §5;
-docs/search.md): 'space' prints its size, 'sample' draws an architecture file from it,
-'encode' shows an architecture's decisions in a space (or why it is not a member),
-'bench-trial' trains and scores one architecture on a proxy task.
+docs/search.md). With --trials it runs a search, as 'search run' does (its flags are
+listed below; see 'spinenet search run --help'): 'worker' trains its trials on
+other machines, 'status' shows its progress and 'report' draws it. 'space' prints
+a space's size, 'sample' draws an architecture file from it, 'encode' shows an
+architecture's decisions in a space (or why it is not a member), 'bench-trial'
+trains and scores one architecture on a proxy task.
 
 Spaces: ` + strings.Join(space.Names(), ", ") + `.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageError{errors.New("search: name a subcommand: space, sample, encode or bench-trial")}
+			if cmd.Flags().NFlag() == 0 {
+				return usageError{errors.New("search: give --trials N to run a search, or name a subcommand: run, worker, status, report, space, sample, encode or bench-trial")}
+			}
+			return runSearch(cmd, &o, stdout, stderr)
 		},
 	}
-	cmd.AddCommand(newSearchSpaceCmd(stdout), newSearchSampleCmd(stdout), newSearchEncodeCmd(stdout), newSearchBenchTrialCmd(stdout))
+	addSearchRunFlags(cmd, &o)
+	cmd.AddCommand(newSearchRunCmd(stdout, stderr), newSearchWorkerCmd(stderr), newSearchStatusCmd(stdout, stderr),
+		newSearchSpaceCmd(stdout), newSearchSampleCmd(stdout), newSearchEncodeCmd(stdout), newSearchBenchTrialCmd(stdout))
 	return cmd
 }
 

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/spinenet-go/spinenet/internal/pgtest"
 )
 
 // The test binary doubles as a worker or controller process when
@@ -210,44 +208,15 @@ func TestKillWorkerAndControllerSQLite(t *testing.T) {
 	killTest(t, filepath.Join(t.TempDir(), "s.db"))
 }
 
-// freshPostgres creates an empty database on the server NAS_PG_URL names
-// and returns its URL; the test skips when NAS_PG_URL is not set.
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("NAS_PG_URL")
-	if base == "" {
-		t.Skip("NAS_PG_URL is not set: no PostgreSQL server to test against (.ci/run starts one)")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("NAS_PG_URL: %v", err)
-	}
-	name := fmt.Sprintf("nas_test_%d_%d", os.Getpid(), rand.Uint32())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		conn.Close(context.Background())
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
-
 func TestKillWorkerAndControllerPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes and kills them (about 15 s)")
 	}
-	killTest(t, freshPostgres(t))
+	killTest(t, pgtest.Fresh(t))
 }
 
 func TestSearchRunsToBudgetOnPostgres(t *testing.T) {
-	dsn := freshPostgres(t)
+	dsn := pgtest.Fresh(t)
 	st := runSearch(t, dsn, testConfig(t, "random", 12, 2), &fakeTrainer{Delay: 10 * time.Millisecond}, 2)
 	checkExactlyOnce(t, st, 12)
 	if !strings.HasPrefix(dsn, "postgres") {
