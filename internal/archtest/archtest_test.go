@@ -22,7 +22,7 @@ const module = "github.com/spinenet-go/spinenet"
 var rank = map[string]int{
 	// Leaves: standard library only.
 	"internal/cpu": 0, "detection/box": 0, "safetensors": 0, "internal/atomicfile": 0,
-	"internal/sharedtest": 0, "internal/leaktest": 0, "internal/readlimit": 0, "internal/racebuild": 0, "internal/pgtest": 0, "configs": 0, "data/pipeline": 0,
+	"internal/sharedtest": 0, "internal/leaktest": 0, "internal/readlimit": 0, "internal/racebuild": 0, "internal/pgtest": 0, "internal/stats": 0, "configs": 0, "data/pipeline": 0,
 	"cocoeval": 1, "internal/annotate": 1, "kernels": 1,
 	"tensor":   2,
 	"autograd": 3, "data/resample": 3,
@@ -31,8 +31,8 @@ var rank = map[string]int{
 	"spinenet": 6, "infer": 6, "train": 6,
 	"detection": 7, "classify": 7, "search/space": 7,
 	"models": 8, "search/algo": 8,
-	"predict": 9,
-	"recipe":  10, "internal/bench": 10,
+	"predict": 9, "search/replay": 9,
+	"recipe": 10, "internal/bench": 10,
 	"search/proxy":      11,
 	"search/engine":     12,
 	"internal/cli":      13,

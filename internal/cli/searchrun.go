@@ -65,20 +65,36 @@ func redactDSN(dsn string) string {
 	return dsn
 }
 
+// algoFlags are the algorithm settings' flags.
+type algoFlags struct {
+	File string      // --algo-config
+	algo algo.Config // the flags' values, over algo.DefaultConfig
+}
+
+func (a *algoFlags) register(cmd *cobra.Command) {
+	a.algo = algo.DefaultConfig()
+	f := cmd.Flags()
+	f.StringVar(&a.File, "algo-config", "", "JSON file of algorithm settings (search/algo.Config's keys, e.g. population, learning_rate); flags override it")
+	f.Uint64Var(&a.algo.Seed, "seed", a.algo.Seed, "the algorithm's seed")
+	f.IntVar(&a.algo.Population, "population", a.algo.Population, "evolution: population size P")
+	f.IntVar(&a.algo.Tournament, "tournament", a.algo.Tournament, "evolution: tournament size S")
+	f.BoolVar(&a.algo.Baselines, "baselines", a.algo.Baselines, "propose the space's baselines (ResNet order, SpineNet-49) first")
+}
+
 // searchRunOptions are the flags of `spinenet search` (and `search run`).
 type searchRunOptions struct {
 	engineFlags
-	Name, Space, Algo, Proxy, AlgoConfig, DataDir string
-	Trials, Workers, Parallel, Threads            int
-	TrialSeed                                     uint64
-	JSON, Quiet                                   bool
-	algo                                          algo.Config // the algorithm flags, over algo.DefaultConfig
+	algoFlags
+	Name, Space, Algo, Proxy, DataDir  string
+	Trials, Workers, Parallel, Threads int
+	TrialSeed                          uint64
+	JSON, Quiet                        bool
 }
 
 // addSearchRunFlags registers the run flags on cmd.
 func addSearchRunFlags(cmd *cobra.Command, o *searchRunOptions) {
 	o.engineFlags.register(cmd)
-	o.algo = algo.DefaultConfig()
+	o.algoFlags.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.Name, "name", "default", "the search's name within the database")
 	spaceFlag(cmd, &o.Space)
@@ -90,43 +106,38 @@ func addSearchRunFlags(cmd *cobra.Command, o *searchRunOptions) {
 	f.IntVar(&o.Threads, "threads", 0, "threads per trial (default: the cores divided among --workers)")
 	f.Uint64Var(&o.TrialSeed, "trial-seed", 1, "seed of every trial's training (a repeated architecture trains the same)")
 	f.StringVar(&o.DataDir, "data", "", "COCO directory for the paper proxy")
-	f.StringVar(&o.AlgoConfig, "algo-config", "", "JSON file of algorithm settings (search/algo.Config's keys, e.g. population, learning_rate); flags override it")
-	f.Uint64Var(&o.algo.Seed, "seed", o.algo.Seed, "the algorithm's seed")
-	f.IntVar(&o.algo.Population, "population", o.algo.Population, "evolution: population size P")
-	f.IntVar(&o.algo.Tournament, "tournament", o.algo.Tournament, "evolution: tournament size S")
-	f.BoolVar(&o.algo.Baselines, "baselines", o.algo.Baselines, "propose the space's baselines (ResNet order, SpineNet-49) first")
 	f.BoolVar(&o.JSON, "json", false, "print the final status as JSON (as 'search status --json')")
 	f.BoolVar(&o.Quiet, "quiet", false, "no progress bar")
 }
 
 // algoConfig is the algorithm's configuration: the defaults, the
 // --algo-config file over them, and the algorithm flags given over that.
-func (o *searchRunOptions) algoConfig(cmd *cobra.Command) (algo.Config, error) {
-	if o.AlgoConfig == "" {
-		return o.algo, nil
+func (a *algoFlags) config(cmd *cobra.Command) (algo.Config, error) {
+	if a.File == "" {
+		return a.algo, nil
 	}
 	c := algo.DefaultConfig()
-	b, err := os.ReadFile(o.AlgoConfig)
+	b, err := os.ReadFile(a.File)
 	if err != nil {
 		return c, usageError{fmt.Errorf("--algo-config: %w", err)}
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return c, usageError{fmt.Errorf("--algo-config %s: %w (want a JSON object of search/algo.Config's keys)", o.AlgoConfig, err)}
+		return c, usageError{fmt.Errorf("--algo-config %s: %w (want a JSON object of search/algo.Config's keys)", a.File, err)}
 	}
 	fl := cmd.Flags()
 	if fl.Changed("seed") {
-		c.Seed = o.algo.Seed
+		c.Seed = a.algo.Seed
 	}
 	if fl.Changed("population") {
-		c.Population = o.algo.Population
+		c.Population = a.algo.Population
 	}
 	if fl.Changed("tournament") {
-		c.Tournament = o.algo.Tournament
+		c.Tournament = a.algo.Tournament
 	}
 	if fl.Changed("baselines") {
-		c.Baselines = o.algo.Baselines
+		c.Baselines = a.algo.Baselines
 	}
 	return c, nil
 }
@@ -148,7 +159,7 @@ func (o *searchRunOptions) config(cmd *cobra.Command) (engine.Config, error) {
 	if err != nil {
 		return c, usageError{fmt.Errorf("--proxy: %w", err)}
 	}
-	ac, err := o.algoConfig(cmd)
+	ac, err := o.algoFlags.config(cmd)
 	if err != nil {
 		return c, err
 	}
