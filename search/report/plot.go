@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"strconv"
 
 	"gonum.org/v1/gonum/stat/distuv"
 	"gonum.org/v1/plot"
@@ -70,12 +71,13 @@ func plotBestSoFar(path string, st *engine.Status, res []engine.TrialInfo, bases
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("%s: best reward so far (%d results, %d failed)", st.Name, len(res), len(res)-len(dots))
 	p.X.Label.Text, p.Y.Label.Text = "results in the order the controller saw them", "reward"
+	p.X.Tick.Marker = integerTicks{}
 	p.Legend.Top, p.Legend.Left = false, false
 	s, err := plotter.NewScatter(dots)
 	if err != nil {
 		return err
 	}
-	s.GlyphStyle.Radius, s.GlyphStyle.Color = vg.Points(1.5), color.NRGBA{R: 31, G: 119, B: 180, A: 110}
+	s.GlyphStyle = draw.GlyphStyle{Color: color.NRGBA{R: 31, G: 119, B: 180, A: 110}, Radius: vg.Points(2), Shape: draw.CircleGlyph{}}
 	l, err := plotter.NewLine(steps)
 	if err != nil {
 		return err
@@ -113,7 +115,7 @@ func plotRewardVsMACs(path string, st *engine.Status, best Entry, bases []Baseli
 	if err != nil {
 		return err
 	}
-	s.GlyphStyle.Radius, s.GlyphStyle.Color = vg.Points(2), color.NRGBA{R: 31, G: 119, B: 180, A: 150}
+	s.GlyphStyle = draw.GlyphStyle{Color: color.NRGBA{R: 31, G: 119, B: 180, A: 150}, Radius: vg.Points(2.5), Shape: draw.CircleGlyph{}}
 	p.Add(s)
 	p.Legend.Add("trial", s)
 	bs, err := plotter.NewScatter(plotter.XYs{{X: millions(best.MACs), Y: best.Reward}})
@@ -172,6 +174,7 @@ type Curve struct {
 func PlotCurves(path, title, xLabel, yLabel string, curves []Curve) error {
 	p := plot.New()
 	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, xLabel, yLabel
+	p.X.Tick.Marker = integerTicks{}
 	p.Legend.Top, p.Legend.Left = false, false
 	for ci, c := range curves {
 		mean, lo, hi, err := meanCI(c.Runs)
@@ -273,8 +276,33 @@ func segments(lo, hi []float64) []plotter.XYs {
 	return out
 }
 
-// savePlot writes p as an 8×5 inch PNG at path, atomically.
+// integerTicks puts labelled ticks on whole numbers 1, 2 or 5 × 10^k
+// apart, at most 8 of them, for axes that count trials.
+type integerTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (integerTicks) Ticks(lo, hi float64) []plot.Tick {
+	step := 1.0
+	for i := 0; (hi-lo)/step > 8; i++ {
+		step *= []float64{2, 2.5, 2}[i%3] // 1, 2, 5, 10, 20, 50, …
+	}
+	var out []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi; v += step {
+		if v == 0 {
+			v = 0 // not −0
+		}
+		out = append(out, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
+	}
+	return out
+}
+
+// savePlot pads p's axes by 4% of their ranges, so that no point sits on
+// the frame, and writes it as an 8×5 inch PNG at path, atomically.
 func savePlot(p *plot.Plot, path string) error {
+	for _, a := range []*plot.Axis{&p.X, &p.Y} {
+		d := 0.04 * max(a.Max-a.Min, 1e-3)
+		a.Min, a.Max = a.Min-d, a.Max+d
+	}
 	wt, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
 	if err != nil {
 		return err
