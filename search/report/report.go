@@ -11,8 +11,16 @@
 //	top-R-HASH.svg, .png     its block diagram (Diagram)
 //
 // R is the rank (1 best) and HASH the first 12 hex digits of the
-// architecture's space.HashArch. PlotCurves draws mean ± 95% confidence
-// bands of several runs per curve, for comparing algorithms over seeds.
+// architecture's space.HashArch. A search without a successful result has
+// nothing to report: Write returns ErrNoResults and writes nothing.
+//
+// The baselines are the space's ResNet-ordered architecture and SpineNet-49
+// (where the space holds it), measured by the search's own trial of the
+// same architecture or by a Point the caller passes; one without a
+// measurement is listed as not marked.
+//
+// PlotCurves draws mean ± 95% confidence bands of several runs per curve,
+// for comparing algorithms over seeds; BestSoFar makes a run's curve.
 package report
 
 import (
@@ -76,17 +84,23 @@ type Options struct {
 // architecture's best reward, and the files written for it (names relative
 // to the report directory).
 type Entry struct {
-	Rank     int      `json:"rank"`
-	Seq      int64    `json:"seq"`
-	Reward   float64  `json:"reward"`
-	AP50     *float64 `json:"ap50,omitempty"`
-	MACs     int64    `json:"macs"`
-	Params   int64    `json:"params"`
-	ArchHash string   `json:"arch_hash"`
-	ArchName string   `json:"arch_name"`
-	ArchFile string   `json:"arch_file"`
-	SVG      string   `json:"svg"`
-	PNG      string   `json:"png"`
+	// Rank is 1 for the best; Seq is the trial's proposal number.
+	Rank int   `json:"rank"`
+	Seq  int64 `json:"seq"`
+	// Reward, MACs and Params are the trial's; AP50 is its metrics'
+	// "ap50" (search/proxy.Result), nil without one.
+	Reward float64  `json:"reward"`
+	AP50   *float64 `json:"ap50,omitempty"`
+	MACs   int64    `json:"macs"`
+	Params int64    `json:"params"`
+	// ArchHash is the architecture's space.HashArch, ArchName the decoded
+	// Arch's name.
+	ArchHash string `json:"arch_hash"`
+	ArchName string `json:"arch_name"`
+	// ArchFile is the Arch file (YAML), SVG and PNG the block diagram.
+	ArchFile string `json:"arch_file"`
+	SVG      string `json:"svg"`
+	PNG      string `json:"png"`
 }
 
 // Baseline is a reference architecture and its measurement, if any.
@@ -121,9 +135,10 @@ type Summary struct {
 }
 
 // Write reports the search st into dir, creating it if needed, and returns
-// what it wrote. A search without a successful result gives ErrNoResults.
-// Trials whose decisions do not decode in the space to their recorded
-// ArchHash give an error naming the trial.
+// what it wrote. It checks everything before it writes: a search without a
+// successful result gives ErrNoResults, and a top trial whose decisions do
+// not decode in the space to its recorded ArchHash an error naming the
+// trial.
 func Write(st *engine.Status, dir string, opt Options) (*Summary, error) {
 	sp := opt.Space
 	if sp == nil {
@@ -131,6 +146,9 @@ func Write(st *engine.Status, dir string, opt Options) (*Summary, error) {
 		if sp, err = space.Named(st.Space); err != nil {
 			return nil, fmt.Errorf("report: search %q: %w (pass Options.Space for a configured space)", st.Name, err)
 		}
+	}
+	if opt.TopK < 0 {
+		return nil, fmt.Errorf("report: Options.TopK %d, want ≥ 0 (0: %d)", opt.TopK, DefaultTopK)
 	}
 	res := results(st)
 	top := topTrials(st.Trials, cmp.Or(opt.TopK, DefaultTopK))
@@ -141,16 +159,21 @@ func Write(st *engine.Status, dir string, opt Options) (*Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("report: search %q: %w", st.Name, err)
 	}
+	sum := &Summary{Status: st, Results: len(res), Baselines: bases}
+	archs := make([]*spinenet.Arch, len(top))
+	for i, t := range top {
+		if archs[i], err = decode(sp, t); err != nil {
+			return nil, err
+		}
+		sum.Top = append(sum.Top, entry(i+1, t, archs[i]))
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
-	sum := &Summary{Status: st, Results: len(res), Baselines: bases}
-	for i, t := range top {
-		e, err := writeTop(sp, dir, i+1, t)
-		if err != nil {
+	for i, e := range sum.Top {
+		if err := writeTop(dir, e, archs[i]); err != nil {
 			return nil, err
 		}
-		sum.Top = append(sum.Top, e)
 		sum.Files = append(sum.Files, e.ArchFile, e.SVG, e.PNG)
 	}
 	steps := []struct {
@@ -238,28 +261,28 @@ func decode(sp *space.Space, t engine.TrialInfo) (*spinenet.Arch, error) {
 	return a, nil
 }
 
-// writeTop writes the Arch file and the diagrams of the rank-th trial t.
-func writeTop(sp *space.Space, dir string, rank int, t engine.TrialInfo) (Entry, error) {
-	a, err := decode(sp, t)
-	if err != nil {
-		return Entry{}, err
-	}
+// entry is the rank-th top trial t, whose architecture is a.
+func entry(rank int, t engine.TrialInfo, a *spinenet.Arch) Entry {
 	stem := fmt.Sprintf("top-%d-%.12s", rank, t.ArchHash)
-	e := Entry{Rank: rank, Seq: t.Seq, Reward: *t.Reward, AP50: ap50(t.Metrics), MACs: t.MACs, Params: t.Params,
+	return Entry{Rank: rank, Seq: t.Seq, Reward: *t.Reward, AP50: ap50(t.Metrics), MACs: t.MACs, Params: t.Params,
 		ArchHash: t.ArchHash, ArchName: a.Name, ArchFile: stem + ".yaml", SVG: stem + ".svg", PNG: stem + ".png"}
+}
+
+// writeTop writes e's Arch file and diagrams of a into dir.
+func writeTop(dir string, e Entry, a *spinenet.Arch) error {
 	data, err := a.Marshal(spinenet.YAML)
 	if err != nil {
-		return Entry{}, fmt.Errorf("report: %s: %w", e.ArchFile, err)
+		return fmt.Errorf("report: %s: %w", e.ArchFile, err)
 	}
 	if err := writeText(filepath.Join(dir, e.ArchFile), string(data)); err != nil {
-		return Entry{}, fmt.Errorf("report: %s: %w", e.ArchFile, err)
+		return fmt.Errorf("report: %s: %w", e.ArchFile, err)
 	}
 	for _, f := range []struct{ name, format string }{{e.SVG, "svg"}, {e.PNG, "png"}} {
 		if err := writeDiagram(filepath.Join(dir, f.name), a, f.format); err != nil {
-			return Entry{}, fmt.Errorf("report: %s: %w", f.name, err)
+			return fmt.Errorf("report: %s: %w", f.name, err)
 		}
 	}
-	return e, nil
+	return nil
 }
 
 // ap50 reads the proxy's "ap50" from a trial's metrics (search/proxy.Result),

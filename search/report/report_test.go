@@ -235,9 +235,16 @@ func TestWriteNoResults(t *testing.T) {
 func TestWriteWrongSpace(t *testing.T) {
 	st, _ := synthetic(t)
 	st.Trials[2].ArchHash = strings.Repeat("0", 64)
-	_, err := report.Write(st, t.TempDir(), report.Options{})
+	dir := filepath.Join(t.TempDir(), "report")
+	_, err := report.Write(st, dir, report.Options{})
 	if err == nil || !strings.Contains(err.Error(), "trial 3") {
 		t.Errorf("err %v, want one naming trial 3", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed report created %s", dir)
+	}
+	if _, err := report.Write(st, t.TempDir(), report.Options{TopK: -1}); err == nil || !strings.Contains(err.Error(), "TopK") {
+		t.Errorf("TopK -1: err %v", err)
 	}
 	st.Space = "no-such-space"
 	if _, err := report.Write(st, t.TempDir(), report.Options{}); !errors.Is(err, space.ErrUnknownSpace) {
