@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"image/png"
 	"io"
 	"math"
@@ -58,7 +59,7 @@ func synthetic(t *testing.T) (*engine.Status, *space.Space) {
 			Origin: "sample", State: engine.StateDone, MACs: 900e6 + seq*37e6, Params: 10e6 + seq*1e5, Seconds: 60}
 		if r, ok := rewards[seq]; ok {
 			ti.Reward = &r
-			ti.Metrics = json.RawMessage(`{"ap": 0.1, "ap50": 0.` + string(rune('0'+seq%10)) + `}`)
+			ti.Metrics = json.RawMessage(fmt.Sprintf(`{"ap": 0.1, "ap50": %v}`, float64(seq%10)/10))
 		}
 		switch seq {
 		case 5, 9:
