@@ -55,7 +55,7 @@ const (
 var ErrNoResults = errors.New("report: no successful results")
 
 // Point is a baseline measured outside the search: its MACs at the
-// proxy's size and its reward.
+// proxy's size (> 0) and its reward (finite).
 type Point struct {
 	// Name is ResNetOrder or SpineNet49 to give that baseline's
 	// measurement, or any other name for a further baseline.
@@ -305,8 +305,8 @@ func baselines(sp *space.Space, trials []engine.TrialInfo, given []Point) ([]Bas
 		if _, dup := points[p.Name]; dup || p.Name == "" {
 			return nil, fmt.Errorf("baseline point %q: empty or given twice", p.Name)
 		}
-		if math.IsNaN(p.Reward) || math.IsInf(p.Reward, 0) {
-			return nil, fmt.Errorf("baseline point %q: reward %v, want a finite number", p.Name, p.Reward)
+		if math.IsNaN(p.Reward) || math.IsInf(p.Reward, 0) || p.MACs <= 0 {
+			return nil, fmt.Errorf("baseline point %q: reward %v, MACs %d: want a finite reward and MACs > 0", p.Name, p.Reward, p.MACs)
 		}
 		points[p.Name] = p
 	}

@@ -208,9 +208,13 @@ func TestWriteGivenBaselines(t *testing.T) {
 	if index := readText(t, filepath.Join(dir, "index.md")); !strings.Contains(index, "- spinenet-49: reward 0.3300, 2000.0 M MACs (given)") {
 		t.Errorf("index.md does not mark spinenet-49:\n%s", index)
 	}
-	_, err = report.Write(st, dir, report.Options{Baselines: []report.Point{{Name: "x", Reward: math.NaN()}}})
+	_, err = report.Write(st, dir, report.Options{Baselines: []report.Point{{Name: "x", MACs: 1, Reward: math.NaN()}}})
 	if err == nil || !strings.Contains(err.Error(), `baseline point "x"`) {
 		t.Errorf("NaN baseline: err %v", err)
+	}
+	_, err = report.Write(st, dir, report.Options{Baselines: []report.Point{{Name: "y", Reward: 0.2}}})
+	if err == nil || !strings.Contains(err.Error(), `baseline point "y"`) {
+		t.Errorf("baseline without MACs: err %v", err)
 	}
 }
 
