@@ -35,9 +35,10 @@ var rank = map[string]int{
 	"recipe": 10, "internal/bench": 10,
 	"search/proxy":      11,
 	"search/engine":     12,
-	"internal/cli":      13,
-	"cmd/spinenet":      14,
-	"internal/archtest": 15,
+	"search/report":     13,
+	"internal/cli":      14,
+	"cmd/spinenet":      15,
+	"internal/archtest": 16,
 }
 
 func TestImportsPointOneWay(t *testing.T) {
