@@ -4,20 +4,25 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spinenet-go/spinenet/internal/atomicfile"
 	"github.com/spinenet-go/spinenet/nn"
+	"github.com/spinenet-go/spinenet/search/report"
 	"github.com/spinenet-go/spinenet/spinenet"
 )
 
 type infoOptions struct {
-	model  modelFlags
-	Size   int
-	Blocks bool
-	JSON   bool
+	model   modelFlags
+	Size    int
+	Blocks  bool
+	JSON    bool
+	Diagram string
 }
 
 func newInfoCmd(stdout io.Writer) *cobra.Command {
@@ -29,7 +34,8 @@ func newInfoCmd(stdout io.Writer) *cobra.Command {
 parameters (conv and dense kernels and biases, batch-norm γ/β), parameters including
 the batch-norm moving statistics, and multiply-accumulates of convolutions and dense
 layers for one image at --size (the paper's "FLOPs", spec §5.1). --blocks adds the
-per-block table of spec §10.3.`,
+per-block table of spec §10.3. --diagram FILE.svg (or .png) draws the backbone's
+block diagram: levels up, blocks in build order, an arrow from each parent.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runInfo(opt, stdout) },
 	}
@@ -37,6 +43,7 @@ per-block table of spec §10.3.`,
 	cmd.Flags().IntVar(&opt.Size, "size", 640, "square input size in pixels")
 	cmd.Flags().BoolVar(&opt.Blocks, "blocks", false, "print the per-block breakdown")
 	cmd.Flags().BoolVar(&opt.JSON, "json", false, "print one JSON object")
+	cmd.Flags().StringVar(&opt.Diagram, "diagram", "", "also draw the block diagram into this .svg or .png file")
 	return cmd
 }
 
@@ -79,6 +86,11 @@ func runInfo(opt infoOptions, stdout io.Writer) error {
 	acc, err := b.Graph.Account(opt.Size, opt.Size)
 	if err != nil {
 		return err
+	}
+	if opt.Diagram != "" {
+		if err := writeDiagram(opt.Diagram, b.Desc.Arch); err != nil {
+			return err
+		}
 	}
 	out := infoJSON{Model: b.Desc.Arch.Name, Size: opt.Size, Head: string(b.Head), TrainableParams: acc.TrainableParams,
 		ParamsWithBNStats: acc.ParamsWithBNStats, MACs: acc.MACs}
@@ -204,4 +216,14 @@ func commas(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// writeDiagram draws a's block diagram into path, in the format its
+// extension names (.svg or .png).
+func writeDiagram(path string, a *spinenet.Arch) error {
+	format := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
+	if !slices.Contains(report.DiagramFormats, format) {
+		return usageError{fmt.Errorf("--diagram %s: want a file ending in .%s", path, strings.Join(report.DiagramFormats, " or ."))}
+	}
+	return atomicfile.Write(path, func(w io.Writer) error { return report.Diagram(a, w, format) })
 }

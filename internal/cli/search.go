@@ -27,7 +27,8 @@ func newSearchCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `search works with SpineNet's architecture-search space (shared spec nas.md §1.2, §5;
 docs/search.md). With --trials it runs a search, as 'search run' does (its flags are
 listed below; see 'spinenet search run --help'): 'worker' trains its trials on
-other machines, 'status' shows its progress and 'report' draws it. 'space' prints
+other machines, 'status' shows its progress, 'report' draws it and 'replay'
+benchmarks the algorithms on a surrogate of its measured trials. 'space' prints
 a space's size, 'sample' draws an architecture file from it, 'encode' shows an
 architecture's decisions in a space (or why it is not a member), 'bench-trial'
 trains and scores one architecture on a proxy task.
@@ -36,13 +37,14 @@ Spaces: ` + strings.Join(space.Names(), ", ") + `.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().NFlag() == 0 {
-				return usageError{errors.New("search: give --trials N to run a search, or name a subcommand: run, worker, status, report, space, sample, encode or bench-trial")}
+				return usageError{errors.New("search: give --trials N to run a search, or name a subcommand: run, worker, status, report, replay, space, sample, encode or bench-trial")}
 			}
 			return runSearch(cmd, &o, stdout, stderr)
 		},
 	}
 	addSearchRunFlags(cmd, &o)
 	cmd.AddCommand(newSearchRunCmd(stdout, stderr), newSearchWorkerCmd(stderr), newSearchStatusCmd(stdout, stderr),
+		newSearchReportCmd(stdout, stderr), newSearchReplayCmd(stdout, stderr),
 		newSearchSpaceCmd(stdout), newSearchSampleCmd(stdout), newSearchEncodeCmd(stdout), newSearchBenchTrialCmd(stdout))
 	return cmd
 }

@@ -153,6 +153,52 @@ func TestSearchRunStatusResume(t *testing.T) {
 	if code == 0 || !strings.Contains(errs, "space") || !strings.Contains(errs, "--name") {
 		t.Errorf("a changed space: exit %d, stderr %q", code, errs)
 	}
+
+	// The report's top architecture is an Arch file that info reads.
+	dir := filepath.Join(t.TempDir(), "report")
+	out, errs, code = run(t, "search", "report", "--db", db, "--output", dir, "--top", "3")
+	if code != 0 || strings.Count(out, "reward") < 3 {
+		t.Fatalf("report: exit %d: %s %s", code, out, errs)
+	}
+	for _, f := range []string{"index.md", "best_so_far.png", "reward_vs_macs.png", "top.md", "top.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("report: %v", err)
+		}
+	}
+	archs, _ := filepath.Glob(filepath.Join(dir, "top-1-*.yaml"))
+	if len(archs) != 1 {
+		t.Fatalf("report: top-1 Arch files %v", archs)
+	}
+	if out, errs, code := run(t, "info", "--arch", archs[0]); code != 0 || !strings.Contains(out, st.Best.ArchName) {
+		t.Errorf("info --arch %s: exit %d: %s %s (want %s)", archs[0], code, out, errs, st.Best.ArchName)
+	}
+
+	// The replay fits its surrogate on the 6 trials and runs every algorithm.
+	rdir := filepath.Join(t.TempDir(), "replay")
+	out, errs, code = run(t, "search", "replay", "--db", db, "--output", rdir, "--trials", "12", "--seeds", "3",
+		"--population", "4", "--tournament", "2")
+	if code != 0 || !strings.Contains(errs, "leave-one-out") {
+		t.Fatalf("replay: exit %d: %s %s", code, out, errs)
+	}
+	var rep replayJSON
+	b, err := os.ReadFile(filepath.Join(rdir, "replay.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Measured != 6 || len(rep.Curves) != 4 || rep.Curves[0].Seeds != 3 || len(rep.Curves[0].Best) != 12 {
+		t.Errorf("replay.json: %d measured, %d curves", rep.Measured, len(rep.Curves))
+	}
+	for _, c := range rep.Curves {
+		if !strings.Contains(out, "| "+c.Algorithm+" |") {
+			t.Errorf("the replay table has no row for %s:\n%s", c.Algorithm, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(rdir, "replay.png")); err != nil {
+		t.Error(err)
+	}
 }
 
 // Usage errors name the flag.
@@ -260,5 +306,22 @@ func workersKillTest(t *testing.T, dsn string) {
 		if tr.Seq == killed && (tr.Attempts < 2 || tr.Worker != "w2" || tr.State != engine.StateDone) {
 			t.Errorf("trial %d, killed in w1: %d attempts, last worker %q, state %s; want w2 to have trained it again", tr.Seq, tr.Attempts, tr.Worker, tr.State)
 		}
+	}
+}
+
+// `info --diagram` draws the block diagram in the format the extension
+// names, and refuses another.
+func TestInfoDiagram(t *testing.T) {
+	dir := t.TempDir()
+	svg := filepath.Join(dir, "49.svg")
+	if _, errs, code := run(t, "info", "--model", "49", "--diagram", svg); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	b, err := os.ReadFile(svg)
+	if err != nil || !strings.Contains(string(b), "<svg") || !strings.Contains(string(b), "P7") {
+		t.Errorf("%s: %v, %d bytes without an <svg> drawing P7", svg, err, len(b))
+	}
+	if _, errs, code := run(t, "info", "--model", "49", "--diagram", filepath.Join(dir, "49.gif")); code != ExitUsage || !strings.Contains(errs, ".svg") {
+		t.Errorf(".gif: exit %d, %s", code, errs)
 	}
 }

@@ -2,12 +2,12 @@ package report
 
 import (
 	"fmt"
+	"github.com/spinenet-go/spinenet/internal/stats"
 	"image/color"
 	"io"
 	"math"
 	"strconv"
 
-	"gonum.org/v1/gonum/stat/distuv"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -222,30 +222,20 @@ func meanCI(runs [][]float64) (mean, lo, hi []float64, err error) {
 		}
 	}
 	mean, lo, hi = make([]float64, n), make([]float64, n), make([]float64, n)
+	col := make([]float64, 0, len(runs))
 	for i := range n {
-		var sum, sq float64
-		k := 0
+		col = col[:0]
 		for _, r := range runs {
 			if v := r[i]; !math.IsNaN(v) {
-				sum, k = sum+v, k+1
+				col = append(col, v)
 			}
 		}
 		mean[i], lo[i], hi[i] = math.NaN(), math.NaN(), math.NaN()
-		if k == 0 {
+		if len(col) == 0 {
 			continue
 		}
-		m := sum / float64(k)
-		mean[i] = m
-		if k < 2 {
-			continue
-		}
-		for _, r := range runs {
-			if v := r[i]; !math.IsNaN(v) {
-				sq += (v - m) * (v - m)
-			}
-		}
-		half := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(k - 1)}.Quantile(0.975) * math.Sqrt(sq/float64(k-1)/float64(k))
-		lo[i], hi[i] = m-half, m+half
+		m, _, half := stats.MeanCI(col)
+		mean[i], lo[i], hi[i] = m, m-half, m+half // NaN bounds for one value
 	}
 	return mean, lo, hi, nil
 }
