@@ -28,7 +28,9 @@ func newSearchCmd(stdout, stderr io.Writer) *cobra.Command {
 docs/search.md). With --trials it runs a search, as 'search run' does (its flags are
 listed below; see 'spinenet search run --help'): 'worker' trains its trials on
 other machines, 'status' shows its progress, 'report' draws it and 'replay'
-benchmarks the algorithms on a surrogate of its measured trials. 'space' prints
+benchmarks the algorithms on a surrogate of its measured trials; 'promote' trains
+chosen architectures again (longer proxy, other seeds, beside the baselines) and
+'compare' measures how the rewards agree. 'space' prints
 a space's size, 'sample' draws an architecture file from it, 'encode' shows an
 architecture's decisions in a space (or why it is not a member), 'bench-trial'
 trains and scores one architecture on a proxy task.
@@ -37,14 +39,14 @@ Spaces: ` + strings.Join(space.Names(), ", ") + `.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().NFlag() == 0 {
-				return usageError{errors.New("search: give --trials N to run a search, or name a subcommand: run, worker, status, report, replay, space, sample, encode or bench-trial")}
+				return usageError{errors.New("search: give --trials N to run a search, or name a subcommand: run, worker, status, report, replay, promote, compare, space, sample, encode or bench-trial")}
 			}
 			return runSearch(cmd, &o, stdout, stderr)
 		},
 	}
 	addSearchRunFlags(cmd, &o)
 	cmd.AddCommand(newSearchRunCmd(stdout, stderr), newSearchWorkerCmd(stderr), newSearchStatusCmd(stdout, stderr),
-		newSearchReportCmd(stdout, stderr), newSearchReplayCmd(stdout, stderr),
+		newSearchReportCmd(stdout, stderr), newSearchReplayCmd(stdout, stderr), newSearchPromoteCmd(stdout, stderr), newSearchCompareCmd(stdout, stderr),
 		newSearchSpaceCmd(stdout), newSearchSampleCmd(stdout), newSearchEncodeCmd(stdout), newSearchBenchTrialCmd(stdout))
 	return cmd
 }

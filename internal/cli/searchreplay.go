@@ -382,17 +382,8 @@ func baselinePoints(st *engine.Status, files []string) ([]report.Point, error) {
 	if len(files) == 0 {
 		return nil, nil
 	}
-	names := map[string]string{}
-	if sp, err := space.Named(st.Space); err == nil {
-		if a, err := sp.Decode(sp.ResNetOrder()); err == nil {
-			names[space.HashArch(a)] = report.ResNetOrder
-		}
-		if d, err := sp.SpineNet49(); err == nil {
-			if a, err := sp.Decode(d); err == nil {
-				names[space.HashArch(a)] = report.SpineNet49
-			}
-		}
-	}
+	sp, _ := space.Named(st.Space) // a configured space has no named baselines
+	names := baselineLabels(sp)
 	var pts []report.Point
 	for _, file := range files {
 		b, err := os.ReadFile(file)

@@ -81,14 +81,47 @@ func (a *algoFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&a.algo.Baselines, "baselines", a.algo.Baselines, "propose the space's baselines (ResNet order, SpineNet-49) first")
 }
 
+// workFlags say how a command that runs a search works it.
+type workFlags struct {
+	Workers, Parallel, Threads int
+	DataDir                    string
+	JSON, Quiet                bool
+}
+
+func (w *workFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.IntVar(&w.Workers, "workers", 1, "trials this process trains at once (0: controller only, with 'search worker' processes training)")
+	f.IntVar(&w.Parallel, "parallel", 0, "trials kept in flight for all workers together (default: --workers, at least 1)")
+	f.IntVar(&w.Threads, "threads", 0, "threads per trial (default: the cores divided among --workers)")
+	f.StringVar(&w.DataDir, "data", "", "COCO directory for the paper proxy")
+	f.BoolVar(&w.JSON, "json", false, "print the final status as JSON (as 'search status --json')")
+	f.BoolVar(&w.Quiet, "quiet", false, "no progress bar")
+}
+
+// check refuses negative counts.
+func (w *workFlags) check() error {
+	if w.Workers < 0 || w.Parallel < 0 || w.Threads < 0 {
+		return usageError{fmt.Errorf("--workers %d, --parallel %d, --threads %d: want ≥ 0", w.Workers, w.Parallel, w.Threads)}
+	}
+	return nil
+}
+
+// parallel is --parallel, defaulting to --workers (at least 1).
+func (w *workFlags) parallel() int {
+	if w.Parallel > 0 {
+		return w.Parallel
+	}
+	return max(w.Workers, 1)
+}
+
 // searchRunOptions are the flags of `spinenet search` (and `search run`).
 type searchRunOptions struct {
 	engineFlags
 	algoFlags
-	Name, Space, Algo, Proxy, DataDir  string
-	Trials, Workers, Parallel, Threads int
-	TrialSeed                          uint64
-	JSON, Quiet                        bool
+	workFlags
+	Name, Space, Algo, Proxy string
+	Trials                   int
+	TrialSeed                uint64
 }
 
 // addSearchRunFlags registers the run flags on cmd.
@@ -101,13 +134,8 @@ func addSearchRunFlags(cmd *cobra.Command, o *searchRunOptions) {
 	f.StringVar(&o.Algo, "algo", algo.NameEvolution, "search algorithm: "+strings.Join(algo.Names(), ", "))
 	f.StringVar(&o.Proxy, "proxy", "fast", "proxy task every trial trains on: "+strings.Join(proxy.Names(), ", "))
 	f.IntVar(&o.Trials, "trials", 0, "the trial budget: the search runs until this many trials have a result (required; raise it to resume a finished search)")
-	f.IntVar(&o.Workers, "workers", 1, "trials this process trains at once (0: controller only, with 'search worker' processes training)")
-	f.IntVar(&o.Parallel, "parallel", 0, "trials kept in flight for all workers together (default: --workers, at least 1)")
-	f.IntVar(&o.Threads, "threads", 0, "threads per trial (default: the cores divided among --workers)")
 	f.Uint64Var(&o.TrialSeed, "trial-seed", 1, "seed of every trial's training (a repeated architecture trains the same)")
-	f.StringVar(&o.DataDir, "data", "", "COCO directory for the paper proxy")
-	f.BoolVar(&o.JSON, "json", false, "print the final status as JSON (as 'search status --json')")
-	f.BoolVar(&o.Quiet, "quiet", false, "no progress bar")
+	o.workFlags.register(cmd)
 }
 
 // algoConfig is the algorithm's configuration: the defaults, the
@@ -148,8 +176,8 @@ func (o *searchRunOptions) config(cmd *cobra.Command) (engine.Config, error) {
 	if o.Trials < 1 {
 		return c, usageError{errors.New("--trials: give the trial budget (≥ 1)")}
 	}
-	if o.Workers < 0 || o.Parallel < 0 || o.Threads < 0 {
-		return c, usageError{fmt.Errorf("--workers %d, --parallel %d, --threads %d: want ≥ 0", o.Workers, o.Parallel, o.Threads)}
+	if err := o.workFlags.check(); err != nil {
+		return c, err
 	}
 	sp, err := namedSpace(o.Space)
 	if err != nil {
@@ -163,12 +191,8 @@ func (o *searchRunOptions) config(cmd *cobra.Command) (engine.Config, error) {
 	if err != nil {
 		return c, err
 	}
-	parallel := o.Parallel
-	if parallel == 0 {
-		parallel = max(o.Workers, 1)
-	}
 	return engine.Config{Name: o.Name, Space: sp, Proxy: p, Algorithm: o.Algo, Algo: ac, TrialSeed: o.TrialSeed,
-		Trials: o.Trials, Parallel: parallel}, nil
+		Trials: o.Trials, Parallel: o.parallel()}, nil
 }
 
 // threadsPerTrial divides the cores among the trials a process trains at
@@ -223,6 +247,12 @@ func runSearch(cmd *cobra.Command, o *searchRunOptions, stdout, stderr io.Writer
 		return err
 	}
 	defer e.Close()
+	return workSearch(ctx, e, o.DB, cfg, &o.workFlags, stdout, stderr)
+}
+
+// workSearch starts or resumes cfg on e and works it in this process as w
+// says until it is done or ctx ends; it prints the final status.
+func workSearch(ctx context.Context, e *engine.Engine, db string, cfg engine.Config, w *workFlags, stdout, stderr io.Writer) error {
 	_, created, err := e.Start(ctx, cfg)
 	if err != nil {
 		return err
@@ -232,16 +262,16 @@ func runSearch(cmd *cobra.Command, o *searchRunOptions, stdout, stderr io.Writer
 		return err
 	}
 	if created {
-		fmt.Fprintf(stderr, "search %q created in %s: %s on %s, proxy %s, %d trials\n", cfg.Name, redactDSN(o.DB), cfg.Algorithm, cfg.Space.Name, cfg.Proxy.Name, cfg.Trials)
+		fmt.Fprintf(stderr, "search %q created in %s: %s on %s, proxy %s, %d trials\n", cfg.Name, redactDSN(db), cfg.Algorithm, cfg.Space.Name, cfg.Proxy.Name, cfg.Trials)
 	} else {
-		fmt.Fprintf(stderr, "search %q resumed in %s: %d of %d trials have a result\n", cfg.Name, redactDSN(o.DB), st.Completed+st.Failed, cfg.Trials)
+		fmt.Fprintf(stderr, "search %q resumed in %s: %d of %d trials have a result\n", cfg.Name, redactDSN(db), st.Completed+st.Failed, cfg.Trials)
 	}
 	var progress func(final bool)
-	if !o.Quiet {
+	if !w.Quiet {
 		progress = searchProgress(ctx, e, cfg.Name, stderr)
 	}
-	werr := e.Work(ctx, engine.WorkOptions{Trials: o.Workers, Controller: true, UntilDone: []string{cfg.Name},
-		Trainer: engine.ProxyTrainer{Threads: threadsPerTrial(o.Threads, o.Workers), DataDir: o.DataDir}})
+	werr := e.Work(ctx, engine.WorkOptions{Trials: w.Workers, Controller: true, UntilDone: []string{cfg.Name},
+		Trainer: engine.ProxyTrainer{Threads: threadsPerTrial(w.Threads, w.Workers), DataDir: w.DataDir}})
 	// The final status is read with a fresh context: ctx may be done.
 	st, err = e.Status(context.WithoutCancel(ctx), cfg.Name)
 	if progress != nil {
@@ -256,7 +286,7 @@ func runSearch(cmd *cobra.Command, o *searchRunOptions, stdout, stderr io.Writer
 	if st.Status != engine.StatusDone {
 		return fmt.Errorf("search %q stopped with %d of %d trials recorded: run the same command again to resume", cfg.Name, st.Completed+st.Failed, st.Target)
 	}
-	return printSearchStatus(stdout, st, o.JSON, false)
+	return printSearchStatus(stdout, st, w.JSON, false)
 }
 
 // searchProgress draws a progress bar of the search's recorded trials on

@@ -173,6 +173,29 @@ func TestSearchRunStatusResume(t *testing.T) {
 		t.Errorf("info --arch %s: exit %d: %s %s (want %s)", archs[0], code, out, errs, st.Best.ArchName)
 	}
 
+	// Promote the best 2, one other and the baselines to a second unit run
+	// with another trial seed, then compare the shared architectures.
+	out, errs, code = run(t, "search", "promote", "--db", db, "--from", "default", "--name", "seed2", "--proxy", "unit",
+		"--top", "2", "--random", "1", "--baselines", "--trial-seed", "2", "--workers", "2", "--quiet", "--json")
+	if code != 0 {
+		t.Fatalf("promote: exit %d: %s", code, errs)
+	}
+	var pst engine.Status
+	if err := json.Unmarshal([]byte(out), &pst); err != nil {
+		t.Fatal(err)
+	}
+	checkSearchDone(t, &pst, 5)
+	if pst.Algorithm != "list" || pst.Trials[0].ArchHash != st.Best.ArchHash {
+		t.Errorf("promote: algorithm %s, first trial %.12s; want list, the best %.12s", pst.Algorithm, pst.Trials[0].ArchHash, st.Best.ArchHash)
+	}
+	out, errs, code = run(t, "search", "compare", "--db", db, "--name", "default", "--name", "seed2")
+	if code != 0 || strings.Count(out, "| spinenet49-") != 3 || !strings.Contains(out, "Spearman ρ") {
+		t.Errorf("compare: exit %d, want 3 shared architectures and a correlation:\n%s%s", code, out, errs)
+	}
+	if _, errs, code := run(t, "search", "compare", "--db", db, "--name", "default"); code != ExitUsage {
+		t.Errorf("compare with one search: exit %d %s", code, errs)
+	}
+
 	// The replay fits its surrogate on the 6 trials and runs every algorithm.
 	rdir := filepath.Join(t.TempDir(), "replay")
 	out, errs, code = run(t, "search", "replay", "--db", db, "--output", rdir, "--trials", "12", "--seeds", "3",
@@ -188,7 +211,7 @@ func TestSearchRunStatusResume(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Measured != 6 || len(rep.Curves) != 4 || rep.Curves[0].Seeds != 3 || len(rep.Curves[0].Best) != 12 {
+	if rep.Measured != 6+5 || len(rep.Curves) != 4 || rep.Curves[0].Seeds != 3 || len(rep.Curves[0].Best) != 12 {
 		t.Errorf("replay.json: %d measured, %d curves", rep.Measured, len(rep.Curves))
 	}
 	for _, c := range rep.Curves {

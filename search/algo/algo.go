@@ -207,6 +207,10 @@ type Config struct {
 	// The RL controller ("ppo", "reinforce"; see Controller). The defaults
 	// are NASNet's (Zoph et al. 2018, Appendix A; nas.md §1.3).
 
+	// List is the list algorithm's architectures, proposed in order
+	// (NameList); the other algorithms refuse it.
+	List []space.Decisions `json:"list,omitempty"`
+
 	// LSTMUnits is the width of the controller's one-layer LSTM and of its
 	// action embeddings. Default 100.
 	LSTMUnits int `json:"lstm_units"`
@@ -325,6 +329,8 @@ func New(name string, sp *space.Space, cfg Config) (Algorithm, error) {
 		return NewEvolution(sp, cfg)
 	case NamePPO, NameReinforce:
 		return NewController(strings.ToLower(name), sp, cfg)
+	case NameList:
+		return NewList(sp, cfg)
 	}
 	return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownAlgorithm, name, strings.Join(Names(), ", "))
 }

@@ -53,6 +53,9 @@ func newCore(name string, sp *space.Space, cfg Config) (*core, error) {
 	c := &core{name: name, sp: sp, sum: sum, cfg: cfg, pcg: rand.NewPCG(cfg.Seed, cfg.Seed^seedMix),
 		nextSeq: 1, first: map[string]int64{}, measured: map[string]float64{}}
 	c.rng = rand.New(c.pcg)
+	if len(cfg.List) > 0 && name != NameList {
+		return nil, &ConfigError{Field: "list", Reason: fmt.Sprintf("only the %s algorithm takes a list, not %s", NameList, name)}
+	}
 	if cfg.Baselines {
 		c.baselines = Baselines(sp)
 	}

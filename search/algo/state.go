@@ -108,6 +108,11 @@ func Restore(sp *space.Space, b []byte) (Algorithm, error) {
 		if ctl, err = NewController(st.Algorithm, sp, st.Config); err == nil {
 			c, alg = ctl.core, ctl
 		}
+	case NameList:
+		var l *List
+		if l, err = NewList(sp, st.Config); err == nil {
+			c, alg = l.core, l
+		}
 	default:
 		return nil, fmt.Errorf("search algorithm state: %w %q (known: %s)", ErrUnknownAlgorithm, st.Algorithm, strings.Join(Names(), ", "))
 	}

@@ -112,6 +112,9 @@ func (c *Config) validate() error {
 	if err := c.Space.Validate(); err != nil {
 		return err
 	}
+	if strings.EqualFold(c.Algorithm, algo.NameList) && c.Trials > len(c.Algo.List) {
+		return bad("trials", "%d, but the list algorithm has %d architectures to propose", c.Trials, len(c.Algo.List))
+	}
 	// The algorithm is checked by creating it (its name and config).
 	if _, err := algo.New(c.Algorithm, c.Space, c.Algo); err != nil {
 		return err
@@ -393,3 +396,31 @@ func workerName() string {
 	}
 	return fmt.Sprintf("%s:%d", h, os.Getpid())
 }
+
+// Config returns the stored configuration of the search name, its trial
+// budget and parallelism included; a search that does not exist is an
+// error wrapping ErrNoSearch.
+func (e *Engine) Config(ctx context.Context, name string) (*Config, error) {
+	var c *Config
+	err := e.b.inTx(ctx, func(tx *txn) error {
+		var s string
+		var trials, parallel int
+		err := tx.queryRow(ctx, `SELECT config, trials_target, parallel FROM nas_search WHERE name = ?`, name).Scan(&s, &trials, &parallel)
+		if isNoRows(err) {
+			return fmt.Errorf("search database: %w named %q", ErrNoSearch, name)
+		}
+		if err != nil {
+			return err
+		}
+		if c, err = decodeConfig(s); err != nil {
+			return err
+		}
+		c.fill()
+		c.Trials, c.Parallel = trials, parallel
+		return nil
+	})
+	return c, err
+}
+
+// ErrNoSearch reports a search name the database does not hold.
+var ErrNoSearch = errors.New("no search")

@@ -112,7 +112,7 @@ func (e *Engine) Status(ctx context.Context, name string) (*Status, error) {
 		err := tx.queryRow(ctx, `SELECT id, config, status, trials_target FROM nas_search WHERE name = ?`, name).
 			Scan(&id, &cfgJSON, &st.Status, &st.Target)
 		if isNoRows(err) {
-			return fmt.Errorf("search database: no search named %q", name)
+			return fmt.Errorf("search database: %w named %q", ErrNoSearch, name)
 		}
 		if err != nil {
 			return err

@@ -123,7 +123,7 @@ func (e *Engine) searchStatus(ctx context.Context, name string) (string, error) 
 		return tx.queryRow(ctx, `SELECT status FROM nas_search WHERE name = ?`, name).Scan(&s)
 	})
 	if isNoRows(err) {
-		return "", fmt.Errorf("search database: no search named %q", name)
+		return "", fmt.Errorf("search database: %w named %q", ErrNoSearch, name)
 	}
 	return s, err
 }
