@@ -174,7 +174,7 @@ func openSQLite(ctx context.Context, path string) (backend, error) {
 		return nil, fmt.Errorf("search database %s: %w", path, err)
 	}
 	driver := riversqlite.New(db)
-	if err := riverMigrate(ctx, driver); err != nil {
+	if err := riverMigrateSQLite(ctx, db, driver); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("search database %s: River's migrations: %w", path, err)
 	}
@@ -204,6 +204,28 @@ func riverMigrate[TTx any](ctx context.Context, driver riverdriver.Driver[TTx]) 
 	}
 	_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
 	return err
+}
+
+// riverMigrateSQLite brings River's tables up to date inside one immediate
+// transaction: it holds the file's write lock from reading the applied
+// versions to the last change, so that processes opening a new file
+// together migrate it one after another (River's own Migrate reads the
+// versions outside its per-version transactions, and two processes would
+// both apply the same version).
+func riverMigrateSQLite(ctx context.Context, db *sql.DB, driver *riversqlite.Driver) error {
+	m, err := rivermigrate.New(driver, nil)
+	if err != nil {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, nil) // immediate: _txlock in the DSN
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := m.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // pgLockKey is the advisory lock that serialises the migrations of

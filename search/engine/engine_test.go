@@ -248,3 +248,27 @@ type erroring struct{}
 func (erroring) Train(context.Context, Trial) (Outcome, error) {
 	return Outcome{}, errors.New("the environment is broken")
 }
+
+// Processes that open a new SQLite file together all migrate it: River's
+// migrations run under the file's write lock (separate sql.DBs lock like
+// separate processes).
+func TestConcurrentOpenSQLite(t *testing.T) {
+	for round := range 3 {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("new%d.db", round))
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				e, err := Open(context.Background(), path, Options{})
+				if err == nil {
+					e.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+}
