@@ -30,7 +30,7 @@ listed below; see 'spinenet search run --help'): 'worker' trains its trials on
 other machines, 'status' shows its progress, 'report' draws it and 'replay'
 benchmarks the algorithms on a surrogate of its measured trials; 'promote' trains
 chosen architectures again (longer proxy, other seeds, beside the baselines) and
-'compare' measures how the rewards agree. 'space' prints
+'compare' measures how the rewards agree; 'export' copies a running SQLite search. 'space' prints
 a space's size, 'sample' draws an architecture file from it, 'encode' shows an
 architecture's decisions in a space (or why it is not a member), 'bench-trial'
 trains and scores one architecture on a proxy task.
@@ -39,7 +39,7 @@ Spaces: ` + strings.Join(space.Names(), ", ") + `.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().NFlag() == 0 {
-				return usageError{errors.New("search: give --trials N to run a search, or name a subcommand: run, worker, status, report, replay, promote, compare, space, sample, encode or bench-trial")}
+				return usageError{errors.New("search: give --trials N to run a search, or name a subcommand: run, worker, status, report, replay, promote, compare, export, space, sample, encode or bench-trial")}
 			}
 			return runSearch(cmd, &o, stdout, stderr)
 		},
@@ -47,6 +47,7 @@ Spaces: ` + strings.Join(space.Names(), ", ") + `.`,
 	addSearchRunFlags(cmd, &o)
 	cmd.AddCommand(newSearchRunCmd(stdout, stderr), newSearchWorkerCmd(stderr), newSearchStatusCmd(stdout, stderr),
 		newSearchReportCmd(stdout, stderr), newSearchReplayCmd(stdout, stderr), newSearchPromoteCmd(stdout, stderr), newSearchCompareCmd(stdout, stderr),
+		newSearchExportCmd(stdout, stderr),
 		newSearchSpaceCmd(stdout), newSearchSampleCmd(stdout), newSearchEncodeCmd(stdout), newSearchBenchTrialCmd(stdout))
 	return cmd
 }

@@ -526,3 +526,41 @@ func printSearchStatus(w io.Writer, st *engine.Status, asJSON, trials bool) erro
 	}
 	return nil
 }
+
+func newSearchExportCmd(stdout, stderr io.Writer) *cobra.Command {
+	var f engineFlags
+	var output string
+	cmd := &cobra.Command{
+		Use:   "export --db FILE --output NEW.db",
+		Short: "Copy a SQLite search database consistently, even while it runs",
+		Long: `export writes a consistent copy of the SQLite search database --db to the new
+file --output (SQLite's VACUUM INTO), while searches and workers keep running on
+it: a backup, or a search to resume elsewhere ('spinenet search --db NEW.db …'
+goes on from the copy; trials that were running start again). A PostgreSQL
+database is copied with pg_dump.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output == "" {
+				return usageError{errors.New("--output: name the new file")}
+			}
+			ctx := cmd.Context()
+			e, err := openExisting(ctx, &f, stderr)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			if err := e.Snapshot(ctx, output); err != nil {
+				return err
+			}
+			fi, err := os.Stat(output)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "copied %s to %s (%d bytes)\n", f.DB, output, fi.Size())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&f.DB, "db", defaultSearchDB, "the SQLite search database")
+	cmd.Flags().StringVar(&output, "output", "", "the new file")
+	return cmd
+}

@@ -144,6 +144,14 @@ func TestSearchRunStatusResume(t *testing.T) {
 	}
 	checkSearchDone(t, &st, 6)
 
+	snap := filepath.Join(t.TempDir(), "snap.db")
+	if out, errs, code := run(t, "search", "export", "--db", db, "--output", snap); code != 0 || !strings.Contains(out, "bytes") {
+		t.Errorf("export: exit %d: %s %s", code, out, errs)
+	}
+	if out, _, code := run(t, "search", "status", "--db", snap); code != 0 || !strings.Contains(out, "6 of 6 recorded") {
+		t.Errorf("status of the export: exit %d: %s", code, out)
+	}
+
 	out, _, code = run(t, "search", "status", "--db", db, "--trials")
 	if code != 0 || !strings.Contains(out, "6 of 6 recorded") || strings.Count(out, "\n") < 6+3 {
 		t.Errorf("status --trials: exit %d:\n%s", code, out)

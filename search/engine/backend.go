@@ -42,6 +42,9 @@ type backend interface {
 	completeStep(ctx context.Context, tx *txn, job *river.Job[stepArgs]) error
 	// startClient starts a River client that works the configured queues.
 	startClient(ctx context.Context, cfg *river.Config) (stop func(context.Context) error, err error)
+	// snapshot writes a consistent copy of the database to a new SQLite
+	// file (SQLite only; nil for PostgreSQL).
+	snapshot(ctx context.Context, path string) error
 	close()
 }
 
@@ -55,6 +58,7 @@ type riverBackend[TTx any] struct {
 	rollback func(ctx context.Context, tx TTx) error
 	complete func(ctx context.Context, tx TTx, job any) error
 	closeDB  func()
+	copyTo   func(ctx context.Context, path string) error // nil: not supported
 }
 
 func (b *riverBackend[TTx]) dialect() dialect { return b.d }
@@ -108,6 +112,13 @@ func (b *riverBackend[TTx]) startClient(ctx context.Context, cfg *river.Config) 
 }
 
 func (b *riverBackend[TTx]) close() { b.closeDB() }
+
+func (b *riverBackend[TTx]) snapshot(ctx context.Context, path string) error {
+	if b.copyTo == nil {
+		return fmt.Errorf("search database: a %s database is copied with its own tools (pg_dump)", b.d)
+	}
+	return b.copyTo(ctx, path)
+}
 
 // completeJob is river.JobCompleteTx for the driver TD, for the engine's
 // two job kinds.
@@ -193,6 +204,12 @@ func openSQLite(ctx context.Context, path string) (backend, error) {
 		rollback: func(_ context.Context, tx *sql.Tx) error { return tx.Rollback() },
 		complete: completeJob[*riversqlite.Driver, *sql.Tx],
 		closeDB:  func() { db.Close() },
+		// VACUUM INTO writes a consistent copy while other connections
+		// and processes keep working.
+		copyTo: func(ctx context.Context, path string) error {
+			_, err := db.ExecContext(ctx, `VACUUM INTO ?`, path)
+			return err
+		},
 	}, nil
 }
 

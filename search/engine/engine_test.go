@@ -272,3 +272,33 @@ func TestConcurrentOpenSQLite(t *testing.T) {
 		}
 	}
 }
+
+// A snapshot of a search database holds the same search, and the search
+// resumes from it; an existing file is refused.
+func TestSnapshotResumes(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	cfg := testConfig(t, "evolution", 6, 2)
+	st := runSearch(t, src, cfg, &fakeTrainer{Delay: 5 * time.Millisecond}, 2)
+	ctx := context.Background()
+	e, err := Open(ctx, src, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(dir, "copy", "snap.db")
+	if err := e.Snapshot(ctx, copyPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Snapshot(ctx, copyPath); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("a snapshot over an existing file: %v", err)
+	}
+	e.Close()
+	cfg.Trials = 8
+	again := runSearch(t, copyPath, cfg, &fakeTrainer{Delay: 5 * time.Millisecond}, 2)
+	checkExactlyOnce(t, again, 8)
+	for i, tr := range st.Trials {
+		if got := again.Trials[i]; got.ArchHash != tr.ArchHash || *got.Reward != *tr.Reward || got.Rseq != tr.Rseq {
+			t.Errorf("trial %d differs in the snapshot: %+v vs %+v", tr.Seq, got, tr)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -193,4 +195,23 @@ func (e *Engine) Status(ctx context.Context, name string) (*Status, error) {
 		return nil, err
 	}
 	return &st, nil
+}
+
+// Snapshot writes a consistent copy of a SQLite search database, running
+// or not, to the new file path (an existing file is refused): a backup, or
+// a search to carry to another machine and resume there. A PostgreSQL
+// database is copied with pg_dump instead.
+func (e *Engine) Snapshot(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("search database snapshot: %s exists; name a new file", path)
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("search database snapshot: %w", err)
+		}
+	}
+	if err := e.b.snapshot(ctx, path); err != nil {
+		return fmt.Errorf("search database snapshot: %w", err)
+	}
+	return nil
 }
