@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"github.com/spinenet-go/spinenet/internal/readlimit"
 	"io"
+	"math"
 	"path/filepath"
 	"strings"
 
@@ -188,17 +189,39 @@ type Overrides struct {
 	Epochs int
 	// Threads replaces train.threads.
 	Threads int
+	// ScaleSchedule, with Epochs or Steps, scales the schedule's step
+	// counts (lr warmup_steps, piecewise boundaries, freeze_bn) by the new
+	// length over the recipe's, so that a shortened (or lengthened) run
+	// keeps the recipe's schedule shape. It applies when the recipe gives
+	// its length in the same unit as the override; otherwise the counts
+	// stay as written.
+	ScaleSchedule bool
 }
 
 func (o Overrides) apply(c *Config) {
 	if o.Output != "" {
 		c.Train.Output = o.Output
 	}
+	ratio := 0.0
+	switch {
+	case o.Epochs != 0 && c.Train.Steps == 0 && c.Train.Epochs > 0:
+		ratio = float64(o.Epochs) / float64(c.Train.Epochs)
+	case o.Steps != 0 && o.Epochs == 0 && c.Train.Steps > 0:
+		ratio = float64(o.Steps) / float64(c.Train.Steps)
+	}
 	if o.Steps != 0 {
 		c.Train.Steps = o.Steps
 	}
 	if o.Epochs != 0 {
 		c.Train.Epochs, c.Train.Steps = o.Epochs, 0
+	}
+	if o.ScaleSchedule && ratio > 0 {
+		scale := func(n int) int { return int(math.Round(float64(n) * ratio)) }
+		lr := &c.Train.LR
+		lr.WarmupSteps, c.Train.FreezeBN = scale(lr.WarmupSteps), scale(c.Train.FreezeBN)
+		for i, b := range lr.Boundaries {
+			lr.Boundaries[i] = scale(b)
+		}
 	}
 	if o.Threads != 0 {
 		c.Train.Threads = o.Threads

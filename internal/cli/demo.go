@@ -49,7 +49,7 @@ box AP on held-out synthetic images, and writes to the output folder:
 		},
 	}
 	cmd.Flags().StringVar(&opt.Output, "output", "spinenet-demo", "output folder")
-	cmd.Flags().IntVar(&opt.Epochs, "epochs", 0, "training epochs (default: the recipe's)")
+	cmd.Flags().IntVar(&opt.Epochs, "epochs", 0, "training epochs (default: the recipe's 12; its warmup and BN-freeze steps scale with them)")
 	cmd.Flags().IntVar(&opt.Examples, "examples", 8, "annotated held-out images to write")
 	cmd.Flags().BoolVar(&opt.Quiet, "quiet", false, "no progress bar")
 	return cmd
@@ -63,7 +63,7 @@ func runDemo(ctx context.Context, opt demoOptions, stdout, stderr io.Writer) err
 	if opt.Epochs < 0 {
 		return usageError{fmt.Errorf("--epochs must be ≥ 1 when given, got %d", opt.Epochs)}
 	}
-	c, err := recipe.ParseWith(raw, false, recipe.Overrides{Output: opt.Output, Epochs: opt.Epochs})
+	c, err := recipe.ParseWith(raw, false, recipe.Overrides{Output: opt.Output, Epochs: opt.Epochs, ScaleSchedule: true})
 	if err != nil {
 		return err
 	}
