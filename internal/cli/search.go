@@ -388,7 +388,7 @@ needs COCO: --data names the directory holding annotations/ and train2017/.`,
 	cmd.Flags().StringVar(&archFile, "arch", "", "architecture file (.json/.yaml)")
 	cmd.Flags().IntVar(&threads, "threads", 0, "thread budget (0: all cores)")
 	cmd.Flags().StringVar(&dir, "dir", "", "write the run directory (checkpoint, weights, metrics) here; default: nothing written")
-	cmd.Flags().StringVar(&dataDir, "data", "", "COCO directory for the paper preset")
+	cmd.Flags().StringVar(&dataDir, "data", "", "COCO directory for the paper preset; Fashion-MNIST directory for fmnist (default /usr/share/datasets/fashion-mnist)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
 }
