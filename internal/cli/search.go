@@ -319,7 +319,8 @@ with --threads threads and scored with COCO box AP on the preset's held-out imag
 It prints AP, the model's MACs and parameters, training and evaluation seconds and
 the training rate, beside the preset's estimate of the trial's time. --seed also
 seeds the training. Nothing is written unless --dir is given. The paper preset
-needs COCO: --data names the directory holding annotations/ and train2017/.`,
+needs COCO: --data names the directory holding annotations/ and train2017/; fmnist
+reads Fashion-MNIST from --data or /usr/share/datasets/fashion-mnist.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := proxy.Named(preset)
