@@ -219,6 +219,7 @@ func TestRunFMNIST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("AP %.4f, loss %.3f, train %.1f s", r.AP, r.FinalLoss, r.TrainSeconds)
 	if r.Steps != 4 || !(r.AP >= 0 && r.AP <= 1) || !(r.FinalLoss > 0) || math.IsInf(r.FinalLoss, 0) {
 		t.Errorf("result %+v", r)
 	}
