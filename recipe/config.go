@@ -24,6 +24,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spinenet-go/spinenet/optim"
@@ -82,8 +83,8 @@ type ModelConfig struct {
 
 // DataConfig locates the data.
 type DataConfig struct {
-	// Format: coco, voc or synthetic (detection); idx or imagefolder
-	// (classification).
+	// Format: coco, voc, synthetic or fmnist-mosaic (detection); idx or
+	// imagefolder (classification).
 	Format           string `json:"format" yaml:"format"`
 	TrainAnnotations string `json:"train_annotations" yaml:"train_annotations"`
 	TrainImages      string `json:"train_images" yaml:"train_images"`
@@ -114,6 +115,31 @@ type DataConfig struct {
 	// SyntheticSeed fixes the synthetic images (0: train.seed), so trials
 	// with different training seeds can share one data set.
 	SyntheticSeed int64 `json:"synthetic_seed" yaml:"synthetic_seed"`
+	// MosaicDir is the directory holding Fashion-MNIST's IDX files for
+	// fmnist-mosaic (empty: /usr/share/datasets/fashion-mnist, where
+	// Debian's dataset-fashion-mnist installs them; relative to the
+	// config file's directory).
+	MosaicDir string `json:"mosaic_dir" yaml:"mosaic_dir"`
+	// MosaicTrain and MosaicVal are the mosaic set sizes (0: 512 and 64);
+	// training mosaics paste items from the training file, validation
+	// mosaics from t10k.
+	MosaicTrain int `json:"mosaic_train" yaml:"mosaic_train"`
+	MosaicVal   int `json:"mosaic_val" yaml:"mosaic_val"`
+	// MosaicMinSide and MosaicMaxSide bound an item's long side in pixels,
+	// drawn log-uniformly (0: input.size/8 and input.size/2.5).
+	MosaicMinSide float64 `json:"mosaic_min_side" yaml:"mosaic_min_side"`
+	MosaicMaxSide float64 `json:"mosaic_max_side" yaml:"mosaic_max_side"`
+	// MosaicItems is the most items a mosaic gets, 1..MosaicItems drawn
+	// uniformly (0: 4).
+	MosaicItems int `json:"mosaic_items" yaml:"mosaic_items"`
+	// MosaicTint is the probability that an item is drawn in a random
+	// colour rather than gray (0..1).
+	MosaicTint float64 `json:"mosaic_tint" yaml:"mosaic_tint"`
+	// MosaicMerge names the class of each Fashion-MNIST label 0..9 (ten
+	// names; labels sharing a name are one class); empty: the ten classes.
+	MosaicMerge []string `json:"mosaic_merge" yaml:"mosaic_merge"`
+	// MosaicSeed fixes the mosaics (0: train.seed).
+	MosaicSeed int64 `json:"mosaic_seed" yaml:"mosaic_seed"`
 	// Limit uses only the first Limit training samples (0: all).
 	Limit int `json:"limit" yaml:"limit"`
 	// Strict makes a corrupt image or bad annotation fatal instead of
@@ -331,8 +357,32 @@ func (c *Config) Validate() error {
 				(d.SyntheticMinSide > 0 && d.SyntheticMaxSide > 0 && d.SyntheticMinSide > d.SyntheticMaxSide) {
 				return bad("data.synthetic_min_side/synthetic_max_side", "[%v, %v], want 0 ≤ min ≤ max ≤ input.size (0: the defaults)", d.SyntheticMinSide, d.SyntheticMaxSide)
 			}
+		case "fmnist-mosaic":
+			d := c.Data
+			if d.MosaicTrain < 0 || d.MosaicVal < 0 {
+				return bad("data.mosaic_train/mosaic_val", "%d, %d, want ≥ 0 (0: 512 and 64)", d.MosaicTrain, d.MosaicVal)
+			}
+			if !(d.MosaicMinSide >= 0 && d.MosaicMaxSide >= 0 && d.MosaicMaxSide <= float64(c.Input.Size)) ||
+				(d.MosaicMinSide > 0 && d.MosaicMinSide < 1) ||
+				(d.MosaicMinSide > 0 && d.MosaicMaxSide > 0 && d.MosaicMinSide > d.MosaicMaxSide) {
+				return bad("data.mosaic_min_side/mosaic_max_side", "[%v, %v], want 1 ≤ min ≤ max ≤ input.size (0: the defaults)", d.MosaicMinSide, d.MosaicMaxSide)
+			}
+			if d.MosaicItems < 0 || d.MosaicItems > 64 {
+				return bad("data.mosaic_items", "%d, want 1..64 (0: 4)", d.MosaicItems)
+			}
+			if !(d.MosaicTint >= 0 && d.MosaicTint <= 1) {
+				return bad("data.mosaic_tint", "%v, want 0..1", d.MosaicTint)
+			}
+			if len(d.MosaicMerge) > 0 {
+				if len(d.MosaicMerge) != 10 {
+					return bad("data.mosaic_merge", "%d names, want one for each of the 10 Fashion-MNIST labels", len(d.MosaicMerge))
+				}
+				if i := slices.Index(d.MosaicMerge, ""); i >= 0 {
+					return bad("data.mosaic_merge", "name %d is empty", i)
+				}
+			}
 		default:
-			return bad("data.format", "%q, want coco, voc or synthetic for detection", c.Data.Format)
+			return bad("data.format", "%q, want coco, voc, synthetic or fmnist-mosaic for detection", c.Data.Format)
 		}
 	case "classification":
 		switch c.Data.Format {

@@ -9,6 +9,7 @@ import (
 	"github.com/spinenet-go/spinenet/autograd"
 	"github.com/spinenet-go/spinenet/cocoeval"
 	"github.com/spinenet-go/spinenet/data"
+	"github.com/spinenet-go/spinenet/data/mosaic"
 	"github.com/spinenet-go/spinenet/detection"
 	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/predict"
@@ -89,6 +90,29 @@ func (t *DetectionTask) loadData() error {
 		}
 		t.Train, t.Val = data.Split(all, n)
 		t.Source = src
+	case "fmnist-mosaic":
+		n, nv := d.MosaicTrain, d.MosaicVal
+		if n == 0 {
+			n = 512
+		}
+		if nv == 0 {
+			nv = 64
+		}
+		seed := d.MosaicSeed
+		if seed == 0 {
+			seed = int64(c.Train.Seed)
+		}
+		trainItems, valItems, err := mosaic.Load(c.Path(d.MosaicDir))
+		if err != nil {
+			if errors.Is(err, mosaic.ErrNoDataset) {
+				return &ConfigError{Key: "data.mosaic_dir", Reason: err.Error() + "; or set data.mosaic_dir to a directory holding the files", Err: err}
+			}
+			return err
+		}
+		if t.Train, t.Val, t.Source, err = mosaic.Splits(trainItems, valItems, n, nv, mosaic.Config{Size: c.Input.Size, Seed: seed,
+			MinSide: d.MosaicMinSide, MaxSide: d.MosaicMaxSide, MaxItems: d.MosaicItems, Tint: d.MosaicTint, Merge: d.MosaicMerge}); err != nil {
+			return &ConfigError{Key: "data.mosaic_*", Reason: err.Error(), Err: err}
+		}
 	case "coco":
 		if t.Train, err = data.LoadCOCO(c.Path(d.TrainAnnotations), c.Path(d.TrainImages)); err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spinenet-go/spinenet/data/mosaic"
 	"github.com/spinenet-go/spinenet/detection"
 	"github.com/spinenet-go/spinenet/models"
 	"github.com/spinenet-go/spinenet/optim"
@@ -136,5 +137,59 @@ func TestSyntheticKeysAndArchitecture(t *testing.T) {
 	}
 	if len(task.Train.Classes) != 2 || len(task.Train.Samples) != 4 || len(task.Val.Samples) != 2 {
 		t.Errorf("synthetic data: %d classes, %d/%d images; want 2 classes, 4/2", len(task.Train.Classes), len(task.Train.Samples), len(task.Val.Samples))
+	}
+}
+
+// The fmnist-mosaic keys are validated with the key named; a directory
+// without Fashion-MNIST is a ConfigError on data.mosaic_dir that says what
+// to install; the installed set (skipped when absent) gives the counts and
+// the merged classes asked for.
+func TestMosaicKeys(t *testing.T) {
+	base := "task: detection\nmodel: {id: 49S}\ninput: {size: 64}\ntrain: {batch: 2, steps: 1, output: out}\n"
+	for _, c := range []struct{ data, key string }{
+		{"data: {format: fmnist-mosaic, mosaic_train: -1}\n", "data.mosaic_train/mosaic_val"},
+		{"data: {format: fmnist-mosaic, mosaic_min_side: 30, mosaic_max_side: 20}\n", "data.mosaic_min_side/mosaic_max_side"},
+		{"data: {format: fmnist-mosaic, mosaic_max_side: 65}\n", "data.mosaic_min_side/mosaic_max_side"},
+		{"data: {format: fmnist-mosaic, mosaic_min_side: 0.5}\n", "data.mosaic_min_side/mosaic_max_side"},
+		{"data: {format: fmnist-mosaic, mosaic_min_side: .nan}\n", "data.mosaic_min_side/mosaic_max_side"},
+		{"data: {format: fmnist-mosaic, mosaic_items: 65}\n", "data.mosaic_items"},
+		{"data: {format: fmnist-mosaic, mosaic_tint: 1.5}\n", "data.mosaic_tint"},
+		{"data: {format: fmnist-mosaic, mosaic_merge: [a, b]}\n", "data.mosaic_merge"},
+		{"data: {format: fmnist-mosaic, mosaic_merge: [a, b, c, d, e, f, g, h, i, '']}\n", "data.mosaic_merge"},
+		{"data: {format: mosaic}\n", "data.format"},
+	} {
+		_, err := Parse([]byte(base+c.data), false)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Key != c.key {
+			t.Errorf("%q: %v, want a ConfigError on %s", c.data, err, c.key)
+		}
+	}
+	cfg, err := Parse([]byte(base+"data: {format: fmnist-mosaic, mosaic_dir: "+t.TempDir()+"}\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewDetectionTask(cfg)
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Key != "data.mosaic_dir" || !errors.Is(err, mosaic.ErrNoDataset) ||
+		!strings.Contains(err.Error(), "apt-get install dataset-fashion-mnist") || !strings.Contains(err.Error(), mosaic.TrainImages) {
+		t.Errorf("empty mosaic_dir: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(mosaic.DefaultDir, mosaic.TrainImages)); err != nil {
+		t.Skip("Fashion-MNIST not installed (apt-get install -y dataset-fashion-mnist)")
+	}
+	cfg, err = Parse([]byte(base+"data: {format: fmnist-mosaic, mosaic_train: 4, mosaic_val: 3, mosaic_seed: 2, mosaic_min_side: 8, mosaic_max_side: 60, "+
+		"mosaic_merge: [top, bottom, top, dress, top, shoe, top, shoe, bag, shoe]}\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := NewDetectionTask(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(task.Train.Classes, ","); got != "top,bottom,dress,shoe,bag" || len(task.Train.Samples) != 4 || len(task.Val.Samples) != 3 {
+		t.Errorf("mosaic data: classes %s, %d/%d images; want 5 classes, 4/3", got, len(task.Train.Samples), len(task.Val.Samples))
+	}
+	if task.Source == nil || task.ValGT == nil || len(task.ValGT.Images) != 3 {
+		t.Errorf("source %v, val ground truth %v", task.Source, task.ValGT)
 	}
 }

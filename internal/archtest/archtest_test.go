@@ -28,7 +28,7 @@ var rank = map[string]int{
 	"autograd": 3, "data/resample": 3,
 	"optim": 4, "internal/gradcheck": 4, "data": 4,
 	"nn": 5, "internal/toy": 5, "data/labeled": 5,
-	"spinenet": 6, "infer": 6, "train": 6,
+	"spinenet": 6, "infer": 6, "train": 6, "data/mosaic": 6,
 	"detection": 7, "classify": 7, "search/space": 7,
 	"models": 8, "search/algo": 8,
 	"predict": 9, "search/replay": 9,

@@ -320,7 +320,8 @@ with --threads threads and scored with COCO box AP on the preset's held-out imag
 It prints AP, the model's MACs and parameters, training and evaluation seconds and
 the training rate, beside the preset's estimate of the trial's time. --seed also
 seeds the training. Nothing is written unless --dir is given. The paper preset
-needs COCO: --data names the directory holding annotations/ and train2017/.`,
+needs COCO: --data names the directory holding annotations/ and train2017/; fmnist
+reads Fashion-MNIST from --data or /usr/share/datasets/fashion-mnist.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := proxy.Named(preset)
@@ -389,7 +390,7 @@ needs COCO: --data names the directory holding annotations/ and train2017/.`,
 	cmd.Flags().StringVar(&archFile, "arch", "", "architecture file (.json/.yaml)")
 	cmd.Flags().IntVar(&threads, "threads", 0, "thread budget (0: all cores)")
 	cmd.Flags().StringVar(&dir, "dir", "", "write the run directory (checkpoint, weights, metrics) here; default: nothing written")
-	cmd.Flags().StringVar(&dataDir, "data", "", "COCO directory for the paper preset")
+	cmd.Flags().StringVar(&dataDir, "data", "", "COCO directory for the paper preset; Fashion-MNIST directory for fmnist (default /usr/share/datasets/fashion-mnist)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
 }

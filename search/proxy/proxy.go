@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spinenet-go/spinenet/data/mosaic"
 	"github.com/spinenet-go/spinenet/models"
 	"github.com/spinenet-go/spinenet/recipe"
 	"github.com/spinenet-go/spinenet/spinenet"
@@ -28,7 +29,9 @@ type RunOptions struct {
 	// nothing.
 	Dir string
 	// DataDir is the directory the COCO paths of a coco preset are
-	// relative to (the paper preset needs it).
+	// relative to (the paper preset needs it), or the directory holding
+	// Fashion-MNIST's IDX files for an fmnist-mosaic preset (empty:
+	// mosaic.DefaultDir).
 	DataDir string
 }
 
@@ -114,8 +117,11 @@ func (p Preset) Describe(a *spinenet.Arch, seed uint64) (*models.Description, er
 
 // classes is the number of classes the preset's model predicts.
 func (p Preset) classes() int {
-	if p.Data.Format == "synthetic" {
+	switch p.Data.Format {
+	case "synthetic":
 		return p.Data.Classes
+	case "fmnist-mosaic":
+		return len(mosaic.FashionClasses)
 	}
 	return 80
 }

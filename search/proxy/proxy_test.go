@@ -6,8 +6,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/spinenet-go/spinenet/data/mosaic"
 	"github.com/spinenet-go/spinenet/search/proxy"
 	"github.com/spinenet-go/spinenet/search/space"
 	"github.com/spinenet-go/spinenet/spinenet"
@@ -141,7 +143,7 @@ func TestRunTrialErrors(t *testing.T) {
 
 // Every preset's recipe validates; the table matches nas.md §5.
 func TestPresets(t *testing.T) {
-	if got := proxy.Names(); len(got) != 4 || got[0] != "unit" || got[3] != "paper" {
+	if got := proxy.Names(); len(got) != 5 || got[0] != "unit" || got[3] != "paper" || got[4] != "fmnist" {
 		t.Fatalf("names %v", got)
 	}
 	for _, p := range proxy.Presets() {
@@ -169,6 +171,16 @@ func TestPresets(t *testing.T) {
 	if fast.Size != 128 || fast.AnchorSize != 2 || fast.Data.MinSide != 10 || fast.Data.MaxSide != 110 || !fast.Data.LogUniform {
 		t.Errorf("fast preset %+v", fast)
 	}
+	// fmnist is fast's model and input on another data source.
+	fm, _ := proxy.Named("fmnist")
+	if fm.Size != fast.Size || fm.FilterSizeScale != fast.FilterSizeScale || fm.ResampleAlpha != fast.ResampleAlpha ||
+		fm.EndpointsNumFilters != fast.EndpointsNumFilters || fm.HeadFilters != fast.HeadFilters || fm.HeadConvs != fast.HeadConvs ||
+		fm.AnchorSize != fast.AnchorSize || fm.Data.Format != "fmnist-mosaic" {
+		t.Errorf("fmnist preset %+v", fm)
+	}
+	if c, err := fm.Recipe(arch49(t), "/elsewhere", ""); err != nil || c.Data.MosaicDir != "/elsewhere" || c.Data.MosaicTrain != fm.Data.Train {
+		t.Errorf("fmnist recipe %+v: %v", c.Data, err)
+	}
 	if _, err := proxy.Named("nope"); !errors.Is(err, proxy.ErrUnknownPreset) {
 		t.Errorf("unknown preset: %v", err)
 	}
@@ -180,5 +192,39 @@ func TestPresets(t *testing.T) {
 	_, err = proxy.Run(context.Background(), paper, arch49(t), proxy.RunOptions{DataDir: t.TempDir()})
 	if !errors.Is(err, proxy.ErrNeedsData) {
 		t.Errorf("paper with an empty data dir: %v", err)
+	}
+}
+
+// A tiny fmnist trial (a few mosaics, one epoch) trains and scores ten
+// classes; a directory without Fashion-MNIST names what to install.
+// Skipped when the dataset is absent, and in -short.
+func TestRunFMNIST(t *testing.T) {
+	p, err := proxy.Named("fmnist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = proxy.Run(context.Background(), p, arch49(t), proxy.RunOptions{Threads: 2, DataDir: t.TempDir()})
+	if !errors.Is(err, mosaic.ErrNoDataset) || !strings.Contains(err.Error(), "apt-get install dataset-fashion-mnist") {
+		t.Errorf("fmnist without the files: %v", err)
+	}
+	if testing.Short() {
+		t.Skip("-short: no fmnist training")
+	}
+	if _, err := os.Stat(filepath.Join(mosaic.DefaultDir, mosaic.TrainImages)); err != nil {
+		t.Skip("Fashion-MNIST not installed (apt-get install -y dataset-fashion-mnist)")
+	}
+	p.Data.Train, p.Data.Val, p.Batch, p.Epochs, p.PreciseBN, p.FreezeBN = 16, 8, 4, 1, 2, 0
+	p.LR.WarmupSteps = 2
+	r, err := proxy.Run(context.Background(), p, arch49(t), proxy.RunOptions{Seed: 1, Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("AP %.4f, loss %.3f, train %.1f s", r.AP, r.FinalLoss, r.TrainSeconds)
+	if r.Steps != 4 || !(r.AP >= 0 && r.AP <= 1) || !(r.FinalLoss > 0) || math.IsInf(r.FinalLoss, 0) {
+		t.Errorf("result %+v", r)
+	}
+	macs, _, err := p.CountCost(arch49(t))
+	if err != nil || macs != r.MACs {
+		t.Errorf("MACs %d, CountCost %d %v", r.MACs, macs, err)
 	}
 }
