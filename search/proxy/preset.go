@@ -39,6 +39,12 @@ type Preset struct {
 	ResampleAlpha       float64
 	EndpointsNumFilters int
 	BlockRepeats        int
+	// StemFilters is the width of the stem's 7×7 convolution
+	// (spinenet.Options.StemFilters; 0: the paper's 64, which the filter
+	// scale does not narrow). A proxy departure: at filter scale 1/16 the
+	// paper's stem would be most of a trial's multiply-adds and the same
+	// for every candidate.
+	StemFilters int
 	// HeadFilters × HeadConvs is the RetinaNet head's towers.
 	HeadFilters, HeadConvs int
 	// AnchorSize multiplies the level stride to give the base anchor side
@@ -204,7 +210,7 @@ func (p Preset) Recipe(a *spinenet.Arch, dataDir, output string) (*recipe.Config
 	}
 	c := recipe.Config{Task: "detection"}
 	c.Model = recipe.ModelConfig{Architecture: a, FilterSizeScale: p.FilterSizeScale, ResampleAlpha: p.ResampleAlpha,
-		EndpointsNumFilters: p.EndpointsNumFilters, BlockRepeats: p.BlockRepeats, Activation: p.Activation,
+		EndpointsNumFilters: p.EndpointsNumFilters, BlockRepeats: p.BlockRepeats, StemFilters: p.StemFilters, Activation: p.Activation,
 		HeadFilters: p.HeadFilters, HeadConvs: p.HeadConvs, AnchorSize: p.AnchorSize}
 	switch p.Data.Format {
 	case "synthetic":

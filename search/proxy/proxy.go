@@ -104,7 +104,7 @@ func (p Preset) Describe(a *spinenet.Arch, seed uint64) (*models.Description, er
 	}
 	d, err := models.Resolve(models.Request{Arch: a,
 		FilterSizeScale: p.FilterSizeScale, ResampleAlpha: p.ResampleAlpha, EndpointsNumFilters: p.EndpointsNumFilters,
-		BlockRepeats: p.BlockRepeats, Activation: p.Activation, Seed: seed,
+		BlockRepeats: p.BlockRepeats, StemFilters: p.StemFilters, Activation: p.Activation, Seed: seed,
 		HeadFilters: p.HeadFilters, HeadConvs: p.HeadConvs, AnchorSize: p.AnchorSize})
 	if err != nil {
 		return nil, &TrialError{Reason: ReasonInvalidArch, Err: err}

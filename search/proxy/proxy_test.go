@@ -150,8 +150,12 @@ func TestPresets(t *testing.T) {
 			t.Errorf("%s: %v", p.Name, err)
 			continue
 		}
-		if c.Input.Size != p.Size || c.Model.FilterSizeScale != p.FilterSizeScale || c.Model.HeadFilters != p.HeadFilters {
+		if c.Input.Size != p.Size || c.Model.FilterSizeScale != p.FilterSizeScale || c.Model.HeadFilters != p.HeadFilters ||
+			c.Model.StemFilters != p.StemFilters {
 			t.Errorf("%s: recipe %+v", p.Name, c.Model)
+		}
+		if d, err := p.Describe(arch49(t), 1); err != nil || d.Options.StemFilters != p.StemFilters {
+			t.Errorf("%s: Describe: %v, options %+v", p.Name, err, d)
 		}
 		if _, _, err := p.CountCost(arch49(t)); err != nil {
 			t.Errorf("%s: %v", p.Name, err)
