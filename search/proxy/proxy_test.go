@@ -166,7 +166,7 @@ func TestPresets(t *testing.T) {
 	}
 	paper, _ := proxy.Named("paper")
 	if paper.FilterSizeScale != 0.25 || paper.ResampleAlpha != 0.25 || paper.HeadFilters != 64 || paper.HeadConvs != 4 ||
-		paper.Size != 512 || paper.Epochs != 5 || paper.Data.ValCount != 7392 {
+		paper.Size != 512 || paper.Epochs != 5 || paper.Data.ValCount != 7392 || paper.StemFilters != 0 {
 		t.Errorf("paper preset %+v", paper)
 	}
 	fast, _ := proxy.Named("fast")
