@@ -94,7 +94,7 @@ func TestPublishedCounts(t *testing.T) {
 // Overrides apply on top of the row; a Resolve never changes its input.
 func TestResolveOverrides(t *testing.T) {
 	d, err := Resolve(Request{ID: "49S", FilterSizeScale: 0.5, EndpointsNumFilters: 64, HeadFilters: 64, HeadConvs: 3, AnchorSize: 4,
-		Activation: "relu", Pooling: "tpu", Padding: "symmetric", BNMomentum: 0.9, BNEpsilon: 1e-5, InputChannels: 1, Seed: 7})
+		Activation: "relu", Pooling: "tpu", Padding: "symmetric", BNMomentum: 0.9, BNEpsilon: 1e-5, InputChannels: 1, StemFilters: 16, Seed: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestResolveOverrides(t *testing.T) {
 	}
 	o := d.Options
 	if o.Activation != tensor.ActReLU || o.Pooling != spinenet.PoolTPU || o.Padding != spinenet.PadSymmetric ||
-		o.BN != (nn.BNConfig{Momentum: 0.9, Epsilon: 1e-5}) || o.InputChannels != 1 || o.Seed != 7 {
+		o.BN != (nn.BNConfig{Momentum: 0.9, Epsilon: 1e-5}) || o.InputChannels != 1 || o.StemFilters != 16 || o.Seed != 7 {
 		t.Errorf("options %+v", o)
 	}
 	h := d.Head(3)
@@ -155,6 +155,9 @@ func TestResolveErrors(t *testing.T) {
 		{Request{ID: "49", BNEpsilon: float32(math.Inf(1))}, "bn_epsilon"},
 		{Request{ID: "49", AnchorSize: math.NaN()}, "anchor_size"},
 		{Request{ID: "49", HeadFilters: 1 << 20}, "head_filters"},
+		{Request{ID: "49", StemFilters: -1}, "stem_filters"},
+		{Request{ID: "49", StemFilters: spinenet.MaxStemFilters + 1}, "stem_filters"},
+		{Request{ID: "mobile-49", StemFilters: 16}, "stem_filters"},
 	} {
 		_, err := Resolve(c.r)
 		var re *RequestError

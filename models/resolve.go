@@ -59,6 +59,10 @@ type Request struct {
 	BNEpsilon float32
 	// InputChannels is 1 for grayscale or 3 for RGB images (default 3).
 	InputChannels int
+	// StemFilters is spinenet.Options.StemFilters, the stem convolution's
+	// width: a proxy departure from the paper's 64 (the default, 0), for
+	// ResNet-block models only.
+	StemFilters int
 	// Seed seeds the weight initializers (default 1; a RetinaNet head uses
 	// Seed+1).
 	Seed uint64
@@ -293,6 +297,13 @@ func (d *Description) applyOptions(r Request) error {
 	default:
 		return &RequestError{Field: "input_channels", Reason: fmt.Sprintf("%d, want 1 (grayscale) or 3 (RGB)", r.InputChannels)}
 	}
+	switch {
+	case r.StemFilters < 0 || r.StemFilters > spinenet.MaxStemFilters:
+		return &RequestError{Field: "stem_filters", Reason: fmt.Sprintf("%d, want 1..%d (or 0 for the paper's 64)", r.StemFilters, spinenet.MaxStemFilters)}
+	case r.StemFilters > 0 && d.Arch.Family == spinenet.FamilyMobile:
+		return &RequestError{Field: "stem_filters", Reason: fmt.Sprintf("%d for %s: the Mobile stem scales with filter_size_scale; stem_filters is for ResNet-block models", r.StemFilters, d.Name())}
+	}
+	o.StemFilters = r.StemFilters
 	if r.Seed != 0 {
 		o.Seed = r.Seed
 	}

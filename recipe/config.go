@@ -76,6 +76,10 @@ type ModelConfig struct {
 	LabelSmoothing float64 `json:"label_smoothing" yaml:"label_smoothing"`
 	// InputChannels is 3 (RGB) or 1 (grayscale stem); 0 means 3.
 	InputChannels int `json:"input_channels" yaml:"input_channels"`
+	// StemFilters is the stem convolution's width, a proxy departure from
+	// the paper's 64 (0 keeps 64; ResNet-block models only): search proxies
+	// narrow it so a small model's time goes to the searched blocks.
+	StemFilters int `json:"stem_filters" yaml:"stem_filters"`
 	// Init is a weights file to start from (transfer learning); empty means
 	// random initialisation.
 	Init string `json:"init" yaml:"init"`
@@ -416,6 +420,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Model.InputChannels != 1 && c.Model.InputChannels != 3 {
 		return bad("model.input_channels", "%d, want 1 or 3", c.Model.InputChannels)
+	}
+	if c.Model.StemFilters < 0 || c.Model.StemFilters > spinenet.MaxStemFilters {
+		return bad("model.stem_filters", "%d, want 1..%d (0: the paper's 64)", c.Model.StemFilters, spinenet.MaxStemFilters)
 	}
 	if !(c.Model.LabelSmoothing >= 0 && c.Model.LabelSmoothing < 1) {
 		return bad("model.label_smoothing", "%v, want [0, 1)", c.Model.LabelSmoothing)

@@ -93,12 +93,35 @@ func TestParseRefusesNonFinite(t *testing.T) {
 		{"input: {size: 60000}\nmodel: {id: 49S}\n", "input.size"},
 		{"input: {size: 64}\nmodel: {id: 49S, stochastic_depth: .nan}\n", "model.stochastic_depth"},
 		{"input: {size: 64}\nmodel: {id: 49S, label_smoothing: -.inf}\n", "model.label_smoothing"},
+		{"input: {size: 64}\nmodel: {id: 49S, stem_filters: -1}\n", "model.stem_filters"},
 	} {
 		_, err := Parse([]byte(base+c.extra), false)
 		var ce *ConfigError
 		if !errors.As(err, &ce) || ce.Key != c.key {
 			t.Errorf("%q: %v, want a ConfigError on %s", c.extra, err, c.key)
 		}
+	}
+}
+
+// model.stem_filters reaches the backbone options; the Mobile family, whose
+// stem scales with filter_size_scale, refuses it with the key named.
+func TestStemFiltersKey(t *testing.T) {
+	base := "task: detection\ndata: {format: coco, train_images: i, train_annotations: a.json}\ntrain: {batch: 2, steps: 1, output: out}\ninput: {size: 64}\n"
+	c, err := Parse([]byte(base+"model: {id: 49S, stem_filters: 16}\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Resolve()
+	if err != nil || d.Options.StemFilters != 16 {
+		t.Fatalf("stem_filters 16: %v, options %+v", err, d)
+	}
+	c, err = Parse([]byte(base+"model: {id: mobile-49, stem_filters: 16}\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ce *ConfigError
+	if _, err := c.Resolve(); !errors.As(err, &ce) || ce.Key != "model.stem_filters" {
+		t.Errorf("mobile-49 with stem_filters: %v, want a ConfigError on model.stem_filters", err)
 	}
 }
 

@@ -21,7 +21,7 @@ func (c *Config) Resolve() (*models.Description, error) {
 	r := models.Request{ID: m.ID,
 		FilterSizeScale: m.FilterSizeScale, ResampleAlpha: m.ResampleAlpha, EndpointsNumFilters: m.EndpointsNumFilters, BlockRepeats: m.BlockRepeats,
 		Activation: m.Activation, Pooling: m.Pooling, Padding: m.Padding, StochasticDepth: m.StochasticDepth,
-		BNMomentum: m.BNMomentum, BNEpsilon: m.BNEpsilon, InputChannels: m.InputChannels, Seed: c.Train.Seed,
+		BNMomentum: m.BNMomentum, BNEpsilon: m.BNEpsilon, InputChannels: m.InputChannels, StemFilters: m.StemFilters, Seed: c.Train.Seed,
 		HeadConvs: m.HeadConvs, HeadFilters: m.HeadFilters, AnchorSize: m.AnchorSize}
 	if m.Arch != "" {
 		if m.ID != "" {

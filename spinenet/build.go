@@ -61,6 +61,15 @@ type Options struct {
 	Padding PaddingRule
 	// InputChannels is the image channel count (3).
 	InputChannels int
+	// StemFilters is the output width of the stem's 7×7/2 convolution; 0
+	// keeps the paper's and the official code's 64, which filter_size_scale
+	// does not scale. A proxy departure, not SpineNet: at filter scale 1/16
+	// the unscaled stem is most of a small model's multiply-adds (75 % of
+	// the fast search proxy's), the same for every candidate, so a proxy
+	// task narrows it to spend its time on the searched blocks. Only the
+	// ResNet-block family has this stem; Build refuses it for Mobile, whose
+	// stem scales with filter_size_scale already.
+	StemFilters int
 	// Seed drives the weight initializers.
 	Seed uint64
 	// SkipInit leaves the weights zero instead of drawing them (γ stays 1):
@@ -78,6 +87,13 @@ func DefaultOptions() Options {
 	return Options{Activation: tensor.ActSwish, EndpointActivation: true, BN: nn.DefaultBN,
 		Pooling: PoolTF2, Padding: PadSame, InputChannels: 3, Seed: 1}
 }
+
+// paperStemFilters is the stem convolution's width in the paper and the
+// official code (spec §1.1), the default of Options.StemFilters.
+const paperStemFilters = 64
+
+// MaxStemFilters bounds Options.StemFilters.
+const MaxStemFilters = 4096
 
 // filterSizeMap is FILTER_SIZE_MAP (spec §2.1): base width per level.
 var filterSizeMap = map[int]int{1: 32, 2: 64, 3: 128, 4: 256, 5: 256, 6: 256, 7: 256}
@@ -131,6 +147,12 @@ func Build(a *Arch, opt Options) (*Backbone, error) {
 	default:
 		return nil, fmt.Errorf("spinenet: Options.Padding %q, want %q or %q", opt.Padding, PadSame, PadSymmetric)
 	}
+	if opt.StemFilters < 0 || opt.StemFilters > MaxStemFilters {
+		return nil, fmt.Errorf("spinenet: Options.StemFilters %d, want 1..%d (0: the paper's %d)", opt.StemFilters, MaxStemFilters, paperStemFilters)
+	}
+	if a.Family == FamilyMobile && opt.StemFilters != 0 {
+		return nil, fmt.Errorf("spinenet: %s: Options.StemFilters %d: the Mobile stem scales with filter_size_scale; StemFilters is for the ResNet-block family", a.Name, opt.StemFilters)
+	}
 	if a.Family == FamilyMobile {
 		return buildMobile(a, opt)
 	}
@@ -172,10 +194,14 @@ func (b *builder) build() (*Backbone, error) {
 	act := b.opt.Activation
 	x := b.root.Input("image", b.opt.InputChannels)
 
-	// Stem (spec §1.1): 7×7/2 conv to 64 (not scaled), BN, act, 3×3/2 max-pool,
-	// then two bottleneck groups at L2.
+	// Stem (spec §1.1): 7×7/2 conv to 64 (not scaled; Options.StemFilters
+	// for a proxy), BN, act, 3×3/2 max-pool, then two bottleneck groups at L2.
+	stemOut := paperStemFilters
+	if b.opt.StemFilters > 0 {
+		stemOut = b.opt.StemFilters
+	}
 	stem := b.root.Sub("stem").WithGroup("stem")
-	h := stem.Act(stem.BatchNorm(stem.Conv(x, "conv", nn.ConvSpec{K: 7, Out: 64, Stride: 2, Pad: b.pad(7, 2)}), "bn"), act)
+	h := stem.Act(stem.BatchNorm(stem.Conv(x, "conv", nn.ConvSpec{K: 7, Out: stemOut, Stride: 2, Pad: b.pad(7, 2)}), "bn"), act)
 	h = stem.MaxPool(h, "maxpool", 3, 2, b.pad(3, 2))
 	f2 := b.filters(2)
 	for gi := range StemOutputs {

@@ -2,6 +2,7 @@ package spinenet
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/spinenet-go/spinenet/nn"
@@ -92,6 +93,61 @@ func TestSpineNet49PerBlock(t *testing.T) {
 		}
 		if n.Op == nn.OpAdd && n.Name != "blocks/14/fuse" && len(n.Inputs) > 2 {
 			t.Errorf("unexpected merge into %s", n.Name)
+		}
+	}
+}
+
+// Options.StemFilters narrows the stem convolution (a proxy departure) and
+// the L2 inputs that read it, and nothing else; 0 is the paper's 64, and
+// Build refuses it for Mobile and out of range.
+func TestStemFilters(t *testing.T) {
+	stemParams := func(opt Options) (int, int64) {
+		bb := build(t, "49", opt)
+		acc, err := bb.Graph.Account(640, 640)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range acc.ByGroup() {
+			if g.Group == "stem" {
+				return g.Params, acc.MACs
+			}
+		}
+		t.Fatal("no stem group")
+		return 0, 0
+	}
+	opt := DefaultOptions()
+	opt.SkipInit = true
+	paper, paperMACs := stemParams(opt)
+	opt.StemFilters = 64
+	if p, m := stemParams(opt); p != paper || m != paperMACs {
+		t.Errorf("StemFilters 64: stem %d params, %d MACs; want the default's %d, %d", p, m, paper, paperMACs)
+	}
+	// 16 instead of 64 channels: the 7×7×3 conv and its BN lose 48·(147+2)
+	// parameters, group 0's first block reads 16 channels in its 1×1 conv
+	// (to 64) and its 1×1 shortcut (to 256): 48·(64+256) fewer.
+	opt.StemFilters = 16
+	p, m := stemParams(opt)
+	if want := paper - 48*(147+2) - 48*(64+256); p != want {
+		t.Errorf("StemFilters 16: stem %d params, want %d", p, want)
+	}
+	// MACs at 640: the conv runs on 320×320 outputs, the two 1×1 convs on
+	// the 160×160 grid after the max-pool.
+	if want := paperMACs - 48*147*320*320 - 48*(64+256)*160*160; m != want {
+		t.Errorf("StemFilters 16: %d MACs, want %d", m, want)
+	}
+
+	for _, c := range []struct {
+		id      string
+		filters int
+	}{{"49", -1}, {"49", MaxStemFilters + 1}, {"mobile-49", 16}} {
+		a, err := Lookup(c.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := DefaultOptions()
+		o.StemFilters, o.ShapeOnly = c.filters, true
+		if _, err := Build(a, o); err == nil || !strings.Contains(err.Error(), "StemFilters") {
+			t.Errorf("%s, StemFilters %d: err %v, want one naming StemFilters", c.id, c.filters, err)
 		}
 	}
 }

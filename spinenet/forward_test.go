@@ -66,7 +66,8 @@ func TestEveryModelTrains(t *testing.T) {
 	}
 }
 
-// Options change numbers but never parameter counts or output sizes.
+// Pooling, padding and activation change numbers but never parameter counts
+// or output sizes (StemFilters, a proxy option, does: TestStemFilters).
 func TestOptionsKeepShapes(t *testing.T) {
 	a, _ := Lookup("49S")
 	a.FilterSizeScale = 0.25

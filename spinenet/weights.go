@@ -29,13 +29,16 @@ type optionsFile struct {
 	Pooling            PoolingRule `json:"pooling"`
 	Padding            PaddingRule `json:"padding"`
 	InputChannels      int         `json:"input_channels"`
+	// StemFilters is left out when 0 (the paper's stem), so files of
+	// paper-width models are unchanged.
+	StemFilters int `json:"stem_filters,omitempty"`
 }
 
 // MarshalOptions encodes the Options that change a model's computation
 // (not Seed or SkipInit) as JSON.
 func MarshalOptions(o Options) (string, error) {
 	b, err := json.Marshal(optionsFile{o.Activation.String(), o.EndpointActivation, o.BN.Momentum, o.BN.Epsilon,
-		o.StochasticDepth, o.Pooling, o.Padding, o.InputChannels})
+		o.StochasticDepth, o.Pooling, o.Padding, o.InputChannels, o.StemFilters})
 	return string(b), err
 }
 
@@ -50,7 +53,8 @@ func UnmarshalOptions(s string) (Options, error) {
 		return Options{}, err
 	}
 	return Options{Activation: act, EndpointActivation: f.EndpointActivation, BN: nn.BNConfig{Momentum: f.BNMomentum, Epsilon: f.BNEpsilon},
-		StochasticDepth: f.StochasticDepth, Pooling: f.Pooling, Padding: f.Padding, InputChannels: f.InputChannels, Seed: 1}, nil
+		StochasticDepth: f.StochasticDepth, Pooling: f.Pooling, Padding: f.Padding, InputChannels: f.InputChannels,
+		StemFilters: f.StemFilters, Seed: 1}, nil
 }
 
 // Metadata returns the weights-file metadata describing the backbone.

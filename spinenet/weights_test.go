@@ -25,7 +25,7 @@ func smallArch(t *testing.T) *Arch {
 // including trained batch-norm statistics.
 func TestWeightsRoundTrip(t *testing.T) {
 	opt := DefaultOptions()
-	opt.Activation, opt.Pooling, opt.Padding = tensor.ActReLU, PoolTPU, PadSymmetric
+	opt.Activation, opt.Pooling, opt.Padding, opt.StemFilters = tensor.ActReLU, PoolTPU, PadSymmetric, 12
 	bb, err := Build(smallArch(t), opt)
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +45,8 @@ func TestWeightsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Options.Pooling != PoolTPU || got.Options.Padding != PadSymmetric || got.Options.Activation != tensor.ActReLU {
+	if got.Options.Pooling != PoolTPU || got.Options.Padding != PadSymmetric || got.Options.Activation != tensor.ActReLU ||
+		got.Options.StemFilters != 12 {
 		t.Errorf("options not restored: %+v", got.Options)
 	}
 	want := bb.Graph.Forward(autograd.NewInferenceTape(), autograd.NewConstant(x))

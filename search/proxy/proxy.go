@@ -107,7 +107,7 @@ func (p Preset) Describe(a *spinenet.Arch, seed uint64) (*models.Description, er
 	}
 	d, err := models.Resolve(models.Request{Arch: a,
 		FilterSizeScale: p.FilterSizeScale, ResampleAlpha: p.ResampleAlpha, EndpointsNumFilters: p.EndpointsNumFilters,
-		BlockRepeats: p.BlockRepeats, Activation: p.Activation, Seed: seed,
+		BlockRepeats: p.BlockRepeats, StemFilters: p.StemFilters, Activation: p.Activation, Seed: seed,
 		HeadFilters: p.HeadFilters, HeadConvs: p.HeadConvs, AnchorSize: p.AnchorSize})
 	if err != nil {
 		return nil, &TrialError{Reason: ReasonInvalidArch, Err: err}
@@ -121,6 +121,9 @@ func (p Preset) classes() int {
 	case "synthetic":
 		return p.Data.Classes
 	case "fmnist-mosaic":
+		if p.Data.Classes == 1 {
+			return 1
+		}
 		return len(mosaic.FashionClasses)
 	}
 	return 80

@@ -152,8 +152,12 @@ func TestPresets(t *testing.T) {
 			t.Errorf("%s: %v", p.Name, err)
 			continue
 		}
-		if c.Input.Size != p.Size || c.Model.FilterSizeScale != p.FilterSizeScale || c.Model.HeadFilters != p.HeadFilters {
+		if c.Input.Size != p.Size || c.Model.FilterSizeScale != p.FilterSizeScale || c.Model.HeadFilters != p.HeadFilters ||
+			c.Model.StemFilters != p.StemFilters {
 			t.Errorf("%s: recipe %+v", p.Name, c.Model)
+		}
+		if d, err := p.Describe(arch49(t), 1); err != nil || d.Options.StemFilters != p.StemFilters {
+			t.Errorf("%s: Describe: %v, options %+v", p.Name, err, d)
 		}
 		if _, _, err := p.CountCost(arch49(t)); err != nil {
 			t.Errorf("%s: %v", p.Name, err)
@@ -164,7 +168,7 @@ func TestPresets(t *testing.T) {
 	}
 	paper, _ := proxy.Named("paper")
 	if paper.FilterSizeScale != 0.25 || paper.ResampleAlpha != 0.25 || paper.HeadFilters != 64 || paper.HeadConvs != 4 ||
-		paper.Size != 512 || paper.Epochs != 5 || paper.Data.ValCount != 7392 {
+		paper.Size != 512 || paper.Epochs != 5 || paper.Data.ValCount != 7392 || paper.StemFilters != 0 {
 		t.Errorf("paper preset %+v", paper)
 	}
 	fast, _ := proxy.Named("fast")
