@@ -32,80 +32,88 @@ import (
 // may copy one and change fields (Recipe validates the result).
 type Preset struct {
 	// Name is the preset's name ("fast"); Use says what it is for.
-	Name, Use string
+	Name string `json:"name"`
+	Use  string `json:"use"`
 	// Size is the square input side in pixels.
-	Size int
+	Size int `json:"size"`
 
 	// FilterSizeScale, ResampleAlpha, EndpointsNumFilters and BlockRepeats
 	// replace the candidate Arch's scaling fields (models.Request).
-	FilterSizeScale     float64
-	ResampleAlpha       float64
-	EndpointsNumFilters int
-	BlockRepeats        int
+	FilterSizeScale     float64 `json:"filter_size_scale"`
+	ResampleAlpha       float64 `json:"resample_alpha"`
+	EndpointsNumFilters int     `json:"endpoints_num_filters"`
+	BlockRepeats        int     `json:"block_repeats"`
 	// StemFilters is the width of the stem's 7×7 convolution
 	// (spinenet.Options.StemFilters; 0: the paper's 64, which the filter
 	// scale does not narrow). A proxy departure: at filter scale 1/16 the
 	// paper's stem would be most of a trial's multiply-adds and the same
 	// for every candidate.
-	StemFilters int
+	StemFilters int `json:"stem_filters"`
 	// HeadFilters × HeadConvs is the RetinaNet head's towers.
-	HeadFilters, HeadConvs int
+	HeadFilters int `json:"head_filters"`
+	HeadConvs   int `json:"head_convs"`
 	// AnchorSize multiplies the level stride to give the base anchor side
 	// (3 in RetinaNet; 2 at 128 px so small boxes still match at L3,
 	// nas.md §3.2).
-	AnchorSize float64
+	AnchorSize float64 `json:"anchor_size"`
 	// Activation is relu, swish or hard_swish.
-	Activation string
+	Activation string `json:"activation"`
 
 	// Data is the training and validation data.
-	Data Data
+	Data Data `json:"data"`
 
 	// Batch, Epochs and LR are the training schedule (SGD with the
 	// recipe's defaults: momentum 0.9, clipping at 10, weight decay 4e-5).
-	Batch, Epochs int
-	LR            optim.ScheduleConfig
+	Batch  int                  `json:"batch"`
+	Epochs int                  `json:"epochs"`
+	LR     optim.ScheduleConfig `json:"lr"`
 	// ScaleMin, ScaleMax and Flip are the training augmentation.
-	ScaleMin, ScaleMax float64
-	Flip               bool
+	ScaleMin float64 `json:"scale_min"`
+	ScaleMax float64 `json:"scale_max"`
+	Flip     bool    `json:"flip"`
 	// PreciseBN and FreezeBN are train.Options' (batch-norm statistics
 	// recalibrated over PreciseBN batches; the last FreezeBN steps trained
 	// with them frozen).
-	PreciseBN, FreezeBN int
+	PreciseBN int `json:"precise_bn"`
+	FreezeBN  int `json:"freeze_bn"`
 
 	// Cost calibrates EstimateSeconds.
-	Cost Cost
+	Cost Cost `json:"cost"`
 }
 
 // Data is a preset's data: synthetic shapes, Fashion-MNIST mosaics, or
 // COCO files under the directory RunOptions.DataDir names.
 type Data struct {
 	// Format is "synthetic", "fmnist-mosaic" or "coco".
-	Format string
+	Format string `json:"format"`
 	// Train and Val are the synthetic or mosaic set sizes.
-	Train, Val int
+	Train int `json:"train"`
+	Val   int `json:"val"`
 	// Classes is the number of shape classes (1..4); for Fashion-MNIST
 	// mosaics 0 keeps the ten labels and 1 merges them into one class,
 	// "item".
-	Classes int
+	Classes int `json:"classes"`
 	// MinSide and MaxSide bound a shape's side in pixels, drawn
 	// log-uniformly when LogUniform (data.ShapesConfig); for
 	// fmnist-mosaic, an item's long side, always log-uniform.
-	MinSide, MaxSide float64
-	LogUniform       bool
+	MinSide    float64 `json:"min_side"`
+	MaxSide    float64 `json:"max_side"`
+	LogUniform bool    `json:"log_uniform"`
 	// Seed fixes the synthetic images (the same for every trial).
-	Seed int64
+	Seed int64 `json:"seed"`
 	// Items is the most Fashion-MNIST items a mosaic gets, and Tint the
 	// probability that one is drawn in a random colour (fmnist-mosaic,
 	// mosaic.Config's MaxItems and Tint; the IDX files are read from
 	// RunOptions.DataDir, or mosaic.DefaultDir when it is empty).
-	Items int
-	Tint  float64
+	Items int     `json:"items"`
+	Tint  float64 `json:"tint"`
 
 	// TrainAnnotations and TrainImages are the COCO files, relative to
 	// RunOptions.DataDir; the last ValCount images are held out as the
 	// validation set.
-	TrainAnnotations, TrainImages string
-	ValCount                      int
+	TrainAnnotations string `json:"train_annotations"`
+	TrainImages      string `json:"train_images"`
+	ValCount         int    `json:"val_count"`
 }
 
 // Cost is a preset's measured speed, from `spinenet search bench-trial`
@@ -114,13 +122,13 @@ type Cost struct {
 	// TrainMACsPerSecond is forward multiply-adds per second of wall time
 	// while training (the backward pass included: forward MACs × images /
 	// training seconds).
-	TrainMACsPerSecond float64
+	TrainMACsPerSecond float64 `json:"train_macs_per_second"`
 	// EvalMACsPerSecond is the same for evaluation (inference, post-
 	// processing and COCO scoring).
-	EvalMACsPerSecond float64
+	EvalMACsPerSecond float64 `json:"eval_macs_per_second"`
 	// OverheadSeconds is the fixed cost of a trial: data generation, model
 	// construction, batch-norm recalibration.
-	OverheadSeconds float64
+	OverheadSeconds float64 `json:"overhead_seconds"`
 }
 
 var presets = []Preset{
