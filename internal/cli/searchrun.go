@@ -435,16 +435,7 @@ each trial's id, arch_hash, reward, macs, state, …). --name picks the search
 when the database holds several.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			e, err := openExisting(ctx, &f, stderr)
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			if name, err = pickSearch(ctx, e, name); err != nil {
-				return err
-			}
-			st, err := e.Status(ctx, name)
+			st, err := readSearch(cmd.Context(), &f, name, stderr)
 			if err != nil {
 				return err
 			}
@@ -469,6 +460,20 @@ func openExisting(ctx context.Context, f *engineFlags, stderr io.Writer) (*engin
 	}
 	f.Heartbeat, f.LostAfter = 5*time.Second, 30*time.Second
 	return f.open(ctx, stderr)
+}
+
+// readSearch reads the status of the search name (or the only one) from
+// the existing database f names.
+func readSearch(ctx context.Context, f *engineFlags, name string, stderr io.Writer) (*engine.Status, error) {
+	e, err := openExisting(ctx, f, stderr)
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	if name, err = pickSearch(ctx, e, name); err != nil {
+		return nil, err
+	}
+	return e.Status(ctx, name)
 }
 
 // pickSearch returns name, or the database's only search when name is
