@@ -161,20 +161,19 @@ var presets = []Preset{
 		Cost: Cost{TrainMACsPerSecond: 4.8e9, EvalMACsPerSecond: 1e10, OverheadSeconds: 1},
 	},
 	{
-		Name: "demo", Use: "promotion on CPU: fast's finalists at 256 px, wider and longer (about 3 min a trial)",
+		Name: "demo", Use: "promotion on CPU: fast's finalists at 256 px, wider and longer (2–4 min a trial)",
 		Size: 256, FilterSizeScale: 0.125, ResampleAlpha: 0.25, EndpointsNumFilters: 32, BlockRepeats: 1, StemFilters: 16,
 		HeadFilters: 32, HeadConvs: 2, AnchorSize: 3, Activation: "relu",
 		Data:  Data{Format: "synthetic", Train: 2000, Val: 500, Classes: 1, MinSide: 16, MaxSide: 220, LogUniform: true, Seed: 1},
 		Batch: 8, Epochs: 2,
 		LR:       optim.ScheduleConfig{Type: "cosine", BaseLR: 0.04, WarmupSteps: 40, WarmupInitLR: 0.004},
 		ScaleMin: 0.8, ScaleMax: 1.25, Flip: true, PreciseBN: 32, FreezeBN: 64,
-		// bench-trial --threads 2 on the 2-core machine under another job's
-		// load (about 3.5), SpineNet-49's arch (166.1 M MACs): this preset
-		// (500 steps) trained 4,256 images in 194.4 s (3.6 G MAC/s) and
-		// evaluated 500 in 6.3 s, AP 0.377; at 3 epochs (750 steps) 6,256
-		// images in 234.4 s (4.4 G MAC/s) and 500 in 4.2 s, AP 0.606. Data
-		// generation and model construction took about 11 s.
-		Cost: Cost{TrainMACsPerSecond: 4e9, EvalMACsPerSecond: 1.5e10, OverheadSeconds: 11},
+		// bench-trial --threads 2 on the 2-core machine, 10 architectures
+		// (150–185 M MACs; load average 0.8–4.3 from another job): 4,256
+		// images trained in 94.9–224.2 s, median 3.6 G MAC/s; 500 evaluated
+		// in 3.4–7.6 s, median 1.8e10; about 11 s to generate the data and
+		// build the model.
+		Cost: Cost{TrainMACsPerSecond: 3.6e9, EvalMACsPerSecond: 1.8e10, OverheadSeconds: 11},
 	},
 	{
 		Name: "paper", Use: "the paper's proxy (§5.1), for a GPU cluster: needs COCO train2017",
