@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/riverqueue/river"
 
@@ -171,7 +172,17 @@ func (e *Engine) insertProposals(ctx context.Context, tx *txn, searchID int64, c
 	d := e.b.dialect()
 	var jobs []river.InsertManyParams
 	var jobTrials []int64
+	peers, err := e.peerSearches(ctx, tx, searchID, cfg)
+	if err != nil {
+		return nil, 0, err
+	}
 	for _, p := range props {
+		var cached *cachedResult
+		if !p.Known {
+			if cached, err = cachedTrial(ctx, tx, peers, p.Hash); err != nil {
+				return nil, 0, err
+			}
+		}
 		a, err := cfg.Space.Decode(p.Decisions)
 		if err != nil {
 			return nil, 0, fmt.Errorf("proposal %d does not decode (a bug): %w", p.Seq, err)
@@ -184,7 +195,7 @@ func (e *Engine) insertProposals(ctx context.Context, tx *txn, searchID int64, c
 		timeout := trialTimeout(cfg, macs)
 		state := StateQueued
 		switch {
-		case p.Known:
+		case p.Known, cached != nil:
 			state = StateReused
 		case costErr != nil:
 			state = StateFailed
@@ -205,6 +216,12 @@ func (e *Engine) insertProposals(ctx context.Context, tx *txn, searchID int64, c
 				return nil, 0, err
 			}
 			known = append(known, algo.Result{Seq: p.Seq, Hash: p.Hash, Reward: p.KnownReward})
+		case cached != nil:
+			out := outcome{Reward: cached.reward, Metrics: json.RawMessage(fmt.Sprintf(`{"reused_from_search":%q,"reused_from_seq":%d}`, cached.search, cached.seq))}
+			if err := insertResult(ctx, tx, d, searchID, trialID, out, 0, "", results); err != nil {
+				return nil, 0, err
+			}
+			known = append(known, algo.Result{Seq: p.Seq, Hash: p.Hash, Reward: cached.reward})
 		case costErr != nil:
 			// The candidate cannot be built: it fails without a job.
 			out := outcome{Failed: true, Reason: reasonOf(costErr), Error: costErr.Error()}
@@ -229,6 +246,85 @@ func (e *Engine) insertProposals(ctx context.Context, tx *txn, searchID int64, c
 		}
 	}
 	return known, len(jobs), nil
+}
+
+// peerSearches returns the ids of the other searches whose trials train
+// exactly as this one's: the same proxy preset and trial seed. Training is
+// deterministic given the preset, the architecture and the seed, so a
+// trained result of theirs is this search's result for that architecture.
+func (e *Engine) peerSearches(ctx context.Context, tx *txn, searchID int64, cfg *Config) ([]int64, error) {
+	key, err := trainingKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := tx.query(ctx, `SELECT id FROM nas_search WHERE id <> ? ORDER BY id`, searchID)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for rs.Next() {
+		var id int64
+		if err := rs.Scan(&id); err != nil {
+			rs.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+	var peers []int64
+	for _, id := range ids {
+		other, err := e.config(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		if k, err := trainingKey(other); err == nil && k == key {
+			peers = append(peers, id)
+		}
+	}
+	return peers, nil
+}
+
+// trainingKey identifies how a search's trials train: its proxy preset
+// (stored whole) and trial seed.
+func trainingKey(c *Config) (string, error) {
+	b, err := json.Marshal(struct {
+		Proxy any    `json:"proxy"`
+		Seed  uint64 `json:"seed"`
+	}{c.Proxy, c.TrialSeed})
+	return string(b), err
+}
+
+// cachedResult is a peer search's trained result of an architecture.
+type cachedResult struct {
+	reward float64
+	search string
+	seq    int64
+}
+
+// cachedTrial returns the earliest trained (done) result of the
+// architecture hash in the peer searches, or nil.
+func cachedTrial(ctx context.Context, tx *txn, peers []int64, hash string) (*cachedResult, error) {
+	if len(peers) == 0 {
+		return nil, nil
+	}
+	q := `SELECT r.reward, s.name, t.seq FROM nas_trial t JOIN nas_result r ON r.trial_id = t.id JOIN nas_search s ON s.id = t.search_id
+		WHERE t.arch_hash = ? AND t.state = ? AND t.search_id IN (?` + strings.Repeat(", ?", len(peers)-1) + `) ORDER BY r.recorded_ms, t.id LIMIT 1`
+	args := []any{hash, StateDone}
+	for _, id := range peers {
+		args = append(args, id)
+	}
+	var c cachedResult
+	err := tx.queryRow(ctx, q, args...).Scan(&c.reward, &c.search, &c.seq)
+	if isNoRows(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
 }
 
 // reasonOf is a failure's reason: a proxy.TrialError's, else "error".

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/spinenet-go/spinenet/internal/pgtest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -300,5 +301,56 @@ func TestSnapshotResumes(t *testing.T) {
 		if got := again.Trials[i]; got.ArchHash != tr.ArchHash || *got.Reward != *tr.Reward || got.Rseq != tr.Rseq {
 			t.Errorf("trial %d differs in the snapshot: %+v vs %+v", tr.Seq, got, tr)
 		}
+	}
+}
+
+// A search reuses the trained results of another search that trains alike
+// (same proxy, same trial seed), and only those.
+func TestResultsReusedAcrossSearches(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "reuse.db")
+	a := testConfig(t, "random", 6, 2)
+	a.Name = "a"
+	first := runSearch(t, db, a, &fakeTrainer{}, 2)
+	rewards := map[string]float64{}
+	for _, tr := range first.Trials {
+		rewards[tr.ArchHash] = *tr.Reward
+	}
+
+	// Evolution with a population above its budget proposes random
+	// samples with the same seed: the same architectures as a's.
+	b := testConfig(t, "evolution", 6, 2)
+	b.Name, b.Algo.Population = "b", 20
+	ft := &fakeTrainer{}
+	second := runSearch(t, db, b, ft, 2)
+	checkExactlyOnce(t, second, 6)
+	if len(ft.trained) != 0 || second.Reused != 6 {
+		t.Errorf("b trained %d trials and reused %d; want every result from a", len(ft.trained), second.Reused)
+	}
+	for _, tr := range second.Trials {
+		if want, ok := rewards[tr.ArchHash]; !ok || *tr.Reward != want || !strings.Contains(string(tr.Metrics), `"reused_from_search":"a"`) {
+			t.Errorf("b trial %d: reward %v, metrics %s; want a's %v", tr.Seq, *tr.Reward, tr.Metrics, want)
+		}
+	}
+
+	// Another trial seed trains differently: nothing is reused.
+	c := testConfig(t, "random", 6, 2)
+	c.Name, c.TrialSeed = "c", 2
+	ft = &fakeTrainer{}
+	third := runSearch(t, db, c, ft, 2)
+	if third.Reused != 0 || len(ft.trained) != 6 {
+		t.Errorf("c (trial seed 2) reused %d and trained %d; want 0 and 6", third.Reused, len(ft.trained))
+	}
+}
+
+func TestResultsReusedAcrossSearchesPostgres(t *testing.T) {
+	dsn := pgtest.Fresh(t)
+	a := testConfig(t, "random", 4, 2)
+	a.Name = "a"
+	runSearch(t, dsn, a, &fakeTrainer{}, 2)
+	b := testConfig(t, "evolution", 4, 2)
+	b.Name, b.Algo.Population = "b", 20
+	ft := &fakeTrainer{}
+	if st := runSearch(t, dsn, b, ft, 2); st.Reused != 4 || len(ft.trained) != 0 {
+		t.Errorf("b reused %d and trained %d; want 4 and 0", st.Reused, len(ft.trained))
 	}
 }

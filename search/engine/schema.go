@@ -87,7 +87,7 @@ type row interface {
 }
 
 // schemaVersion is the version of the engine's tables this code writes.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // migrations are the engine's schema changes, applied in order; entry i
 // brings the schema from version i to i+1.
@@ -152,6 +152,10 @@ func (d dialect) migrations() [][]string {
 			state TEXT NOT NULL,
 			created_ms BIGINT NOT NULL,
 			PRIMARY KEY (search_id, version))`,
+	}, {
+		// Version 2: results are reused across searches that train alike
+		// (controller.go, peerSearches), looked up by architecture.
+		`CREATE INDEX nas_trial_arch ON nas_trial (arch_hash, state)`,
 	}}
 }
 
