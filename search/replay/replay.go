@@ -6,14 +6,18 @@
 // 2-core search (one seed) cannot give.
 //
 // The surrogate answers an architecture it has measured with that
-// measurement (the mean over repeats) and any other with the
-// distance-weighted mean of its k nearest measured neighbours. Distance
-// compares canonical decisions block by block: level difference, block
-// type and parents (Distance). How well that generalises is measured, not
-// assumed: LeaveOneOut gives the rank correlation between each measured
-// reward and the surrogate's prediction without it, and a report should
-// quote it beside the curves — they are surrogate results, not proxy
-// results.
+// measurement (the mean over repeats) and any other with the mean reward of
+// its k nearest measured neighbours in a space of permutation-invariant
+// features (Features: blocks per level, bottlenecks, a histogram of the
+// level change along parent edges, how far back parents reach, the mean
+// level feeding the outputs, where the first L5+ block comes), each
+// standardised over the measured set. Comparing decisions position by
+// position instead does not generalise: on 111 trials of the fast proxy its
+// leave-one-out Spearman ρ was −0.004, these features' 0.54 (k 20; 0.47 at
+// k 10). How well it generalises is measured, not assumed: LeaveOneOut gives the rank
+// correlation between each measured reward and the surrogate's prediction
+// without it, and a report should quote it beside the curves — they are
+// surrogate results, not proxy results.
 package replay
 
 import (
@@ -27,6 +31,7 @@ import (
 	"github.com/spinenet-go/spinenet/internal/stats"
 	"github.com/spinenet-go/spinenet/search/algo"
 	"github.com/spinenet-go/spinenet/search/space"
+	"github.com/spinenet-go/spinenet/spinenet"
 )
 
 // Sample is one measured architecture.
@@ -35,23 +40,24 @@ type Sample struct {
 	Reward    float64
 }
 
-// point is a measured architecture in canonical form with its mean reward.
+// point is a measured architecture: its features and mean reward.
 type point struct {
-	d      space.Decisions
+	f      []float64
 	reward float64
 }
 
 // Surrogate predicts the reward of any architecture of a space from
 // measured samples.
 type Surrogate struct {
-	sp     *space.Space
-	k      int
-	points []point
-	byHash map[string]int // canonical hash → index in points
+	sp       *space.Space
+	k        int
+	points   []point        // features standardised with mean, sd
+	mean, sd []float64      // per feature over the measured set
+	byHash   map[string]int // canonical hash → index in points
 }
 
 // DefaultK is the surrogate's default neighbour count.
-const DefaultK = 5
+const DefaultK = 20
 
 // NewSurrogate fits a k-nearest-neighbour surrogate (k ≤ 0: DefaultK) on
 // samples of sp; repeats of an architecture are averaged. It needs at
@@ -79,14 +85,86 @@ func NewSurrogate(sp *space.Space, samples []Sample, k int) (*Surrogate, error) 
 			s.points[j].reward += (smp.Reward - s.points[j].reward) / float64(count[j])
 			continue
 		}
+		a, err := sp.Decode(c)
+		if err != nil {
+			return nil, fmt.Errorf("replay: sample %d: %w", i, err)
+		}
 		s.byHash[h] = len(s.points)
-		s.points = append(s.points, point{c, smp.Reward})
+		s.points = append(s.points, point{Features(a), smp.Reward})
 		count = append(count, 1)
 	}
 	if len(s.points) < 2 {
 		return nil, fmt.Errorf("replay: %d distinct measured architectures, want at least 2", len(s.points))
 	}
+	n := len(s.points[0].f)
+	s.mean, s.sd = make([]float64, n), make([]float64, n)
+	for j := range n {
+		col := make([]float64, len(s.points))
+		for i, p := range s.points {
+			col[i] = p.f[j]
+		}
+		m, sd, _ := stats.MeanCI(col)
+		if !(sd > 0) {
+			sd = 1 // a constant feature: it adds nothing to any distance
+		}
+		s.mean[j], s.sd[j] = m, sd
+	}
+	for _, p := range s.points {
+		s.standardise(p.f)
+	}
 	return s, nil
+}
+
+// standardise scales features f in place with the measured set's mean and
+// standard deviation.
+func (s *Surrogate) standardise(f []float64) {
+	for j := range f {
+		f[j] = (f[j] - s.mean[j]) / s.sd[j]
+	}
+}
+
+// Features describes an architecture independently of the order of its
+// blocks within their levels: the number of non-output blocks at each
+// level 2..7, the number of bottleneck blocks, the number of parent edges
+// whose level change (parent minus child, clamped to ±4) is each of
+// −4..+4, the mean distance in build order from a block back to its
+// parents, the mean level of the output blocks' parents, and the build
+// index of the first non-output block at level 5 or above (the block count
+// when there is none). The stem's two outputs are at L2, as in every
+// ResNet-family SpineNet.
+func Features(a *spinenet.Arch) []float64 {
+	levels := []int{2, 2} // the stem's outputs (spinenet.StemOutputs)
+	for _, b := range a.Blocks {
+		levels = append(levels, b.Level)
+	}
+	f := make([]float64, 6+1+9+3)
+	first, edges, span, outLevels, outEdges := len(a.Blocks), 0, 0, 0, 0
+	for i, b := range a.Blocks {
+		self := i + spinenet.StemOutputs
+		if !b.Output && b.Level >= 2 && b.Level <= 7 {
+			f[b.Level-2]++
+		}
+		if b.Type == spinenet.Bottleneck {
+			f[6]++
+		}
+		for _, p := range b.Inputs {
+			dl := min(max(levels[p]-b.Level, -4), 4)
+			f[7+dl+4]++
+			edges++
+			span += self - p
+			if b.Output {
+				outLevels += levels[p]
+				outEdges++
+			}
+		}
+		if !b.Output && b.Level >= 5 && first == len(a.Blocks) {
+			first = i
+		}
+	}
+	f[16] = float64(span) / float64(max(edges, 1))
+	f[17] = float64(outLevels) / float64(max(outEdges, 1))
+	f[18] = float64(first)
+	return f
 }
 
 // Len is the number of distinct measured architectures.
@@ -107,27 +185,37 @@ func (s *Surrogate) Predict(d space.Decisions) (float64, error) {
 	if j, ok := s.byHash[h]; ok {
 		return s.points[j].reward, nil
 	}
-	return s.knn(c, -1), nil
+	a, err := s.sp.Decode(c)
+	if err != nil {
+		return 0, err
+	}
+	f := Features(a)
+	s.standardise(f)
+	return s.knn(f, -1), nil
 }
 
-// knn is the weighted mean of the k nearest points to canonical c, point
-// skip left out.
-func (s *Surrogate) knn(c space.Decisions, skip int) float64 {
+// knn is the mean reward of the k points nearest to standardised features
+// f (Euclidean distance), point skip left out.
+func (s *Surrogate) knn(f []float64, skip int) float64 {
 	type nb struct{ dist, reward float64 }
 	nbs := make([]nb, 0, len(s.points))
 	for i, p := range s.points {
-		if i != skip {
-			nbs = append(nbs, nb{Distance(c, p.d), p.reward})
+		if i == skip {
+			continue
 		}
+		var d float64
+		for j := range f {
+			d += (f[j] - p.f[j]) * (f[j] - p.f[j])
+		}
+		nbs = append(nbs, nb{d, p.reward})
 	}
-	sort.Slice(nbs, func(i, j int) bool { return nbs[i].dist < nbs[j].dist })
-	var sw, sr float64
-	for _, n := range nbs[:min(s.k, len(nbs))] {
-		w := 1 / (n.dist + 1e-3)
-		sw += w
-		sr += w * n.reward
+	sort.SliceStable(nbs, func(i, j int) bool { return nbs[i].dist < nbs[j].dist })
+	var sum float64
+	near := nbs[:min(s.k, len(nbs))]
+	for _, n := range near {
+		sum += n.reward
 	}
-	return sr / sw
+	return sum / float64(len(near))
 }
 
 // LeaveOneOut predicts every measured architecture from the others and
@@ -138,37 +226,10 @@ func (s *Surrogate) LeaveOneOut() (rho float64, predicted, measured []float64) {
 	predicted = make([]float64, len(s.points))
 	measured = make([]float64, len(s.points))
 	for i, p := range s.points {
-		predicted[i] = s.knn(p.d, i)
+		predicted[i] = s.knn(p.f, i)
 		measured[i] = p.reward
 	}
 	return stats.Spearman(predicted, measured), predicted, measured
-}
-
-// Distance is the dissimilarity of two canonical decisions of one space,
-// in [0, 1]: per block, the level difference over 5, a type change and
-// half the parents not shared, each weighted a third, averaged over the
-// blocks.
-func Distance(a, b space.Decisions) float64 {
-	n := min(len(a.Blocks), len(b.Blocks))
-	if n == 0 {
-		return 1
-	}
-	var d float64
-	for i := range n {
-		x, y := a.Blocks[i], b.Blocks[i]
-		d += math.Min(math.Abs(float64(x.Level()-y.Level()))/5, 1) / 3
-		if x.Type != y.Type {
-			d += 1.0 / 3
-		}
-		shared := 0
-		for _, p := range x.Parents {
-			if slices.Contains(y.Parents[:], p) {
-				shared++
-			}
-		}
-		d += float64(2-shared) / 2 / 3
-	}
-	return d/float64(n) + float64(max(len(a.Blocks), len(b.Blocks))-n)
 }
 
 // Options configure one simulated search.

@@ -63,11 +63,20 @@ func TestSurrogate(t *testing.T) {
 	if _, err := NewSurrogate(sp, []Sample{smp[0], {smp[1].Decisions, math.NaN()}}, 0); err == nil {
 		t.Error("a NaN reward was accepted")
 	}
-	if d := Distance(smp[0].Decisions, smp[0].Decisions); d != 0 {
-		t.Errorf("self distance %v", d)
+	a, err := sp.Decode(smp[0].Decisions)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if d := Distance(smp[0].Decisions, smp[1].Decisions); !(d > 0 && d <= 1) {
-		t.Errorf("distance %v, want in (0, 1]", d)
+	f := Features(a)
+	var blocks, edges float64
+	for _, v := range f[:6] {
+		blocks += v
+	}
+	for _, v := range f[7:16] {
+		edges += v
+	}
+	if int(blocks) != sp.NumIntermediate() || int(edges) != 2*len(a.Blocks) || f[6] > float64(len(a.Blocks)) {
+		t.Errorf("features %v: %v intermediate blocks (want %d), %v parent edges (want %d)", f, blocks, sp.NumIntermediate(), edges, 2*len(a.Blocks))
 	}
 }
 
