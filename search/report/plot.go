@@ -117,6 +117,9 @@ func plotRewardVsMACs(path string, st *engine.Status, best Entry, bases []Baseli
 	}
 	s.GlyphStyle = draw.GlyphStyle{Color: color.NRGBA{R: 31, G: 119, B: 180, A: 150}, Radius: vg.Points(2.5), Shape: draw.CircleGlyph{}}
 	p.Add(s)
+	// Most trials score low, so the legend goes top right, away from the
+	// crowd and the baselines.
+	p.Legend.Top = true
 	p.Legend.Add("trial", s)
 	bs, err := plotter.NewScatter(plotter.XYs{{X: millions(best.MACs), Y: best.Reward}})
 	if err != nil {
