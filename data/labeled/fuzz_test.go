@@ -3,6 +3,7 @@ package labeled
 import (
 	"bytes"
 	"compress/gzip"
+	"github.com/spinenet-go/spinenet/internal/idxtest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,8 +21,8 @@ func FuzzParseIDX(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	f.Add(idxBytes(MagicImages, []uint32{60000, 60000, 60000}, nil))
-	f.Add(idxBytes(MagicImages, []uint32{1 << 20, 1 << 10, 1 << 10}, []byte{1, 2, 3}))
+	f.Add(idxtest.Encode(MagicImages, []uint32{60000, 60000, 60000}, nil))
+	f.Add(idxtest.Encode(MagicImages, []uint32{1 << 20, 1 << 10, 1 << 10}, []byte{1, 2, 3}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r = bytes.NewReader(b)
 		var src interface{ Read([]byte) (int, error) } = r
@@ -56,7 +57,7 @@ func FuzzParseIDX(f *testing.F) {
 func TestIDXClaimsAreNotAllocated(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "liar-idx3-ubyte")
-	os.WriteFile(p, idxBytes(MagicImages, []uint32{1 << 14, 1 << 8, 1 << 8}, []byte{1, 2, 3}), 0o644) // claims 1 GiB
+	os.WriteFile(p, idxtest.Encode(MagicImages, []uint32{1 << 14, 1 << 8, 1 << 8}, []byte{1, 2, 3}), 0o644) // claims 1 GiB
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	_, err := readIDXFile(p, MagicImages, 3)
@@ -67,7 +68,7 @@ func TestIDXClaimsAreNotAllocated(t *testing.T) {
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
 		t.Errorf("allocated %d MB for a 3-byte body", grew>>20)
 	}
-	os.WriteFile(p, idxBytes(MagicImages, []uint32{1 << 16, 1 << 16, 1 << 16}, nil), 0o644)
+	os.WriteFile(p, idxtest.Encode(MagicImages, []uint32{1 << 16, 1 << 16, 1 << 16}, nil), 0o644)
 	if _, err := readIDXFile(p, MagicImages, 3); err == nil {
 		t.Fatal("a 2^48-byte claim was accepted")
 	}

@@ -2,8 +2,7 @@ package labeled
 
 import (
 	"bytes"
-	"compress/gzip"
-	"encoding/binary"
+	"github.com/spinenet-go/spinenet/internal/idxtest"
 	"image"
 	"image/color"
 	"image/png"
@@ -14,25 +13,6 @@ import (
 	"strings"
 	"testing"
 )
-
-// idxBytes builds an IDX file: magic, dims, data.
-func idxBytes(magic uint32, dims []uint32, data []byte) []byte {
-	var b bytes.Buffer
-	binary.Write(&b, binary.BigEndian, magic)
-	for _, d := range dims {
-		binary.Write(&b, binary.BigEndian, d)
-	}
-	b.Write(data)
-	return b.Bytes()
-}
-
-func gz(b []byte) []byte {
-	var out bytes.Buffer
-	w := gzip.NewWriter(&out)
-	w.Write(b)
-	w.Close()
-	return out.Bytes()
-}
 
 func write(t *testing.T, dir, name string, b []byte) string {
 	t.Helper()
@@ -51,11 +31,11 @@ func smallIDX(t *testing.T, dir string, gzipped bool) (images, labels string) {
 			pix[n*6+i] = byte(10*n + i)
 		}
 	}
-	img := idxBytes(MagicImages, []uint32{3, 2, 3}, pix)
-	lab := idxBytes(MagicLabels, []uint32{3}, []byte{2, 0, 1})
+	img := idxtest.Encode(MagicImages, []uint32{3, 2, 3}, pix)
+	lab := idxtest.Encode(MagicLabels, []uint32{3}, []byte{2, 0, 1})
 	if gzipped {
 		// The images by magic bytes only (no .gz suffix), the labels by both.
-		return write(t, dir, "img-idx3-ubyte", gz(img)), write(t, dir, "lab-idx1-ubyte.gz", gz(lab))
+		return write(t, dir, "img-idx3-ubyte", idxtest.Gzip(img)), write(t, dir, "lab-idx1-ubyte.gz", idxtest.Gzip(lab))
 	}
 	return write(t, dir, "img-idx3-ubyte", img), write(t, dir, "lab-idx1-ubyte", lab)
 }
@@ -91,11 +71,11 @@ func TestReadIDXErrors(t *testing.T) {
 		img, lab   []byte
 		file, want string
 	}{
-		{"bad image magic", idxBytes(0x00000801, []uint32{3, 2, 3}, make([]byte, 18)), nil, "bad-img", "magic: 0x00000801, want 0x00000803"},
-		{"bad label magic", nil, idxBytes(0x00000803, []uint32{3}, make([]byte, 3)), "bad-lab", "magic"},
-		{"short image data", idxBytes(MagicImages, []uint32{3, 2, 3}, make([]byte, 17)), nil, "bad-img", "size: 17 data bytes, dimensions [3 2 3] need 18"},
+		{"bad image magic", idxtest.Encode(0x00000801, []uint32{3, 2, 3}, make([]byte, 18)), nil, "bad-img", "magic: 0x00000801, want 0x00000803"},
+		{"bad label magic", nil, idxtest.Encode(0x00000803, []uint32{3}, make([]byte, 3)), "bad-lab", "magic"},
+		{"short image data", idxtest.Encode(MagicImages, []uint32{3, 2, 3}, make([]byte, 17)), nil, "bad-img", "size: 17 data bytes, dimensions [3 2 3] need 18"},
 		{"truncated header", []byte{0, 0, 8, 3, 0, 0}, nil, "bad-img", "dimensions: header truncated"},
-		{"count mismatch", nil, idxBytes(MagicLabels, []uint32{2}, []byte{0, 1}), "bad-lab", "count: 2 labels for 3 images"},
+		{"count mismatch", nil, idxtest.Encode(MagicLabels, []uint32{2}, []byte{0, 1}), "bad-lab", "count: 2 labels for 3 images"},
 		{"corrupt gzip", nil, []byte{0x1f, 0x8b, 1, 2, 3}, "bad-lab", "gzip"},
 	}
 	for _, c := range cases {

@@ -2,9 +2,8 @@ package mosaic
 
 import (
 	"bytes"
-	"compress/gzip"
-	"encoding/binary"
 	"errors"
+	"github.com/spinenet-go/spinenet/internal/idxtest"
 	"image"
 	"math"
 	"math/rand/v2"
@@ -18,25 +17,6 @@ import (
 	"github.com/spinenet-go/spinenet/data/labeled"
 	"github.com/spinenet-go/spinenet/data/pipeline"
 )
-
-// idx encodes an IDX file: magic, dimensions, data.
-func idx(magic uint32, dims []uint32, body []byte) []byte {
-	var b bytes.Buffer
-	binary.Write(&b, binary.BigEndian, magic)
-	for _, d := range dims {
-		binary.Write(&b, binary.BigEndian, d)
-	}
-	b.Write(body)
-	return b.Bytes()
-}
-
-func gz(b []byte) []byte {
-	var out bytes.Buffer
-	w := gzip.NewWriter(&out)
-	w.Write(b)
-	w.Close()
-	return out.Bytes()
-}
 
 // bar is a 28×28 item: a bar of w×h pixels (textured, 120..250) centred on
 // a black background.
@@ -61,12 +41,12 @@ func writeSet(t *testing.T, dir, images, labels string, n int, shapes [][]byte, 
 		pix = append(pix, shapes[i%len(shapes)]...)
 		lab = append(lab, labs[i%len(labs)])
 	}
-	img, l := idx(labeled.MagicImages, []uint32{uint32(n), 28, 28}, pix), idx(labeled.MagicLabels, []uint32{uint32(n)}, lab)
+	img, l := idxtest.Encode(labeled.MagicImages, []uint32{uint32(n), 28, 28}, pix), idxtest.Encode(labeled.MagicLabels, []uint32{uint32(n)}, lab)
 	if strings.HasSuffix(images, ".gz") {
-		img = gz(img)
+		img = idxtest.Gzip(img)
 	}
 	if strings.HasSuffix(labels, ".gz") {
-		l = gz(l)
+		l = idxtest.Gzip(l)
 	}
 	if err := os.WriteFile(filepath.Join(dir, images), img, 0o644); err != nil {
 		t.Fatal(err)

@@ -22,7 +22,7 @@ const module = "github.com/spinenet-go/spinenet"
 var rank = map[string]int{
 	// Leaves: standard library only.
 	"internal/cpu": 0, "detection/box": 0, "safetensors": 0, "internal/atomicfile": 0,
-	"internal/sharedtest": 0, "internal/leaktest": 0, "internal/readlimit": 0, "internal/racebuild": 0, "internal/pgtest": 0, "internal/stats": 0, "configs": 0, "data/pipeline": 0,
+	"internal/sharedtest": 0, "internal/leaktest": 0, "internal/readlimit": 0, "internal/racebuild": 0, "internal/pgtest": 0, "internal/idxtest": 0, "internal/stats": 0, "configs": 0, "data/pipeline": 0,
 	"cocoeval": 1, "internal/annotate": 1, "kernels": 1,
 	"tensor":   2,
 	"autograd": 3, "data/resample": 3,
