@@ -374,8 +374,12 @@ func compareTable(c *compareJSON) string {
 		}
 		fmt.Fprintf(&b, " %.4f ± %.4f |\n", a.Mean, a.SD)
 	}
-	fmt.Fprintf(&b, "\n%d architectures in all %d searches. Within-architecture σ (pooled) %.4f; σ of the architectures' means %.4f (ratio %.2f).\n",
-		len(c.Archs), len(c.Searches), c.WithinSD, c.AcrossSD, c.AcrossSD/c.WithinSD)
+	ratio := "identical rewards in every search"
+	if c.WithinSD > 0 {
+		ratio = fmt.Sprintf("ratio %.2f", c.AcrossSD/c.WithinSD)
+	}
+	fmt.Fprintf(&b, "\n%d architectures in all %d searches. Within-architecture σ (pooled) %.4f; σ of the architectures' means %.4f (%s).\n",
+		len(c.Archs), len(c.Searches), c.WithinSD, c.AcrossSD, ratio)
 	for _, p := range c.Pairs {
 		fmt.Fprintf(&b, "%s vs %s (n %d): Spearman ρ %.3f (p %.3g), Kendall τ %.3f (p %.3g)\n",
 			c.Searches[0], p.Search, p.N, p.Spearman.Value, p.Spearman.P, p.Kendall.Value, p.Kendall.P)
