@@ -123,22 +123,7 @@ func runPromote(cmd *cobra.Command, o *searchPromoteOptions, stdout, stderr io.W
 // distinct ones by reward, then random other trained ones, then the
 // space's baselines not already in.
 func promotionList(sp *space.Space, st *engine.Status, top, random int, baselines bool, seed uint64) ([]space.Decisions, error) {
-	best := map[string]engine.TrialInfo{} // hash → its best trained trial
-	for _, t := range st.Trials {
-		if t.Reward == nil || (t.State != engine.StateDone && t.State != engine.StateReused) {
-			continue
-		}
-		if b, ok := best[t.ArchHash]; !ok || *t.Reward > *b.Reward || (*t.Reward == *b.Reward && t.Seq < b.Seq) {
-			best[t.ArchHash] = t
-		}
-	}
-	ranked := make([]engine.TrialInfo, 0, len(best))
-	for _, t := range best {
-		ranked = append(ranked, t)
-	}
-	slices.SortFunc(ranked, func(a, b engine.TrialInfo) int {
-		return cmp.Or(cmp.Compare(*b.Reward, *a.Reward), cmp.Compare(a.Seq, b.Seq))
-	})
+	ranked := report.Ranked(st.Trials) // trained or reused: failed trials have no reward
 	if top+random > len(ranked) {
 		return nil, usageError{fmt.Errorf("--top %d + --random %d: search %q has %d distinct trained architectures", top, random, st.Name, len(ranked))}
 	}
@@ -334,19 +319,16 @@ func compareSearches(ctx context.Context, e *engine.Engine, names []string) (*co
 	return c, nil
 }
 
-// baselineLabels maps the hashes of sp's baselines to their report names.
+// baselineLabels maps the hashes of sp's baselines to their report names
+// (none for a nil sp).
 func baselineLabels(sp *space.Space) map[string]string {
 	out := map[string]string{}
 	if sp == nil {
 		return out
 	}
-	if a, err := sp.Decode(sp.ResNetOrder()); err == nil {
-		out[space.HashArch(a)] = report.ResNetOrder
-	}
-	if d, err := sp.SpineNet49(); err == nil {
-		if a, err := sp.Decode(d); err == nil {
-			out[space.HashArch(a)] = report.SpineNet49
-		}
+	bases, _ := report.SpaceBaselines(sp) // a baseline that does not hash is simply not labelled
+	for _, b := range bases {
+		out[b.Hash] = b.Name
 	}
 	return out
 }

@@ -458,8 +458,7 @@ func openExisting(ctx context.Context, f *engineFlags, stderr io.Writer) (*engin
 			return nil, usageError{fmt.Errorf("--db %s: no search database there (start one with 'spinenet search --db %s --trials N')", f.DB, f.DB)}
 		}
 	}
-	f.Heartbeat, f.LostAfter = 5*time.Second, 30*time.Second
-	return f.open(ctx, stderr)
+	return f.open(ctx, stderr) // zero heartbeat settings: the engine's defaults
 }
 
 // readSearch reads the status of the search name (or the only one) from

@@ -151,7 +151,8 @@ func Write(st *engine.Status, dir string, opt Options) (*Summary, error) {
 		return nil, fmt.Errorf("report: Options.TopK %d, want ≥ 0 (0: %d)", opt.TopK, DefaultTopK)
 	}
 	res := results(st)
-	top := topTrials(st.Trials, cmp.Or(opt.TopK, DefaultTopK))
+	top := Ranked(st.Trials)
+	top = top[:min(cmp.Or(opt.TopK, DefaultTopK), len(top))]
 	if len(top) == 0 {
 		return nil, fmt.Errorf("%w in search %q (%d proposed, %d failed)", ErrNoResults, st.Name, st.Proposed, st.Failed)
 	}
@@ -208,10 +209,10 @@ func results(st *engine.Status) []engine.TrialInfo {
 	return out
 }
 
-// topTrials returns, for the k best distinct architectures by reward, the
-// earliest trial with the architecture's best reward; ties between
-// architectures go to the earlier trial.
-func topTrials(trials []engine.TrialInfo, k int) []engine.TrialInfo {
+// Ranked returns, for every distinct architecture with a reward, the
+// earliest trial with the architecture's best reward, best first; ties
+// between architectures go to the earlier trial.
+func Ranked(trials []engine.TrialInfo) []engine.TrialInfo {
 	best := map[string]engine.TrialInfo{}
 	for _, t := range trials {
 		if t.Reward == nil {
@@ -231,7 +232,7 @@ func topTrials(trials []engine.TrialInfo, k int) []engine.TrialInfo {
 		}
 		return 1 // no two trials share a Seq
 	})
-	return out[:min(k, len(out))]
+	return out
 }
 
 // better reports whether a ranks before b: a higher reward, or the same
@@ -299,6 +300,34 @@ func ap50(metrics json.RawMessage) *float64 {
 
 // baselines measures the space's baselines from the trials or the given
 // points, and appends the further given points.
+// SpaceBaseline is one of a space's baselines: its report name and
+// architecture hash.
+type SpaceBaseline struct {
+	Name, Hash string
+}
+
+// SpaceBaselines returns sp's baselines, named as reports mark them: the
+// ResNet order, then SpineNet-49's list where sp holds it.
+func SpaceBaselines(sp *space.Space) ([]SpaceBaseline, error) {
+	type named struct {
+		name string
+		d    space.Decisions
+	}
+	decs := []named{{ResNetOrder, sp.ResNetOrder()}}
+	if d, err := sp.SpineNet49(); err == nil { // not every space holds SpineNet-49
+		decs = append(decs, named{SpineNet49, d})
+	}
+	out := make([]SpaceBaseline, 0, len(decs))
+	for _, c := range decs {
+		h, err := sp.Hash(c.d)
+		if err != nil {
+			return nil, fmt.Errorf("baseline %s: %w", c.name, err)
+		}
+		out = append(out, SpaceBaseline{c.name, h})
+	}
+	return out, nil
+}
+
 func baselines(sp *space.Space, trials []engine.TrialInfo, given []Point) ([]Baseline, error) {
 	points := map[string]Point{}
 	for _, p := range given {
@@ -310,31 +339,24 @@ func baselines(sp *space.Space, trials []engine.TrialInfo, given []Point) ([]Bas
 		}
 		points[p.Name] = p
 	}
-	type named struct {
-		name string
-		d    space.Decisions
-	}
-	decs := []named{{ResNetOrder, sp.ResNetOrder()}}
-	if d, err := sp.SpineNet49(); err == nil { // not every space holds SpineNet-49
-		decs = append(decs, named{SpineNet49, d})
+	decs, err := SpaceBaselines(sp)
+	if err != nil {
+		return nil, err
 	}
 	var out []Baseline
 	for _, c := range decs {
-		h, err := sp.Hash(c.d)
-		if err != nil {
-			return nil, fmt.Errorf("baseline %s: %w", c.name, err)
-		}
-		b := Baseline{Name: c.name, ArchHash: h, Source: "not measured"}
+		h := c.Hash
+		b := Baseline{Name: c.Name, ArchHash: h, Source: "not measured"}
 		for _, t := range trials { // proposal order: the earliest measurement
 			if t.ArchHash == h && t.Reward != nil {
 				b.Reward, b.MACs, b.Seq, b.Source = t.Reward, t.MACs, t.Seq, fmt.Sprintf("trial %d", t.Seq)
 				break
 			}
 		}
-		if p, ok := points[c.name]; ok && b.Reward == nil {
+		if p, ok := points[c.Name]; ok && b.Reward == nil {
 			b.Reward, b.MACs, b.Source = &p.Reward, p.MACs, "given"
 		}
-		delete(points, c.name)
+		delete(points, c.Name)
 		out = append(out, b)
 	}
 	for _, p := range given {
