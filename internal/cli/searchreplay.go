@@ -35,21 +35,20 @@ type replayCurve struct {
 
 // replayJSON is replay.json: the surrogate, the settings and the curves.
 type replayJSON struct {
-	Space             string        `json:"space"`
-	Searches          []string      `json:"searches"`
-	Measured          int           `json:"measured"`
-	Distinct          int           `json:"distinct"`
-	K                 int           `json:"k"`
-	LeaveOneOutRho    float64       `json:"leave_one_out_spearman"`
-	LeaveOneOutP      float64       `json:"leave_one_out_p"`
-	MeasuredBest      float64       `json:"measured_best"`
-	Trials            int           `json:"trials"`
-	Parallel          int           `json:"parallel"`
-	NoiseSD           float64       `json:"noise_sd"`
-	Algo              algo.Config   `json:"algo"`
-	Curves            []replayCurve `json:"curves"`
-	ReportedAtTrials  []int         `json:"reported_at_trials"`
-	ReportedBestMeans [][]float64   `json:"-"`
+	Space            string        `json:"space"`
+	Searches         []string      `json:"searches"`
+	Measured         int           `json:"measured"`
+	Distinct         int           `json:"distinct"`
+	K                int           `json:"k"`
+	LeaveOneOutRho   float64       `json:"leave_one_out_spearman"`
+	LeaveOneOutP     float64       `json:"leave_one_out_p"`
+	MeasuredBest     float64       `json:"measured_best"`
+	Trials           int           `json:"trials"`
+	Parallel         int           `json:"parallel"`
+	NoiseSD          float64       `json:"noise_sd"`
+	Algo             algo.Config   `json:"algo"`
+	Curves           []replayCurve `json:"curves"`
+	ReportedAtTrials []int         `json:"reported_at_trials"`
 }
 
 func newSearchReplayCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -113,12 +112,9 @@ others) says how far to trust them, and is printed with them.`,
 			if err != nil {
 				return err
 			}
-			out := replayJSON{Space: sp.Name, Searches: used, Measured: len(smp), Distinct: sur.Len(), K: max(k, 1),
+			out := replayJSON{Space: sp.Name, Searches: used, Measured: len(smp), Distinct: sur.Len(), K: sur.K(),
 				LeaveOneOutRho: loo.Value, LeaveOneOutP: loo.P, MeasuredBest: maxReward(smp), Trials: trials, Parallel: parallel,
 				NoiseSD: noise, Algo: cfg, ReportedAtTrials: reportPoints(trials)}
-			if k <= 0 {
-				out.K = replay.DefaultK
-			}
 			for _, a := range list {
 				out.Curves = append(out.Curves, summarizeTraces(a, res[a]))
 			}

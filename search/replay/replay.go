@@ -167,6 +167,9 @@ func Features(a *spinenet.Arch) []float64 {
 	return f
 }
 
+// K is the neighbour count.
+func (s *Surrogate) K() int { return s.k }
+
 // Len is the number of distinct measured architectures.
 func (s *Surrogate) Len() int { return len(s.points) }
 
