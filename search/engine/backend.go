@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -174,18 +175,18 @@ func openSQLite(ctx context.Context, path string) (backend, error) {
 			return nil, fmt.Errorf("search database: %w", err)
 		}
 	}
-	u := url.URL{Scheme: "file", Opaque: path, RawQuery: "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate"}
+	u := url.URL{Scheme: "file", Opaque: path, RawQuery: "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"}
 	db, err := sql.Open("sqlite", u.String())
 	if err != nil {
 		return nil, fmt.Errorf("search database %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(1)
-	if err := db.PingContext(ctx); err != nil {
+	if err := whileBusy(ctx, func() error { return db.PingContext(ctx) }); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("search database %s: %w", path, err)
 	}
 	driver := riversqlite.New(db)
-	if err := riverMigrateSQLite(ctx, db, driver); err != nil {
+	if err := whileBusy(ctx, func() error { return riverMigrateSQLite(ctx, db, driver) }); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("search database %s: River's migrations: %w", path, err)
 	}
@@ -211,6 +212,39 @@ func openSQLite(ctx context.Context, path string) (backend, error) {
 			return err
 		},
 	}, nil
+}
+
+// sqliteBusyWait bounds how long opening a SQLite file retries while other
+// processes hold it; it matches the DSN's busy_timeout.
+const sqliteBusyWait = 10 * time.Second
+
+// whileBusy runs f again while it fails with SQLITE_BUSY, for up to
+// sqliteBusyWait. SQLite answers BUSY without calling the busy handler in
+// a few places that processes opening a new file together reach: the
+// connection's first PRAGMA journal_mode=WAL while another connection
+// converts the file, and the WAL index's recovery. Ping reconnects (and
+// reapplies the DSN's pragmas) after a failed connection.
+func whileBusy(ctx context.Context, f func() error) error {
+	deadline := time.Now().Add(sqliteBusyWait)
+	wait := 5 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}
+
+// isBusy reports SQLITE_BUSY (any extended code) from the SQLite driver.
+func isBusy(err error) bool {
+	var c interface{ Code() int }
+	return errors.As(err, &c) && c.Code()&0xff == 5
 }
 
 // riverMigrate brings River's own tables up to date.
