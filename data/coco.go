@@ -46,10 +46,11 @@ type cocoFile struct {
 // negatives for training).
 //
 // Structural problems are returned as *AnnotationError naming the file, the
-// entry and the field: a bbox that does not have 4 values or has a negative
-// width or height, an unknown image_id or category_id, duplicate ids. Boxes
-// that are merely degenerate (zero size) or outside the image are left for
-// Dataset.Validate.
+// entry and the field: a bbox that does not have 4 values or a coordinate
+// beyond ±1e6, an unknown image_id or category_id, duplicate ids. Boxes
+// that are merely bad — a negative width or height (inverted), zero size,
+// outside the image — are kept as written and left for Dataset.Validate,
+// which skips or clips them and counts each (or, strict, refuses them).
 func LoadCOCO(annotationsJSON, imageDir string) (*Dataset, error) {
 	raw, err := os.ReadFile(annotationsJSON)
 	if err != nil {
@@ -127,9 +128,6 @@ func LoadCOCO(annotationsJSON, imageDir string) (*Dataset, error) {
 		x, y, w, h := a.BBox[0], a.BBox[1], a.BBox[2], a.BBox[3]
 		if !(math.Abs(x) <= maxCoord && math.Abs(y) <= maxCoord && w <= maxCoord && h <= maxCoord) {
 			return nil, aerr("annotations", i, a.ID, "bbox", "[%g %g %g %g] outside ±%g", x, y, w, h, float64(maxCoord))
-		}
-		if w < 0 || h < 0 {
-			return nil, aerr("annotations", i, a.ID, "bbox", "negative width or height [%g %g %g %g]", x, y, w, h)
 		}
 		if a.IsCrowd != 0 && a.IsCrowd != 1 {
 			return nil, aerr("annotations", i, a.ID, "iscrowd", "is %d, want 0 or 1", a.IsCrowd)

@@ -3,6 +3,7 @@ package data_test
 import (
 	"errors"
 	"github.com/spinenet-go/spinenet/internal/sharedtest"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -132,7 +133,6 @@ func TestLoadCOCOErrors(t *testing.T) {
 		want       []string // substrings of the error
 	}{
 		{"bbox length", `{"id":7,"image_id":1,"category_id":1,"bbox":[1,2,3],"area":1,"iscrowd":0}`, []string{"annotations[0]", "id 7", "bbox", "3 values"}},
-		{"negative width", `{"id":7,"image_id":1,"category_id":1,"bbox":[1,2,3,4],"area":1,"iscrowd":0},{"id":8,"image_id":1,"category_id":3,"bbox":[1,2,-3,4],"area":1,"iscrowd":0}`, []string{"annotations[1]", "id 8", "bbox", "negative"}},
 		{"unknown image", `{"id":9,"image_id":2,"category_id":1,"bbox":[1,2,3,4],"area":1,"iscrowd":0}`, []string{"annotations[0]", "id 9", "image_id", "unknown image id 2"}},
 		{"unknown category", `{"id":9,"image_id":1,"category_id":2,"bbox":[1,2,3,4],"area":1,"iscrowd":0}`, []string{"annotations[0]", "category_id", "unknown category id 2"}},
 		{"bad json", `{"id":"x"}`, []string{"invalid JSON"}},
@@ -180,7 +180,6 @@ func TestLoadVOCErrors(t *testing.T) {
 		want      []string
 	}{
 		{"bad number", voc("0", "abc"), nil, []string{"object[0]", "bndbox/xmin", `"abc"`}},
-		{"inverted", voc("0", "101"), nil, []string{"object[0]", "bndbox", "xmax < xmin"}},
 		{"unknown class", voc("0", "1"), []string{"dog"}, []string{"object[0]", "name", `"cat"`}},
 		{"bad xml", "<annotation><filename>", nil, []string{"invalid XML"}},
 		{"no filename", "<annotation></annotation>", nil, []string{"filename", "missing"}},
@@ -212,40 +211,99 @@ func TestLoadVOCErrors(t *testing.T) {
 	}
 }
 
+// Each kind of bad box is mended or skipped, counted under its reason and
+// shown with its file and object index; under strict it is an error naming
+// them, and the dataset is left as it was.
 func TestValidate(t *testing.T) {
-	mk := func() *data.Dataset {
-		return &data.Dataset{Name: "t", Classes: []string{"a"}, CategoryIDs: []int{1}, Samples: []data.Sample{
-			{ID: 1, Path: "ok.jpg", Width: 100, Height: 100, Objects: []data.Object{
-				{Box: box.Box{X1: 10, Y1: 10, X2: 20, Y2: 20}},
-				{Box: box.Box{X1: -0.5, Y1: 10, X2: 100.5, Y2: 20}}, // clipped
-				{Box: box.Box{X1: 10, Y1: 10, X2: 10, Y2: 20}},      // degenerate
-				{Box: box.Box{X1: 50, Y1: 50, X2: 150, Y2: 60}},     // outside
-			}},
-			{ID: 2, Path: "nosize.jpg", Objects: []data.Object{{Box: box.Box{X1: 1, Y1: 1, X2: 2, Y2: 2}}}},
-		}}
+	good := box.Box{X1: 10, Y1: 10, X2: 20, Y2: 20}
+	inf := float32(math.Inf(1))
+	tests := []struct {
+		name    string
+		bad     box.Box
+		reason  data.Reason
+		kept    bool    // the object stays (clipped)
+		clipped box.Box // its box then
+	}{
+		{"inverted x", box.Box{X1: 30, Y1: 10, X2: 20, Y2: 20}, data.ReasonInverted, false, box.Box{}},
+		{"inverted y", box.Box{X1: 10, Y1: 30, X2: 20, Y2: 20}, data.ReasonInverted, false, box.Box{}},
+		{"zero width", box.Box{X1: 10, Y1: 10, X2: 10, Y2: 20}, data.ReasonEmpty, false, box.Box{}},
+		{"zero height", box.Box{X1: 10, Y1: 10, X2: 20, Y2: 10}, data.ReasonEmpty, false, box.Box{}},
+		{"not finite", box.Box{X1: 10, Y1: 10, X2: inf, Y2: 20}, data.ReasonDegenerate, false, box.Box{}},
+		{"wholly outside", box.Box{X1: 120, Y1: 10, X2: 150, Y2: 20}, data.ReasonOutside, false, box.Box{}},
+		{"touching the edge from outside", box.Box{X1: -30, Y1: 10, X2: 0, Y2: 20}, data.ReasonOutside, false, box.Box{}},
+		{"partly outside", box.Box{X1: 50, Y1: 50, X2: 150, Y2: 60}, data.ReasonClipped, true, box.Box{X1: 50, Y1: 50, X2: 100, Y2: 60}},
+		{"partly outside, negative", box.Box{X1: -40, Y1: -5, X2: 30, Y2: 60}, data.ReasonClipped, true, box.Box{X1: 0, Y1: 0, X2: 30, Y2: 60}},
+		{"within the tolerance", box.Box{X1: -0.5, Y1: 10, X2: 100.5, Y2: 20}, "", true, box.Box{X1: 0, Y1: 10, X2: 100, Y2: 20}},
 	}
-	ds := mk()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mk := func() *data.Dataset {
+				return &data.Dataset{Name: "t", Classes: []string{"a"}, CategoryIDs: []int{1}, Samples: []data.Sample{
+					{ID: 1, Path: "ok.jpg", Width: 100, Height: 100, Objects: []data.Object{{Box: good}, {Box: tc.bad}}},
+				}}
+			}
+			ds := mk()
+			rep, err := ds.Validate(data.ValidateConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := ds.Samples[0].Objects
+			switch {
+			case tc.kept && (len(objs) != 2 || objs[1].Box != tc.clipped || rep.ClippedObjects != 1 || rep.SkippedObjects != 0):
+				t.Errorf("kept: objects %+v, report %s", objs, rep)
+			case !tc.kept && (len(objs) != 1 || objs[0].Box != good || rep.SkippedObjects != 1):
+				t.Errorf("skipped: objects %+v, report %s", objs, rep)
+			}
+			if tc.reason == "" {
+				if rep.Problems() != 0 {
+					t.Errorf("a clip within the tolerance is a problem: %s", rep)
+				}
+				return
+			}
+			if rep.Counts[tc.reason] != 1 || rep.Problems() != 1 || !strings.Contains(rep.String(), string(tc.reason)+": 1 (e.g. ok.jpg: object 1: ") {
+				t.Errorf("report: %s", rep)
+			}
+			if !strings.HasSuffix(rep.String(), "\n") || !strings.HasPrefix(rep.String(), "1 images, 2 objects checked; ") {
+				t.Errorf("report lines: %q", rep.String())
+			}
+			ds = mk()
+			_, err = ds.Validate(data.ValidateConfig{Strict: true})
+			var se *data.SampleError
+			if !errors.As(err, &se) || se.Reason != tc.reason || se.Object != 1 || !strings.Contains(err.Error(), "ok.jpg: object 1") {
+				t.Errorf("strict: %v", err)
+			}
+			if len(ds.Samples[0].Objects) != 2 || ds.Samples[0].Objects[1].Box != tc.bad && tc.reason != data.ReasonDegenerate {
+				t.Errorf("strict validation changed the dataset")
+			}
+		})
+	}
+	// A sample without a size is skipped with its objects.
+	ds := &data.Dataset{Samples: []data.Sample{{ID: 2, Path: "nosize.jpg", Objects: []data.Object{{Box: good}}}}}
 	rep, err := ds.Validate(data.ValidateConfig{})
+	if err != nil || len(ds.Samples) != 0 || rep.Counts[data.ReasonBadSize] != 1 || rep.SkippedSamples != 1 || rep.SkippedObjects != 1 {
+		t.Errorf("no size: %v %s", err, rep)
+	}
+}
+
+// The loaders keep bad boxes for Validate: an inverted VOC box and a
+// negative COCO width are skipped and counted, not fatal.
+func TestLoadersLeaveBadBoxesToValidate(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "b.xml", strings.Replace(strings.Replace(vocTemplate, "%s", "0", 1), "%s", "101", 1))
+	voc, err := data.LoadVOC(dir, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ds.Samples) != 1 || len(ds.Samples[0].Objects) != 2 || ds.Samples[0].Objects[1].Box != (box.Box{X1: 0, Y1: 10, X2: 100, Y2: 20}) {
-		t.Errorf("after validation: %+v", ds.Samples)
+	p := writeFile(t, t.TempDir(), "ann.json", `{"images":[{"id":1,"file_name":"a.jpg","width":10,"height":10}],
+		"categories":[{"id":1,"name":"person"}],"annotations":[{"id":8,"image_id":1,"category_id":1,"bbox":[1,2,-3,4],"area":1,"iscrowd":0}]}`)
+	coco, err := data.LoadCOCO(p, "img")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if rep.Counts[data.ReasonDegenerate] != 1 || rep.Counts[data.ReasonOutside] != 1 || rep.Counts[data.ReasonBadSize] != 1 ||
-		rep.SkippedSamples != 1 || rep.SkippedObjects != 3 || rep.ClippedObjects != 1 {
-		t.Errorf("report: %s", rep)
-	}
-	if !strings.Contains(rep.String(), "ok.jpg: object 2") {
-		t.Errorf("report lacks an example: %s", rep)
-	}
-	ds = mk()
-	_, err = ds.Validate(data.ValidateConfig{Strict: true})
-	var se *data.SampleError
-	if !errors.As(err, &se) || se.Reason != data.ReasonDegenerate || se.Object != 2 || !strings.Contains(err.Error(), "ok.jpg") {
-		t.Errorf("strict: %v", err)
-	}
-	if len(ds.Samples) != 2 || len(ds.Samples[0].Objects) != 4 || ds.Samples[0].Objects[1].Box.X1 != -0.5 {
-		t.Errorf("strict validation changed the dataset")
+	for _, ds := range []*data.Dataset{voc, coco} {
+		rep, err := ds.Validate(data.ValidateConfig{})
+		if err != nil || rep.Counts[data.ReasonInverted] != 1 || len(ds.Samples[0].Objects) != 0 {
+			t.Errorf("%s: %v %s", ds.Name, err, rep)
+		}
 	}
 }

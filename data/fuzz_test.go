@@ -120,7 +120,19 @@ func FuzzLoadCOCO(f *testing.F) {
 	})
 }
 
+// checkDataset checks what a loader returns, then that Validate leaves
+// only boxes that can be trained on: finite, not inverted, of positive
+// size and inside their image.
 func checkDataset(t *testing.T, ds *Dataset) {
+	t.Helper()
+	checkLoaded(t, ds, false)
+	if _, err := ds.Validate(ValidateConfig{}); err != nil {
+		t.Fatalf("non-strict validation: %v", err)
+	}
+	checkLoaded(t, ds, true)
+}
+
+func checkLoaded(t *testing.T, ds *Dataset, validated bool) {
 	t.Helper()
 	if len(ds.Classes) != len(ds.CategoryIDs) {
 		t.Fatalf("%d classes, %d category ids", len(ds.Classes), len(ds.CategoryIDs))
@@ -136,8 +148,8 @@ func checkDataset(t *testing.T, ds *Dataset) {
 					t.Fatalf("sample %d: non-finite box %v", s.ID, b)
 				}
 			}
-			if b.X2 < b.X1 || b.Y2 < b.Y1 {
-				t.Fatalf("sample %d: inverted box %v", s.ID, b)
+			if validated && !(b.X1 >= 0 && b.Y1 >= 0 && b.X2 <= float32(s.Width) && b.Y2 <= float32(s.Height) && b.W() > 0 && b.H() > 0) {
+				t.Fatalf("sample %d: box %v in a %d×%d image after validation", s.ID, b, s.Width, s.Height)
 			}
 			if o.Class < 0 || o.Class >= len(ds.Classes) || ds.CategoryIDs[o.Class] != o.CategoryID {
 				t.Fatalf("sample %d: class %d, category %d of %v", s.ID, o.Class, o.CategoryID, ds.CategoryIDs)

@@ -11,11 +11,14 @@ import (
 // Reason classifies a data problem found by Dataset.Validate or a Loader.
 type Reason string
 
-// Problems that cause an object or a sample to be skipped (or, in strict
-// mode, an error).
+// Problems that cause an object or a sample to be skipped, or a box to be
+// clipped (in strict mode, each is an error).
 const (
-	ReasonOutside      Reason = "box outside image"                  // object: beyond the tolerance
-	ReasonDegenerate   Reason = "degenerate box"                     // object: too small, inverted or not finite
+	ReasonOutside      Reason = "box outside image"                  // object: no part of it inside the image
+	ReasonClipped      Reason = "box partly outside image, clipped"  // object: kept, clipped to the image (an error only in strict mode)
+	ReasonInverted     Reason = "inverted box"                       // object: xmax < xmin or ymax < ymin
+	ReasonEmpty        Reason = "empty box"                          // object: zero width or height, or thinner than MinSide
+	ReasonDegenerate   Reason = "degenerate box"                     // object: a coordinate is not finite
 	ReasonBadSize      Reason = "invalid image size"                 // sample: width or height ≤ 0
 	ReasonUnreadable   Reason = "unreadable image"                   // sample: missing, corrupt or unsupported file
 	ReasonSizeMismatch Reason = "image size differs from annotation" // sample: decoded size ≠ Width×Height
@@ -31,8 +34,9 @@ type Report struct {
 	Samples, Objects int
 	// SkippedSamples and SkippedObjects are how many were removed.
 	SkippedSamples, SkippedObjects int
-	// ClippedObjects are boxes that stuck out of the image by less than the
-	// tolerance and were clipped to it (not a problem).
+	// ClippedObjects are the boxes clipped to their image: those that stuck
+	// out by less than the tolerance (not a problem) and those counted
+	// under ReasonClipped.
 	ClippedObjects int
 	// Counts is the number of problems per reason.
 	Counts map[Reason]int
@@ -74,18 +78,24 @@ func (r Report) Clone() Report {
 	return c
 }
 
-// String formats the report on one line per reason, for logs.
+// String formats the report for logs: a summary line, then one line per
+// reason with its count and up to 5 examples ("file: object i: detail"),
+// each line ending in a newline. The summary counts what was checked only
+// when the report checked anything (a loader's report counts only what it
+// skipped).
 func (r Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d samples, %d objects checked; skipped %d samples, %d objects; clipped %d objects",
-		r.Samples, r.Objects, r.SkippedSamples, r.SkippedObjects, r.ClippedObjects)
+	if r.Samples > 0 {
+		fmt.Fprintf(&b, "%d images, %d objects checked; ", r.Samples, r.Objects)
+	}
+	fmt.Fprintf(&b, "skipped %d images, %d objects; clipped %d boxes\n", r.SkippedSamples, r.SkippedObjects, r.ClippedObjects)
 	reasons := make([]Reason, 0, len(r.Counts))
 	for k := range r.Counts {
 		reasons = append(reasons, k)
 	}
 	slices.Sort(reasons)
 	for _, k := range reasons {
-		fmt.Fprintf(&b, "\n  %s: %d (e.g. %s)", k, r.Counts[k], strings.Join(r.Examples[k], "; "))
+		fmt.Fprintf(&b, "  %s: %d (e.g. %s)\n", k, r.Counts[k], strings.Join(r.Examples[k], "; "))
 	}
 	return b.String()
 }
@@ -135,17 +145,22 @@ type ValidateConfig struct {
 	CheckImages bool
 }
 
-// Validate checks every sample and object and, by default, removes in place
-// what cannot be trained on, returning a Report of what it removed:
+// Validate checks every sample and object and, by default, mends in place
+// what can be mended and removes what cannot be trained on, returning a
+// Report of both:
 //   - samples with a non-positive Width or Height (and, with CheckImages,
-//     unreadable images or a size that differs from the annotation);
-//   - objects whose box is not finite, inverted, or thinner than MinSide
-//     (degenerate), or that stick out of the image by more than Tolerance
-//     (outside); boxes within the tolerance are clipped.
+//     unreadable images or a size that differs from the annotation) are
+//     removed;
+//   - objects whose box is not finite (degenerate), inverted (xmax < xmin
+//     or ymax < ymin), empty (zero width or height, or thinner than
+//     MinSide) or wholly outside the image (nothing of at least MinSide
+//     inside) are removed;
+//   - boxes that stick out of the image are clipped to it: silently
+//     within Tolerance, counted under ReasonClipped beyond it.
 //
 // Samples left without objects are kept: they are negatives. With Strict
-// the first problem is returned as a *SampleError and the dataset is left
-// unchanged.
+// the first problem (a clip beyond the tolerance included) is returned as
+// a *SampleError and the dataset is left unchanged.
 func (d *Dataset) Validate(cfg ValidateConfig) (*Report, error) {
 	tol := cfg.Tolerance
 	if tol == 0 {
@@ -195,12 +210,22 @@ func (d *Dataset) Validate(cfg ValidateConfig) (*Report, error) {
 			b := o.Box
 			var reason Reason
 			var detail string
+			c := b.Clip(W, H)
 			switch {
-			case !finite(b.X1) || !finite(b.Y1) || !finite(b.X2) || !finite(b.Y2) ||
-				!(b.W() > 0 && b.W() >= cfg.MinSide) || !(b.H() > 0 && b.H() >= cfg.MinSide):
+			case !finite(b.X1) || !finite(b.Y1) || !finite(b.X2) || !finite(b.Y2):
 				reason, detail = ReasonDegenerate, fmt.Sprintf("box %v", b)
-			case b.X1 < -tol || b.Y1 < -tol || b.X2 > W+tol || b.Y2 > H+tol:
+			case b.X2 < b.X1 || b.Y2 < b.Y1:
+				reason, detail = ReasonInverted, fmt.Sprintf("box %v", b)
+			case !(b.W() > 0 && b.W() >= cfg.MinSide) || !(b.H() > 0 && b.H() >= cfg.MinSide):
+				reason, detail = ReasonEmpty, fmt.Sprintf("box %v is %g×%g", b, b.W(), b.H())
+			case !(c.W() > 0 && c.W() >= cfg.MinSide) || !(c.H() > 0 && c.H() >= cfg.MinSide):
 				reason, detail = ReasonOutside, fmt.Sprintf("box %v in a %d×%d image", b, s.Width, s.Height)
+			case b.X1 < -tol || b.Y1 < -tol || b.X2 > W+tol || b.Y2 > H+tol:
+				if cfg.Strict {
+					return rep, &SampleError{Path: s.Path, SampleID: s.ID, Object: oi, Reason: ReasonClipped,
+						Detail: fmt.Sprintf("box %v in a %d×%d image", b, s.Width, s.Height)}
+				}
+				rep.add(ReasonClipped, s.Path, fmt.Sprintf("object %d: box %v to %v in a %d×%d image", oi, b, c, s.Width, s.Height))
 			}
 			if reason != "" {
 				if cfg.Strict {
@@ -210,7 +235,7 @@ func (d *Dataset) Validate(cfg ValidateConfig) (*Report, error) {
 				rep.SkippedObjects++
 				continue
 			}
-			if c := b.Clip(W, H); c != b {
+			if c != b {
 				o.Box = c
 				rep.ClippedObjects++
 			}

@@ -53,6 +53,10 @@ type vocFile struct {
 // is read to get the size.
 //
 // Errors name the XML file (and the object index and field for bad objects).
+// Boxes with numeric corners that are merely bad — xmax < xmin (inverted),
+// zero size, outside the image — are kept as written and left for
+// Dataset.Validate, which skips or clips them and counts each (or, strict,
+// refuses them).
 func LoadVOC(annotationDir, imageDir string, classes []string) (*Dataset, error) {
 	entries, err := os.ReadDir(annotationDir)
 	if err != nil {
@@ -151,9 +155,6 @@ func LoadVOC(annotationDir, imageDir string, classes []string) (*Dataset, error)
 				}
 				c[j] = x
 			}
-			if c[2] < c[0] || c[3] < c[1] {
-				return nil, aerr(i, "bndbox", "xmax < xmin or ymax < ymin (%g %g %g %g)", c[0], c[1], c[2], c[3])
-			}
 			diff := strings.TrimSpace(o.Difficult)
 			if diff != "" && diff != "0" && diff != "1" {
 				return nil, aerr(i, "difficult", "is %q, want 0 or 1", diff)
@@ -162,9 +163,18 @@ func LoadVOC(annotationDir, imageDir string, classes []string) (*Dataset, error)
 				return nil, aerr(i, "name", "class %q is not in the class list", name)
 			}
 			found[name] = true
+			// 1-based inclusive corners; an inverted pair (xmax < xmin)
+			// stays inverted for Validate to report.
+			x1, y1 := c[0]-1, c[1]-1
+			if c[2] < c[0] {
+				x1 = c[0]
+			}
+			if c[3] < c[1] {
+				y1 = c[1]
+			}
 			im.objects = append(im.objects, vocObject{
 				name:      name,
-				box:       box.XYXY(float32(c[0]-1), float32(c[1]-1), float32(c[2]), float32(c[3])),
+				box:       box.XYXY(float32(x1), float32(y1), float32(c[2]), float32(c[3])),
 				difficult: diff == "1",
 			})
 		}

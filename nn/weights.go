@@ -146,3 +146,133 @@ func (g *Graph) LoadWeights(path string) (map[string]string, error) {
 	}
 	return meta, g.LoadStateDict(sd, path)
 }
+
+// InitOptions configure Graph.InitFrom: which of the graph's tensors a
+// weights file may leave to their fresh initialisation.
+type InitOptions struct {
+	// Scope, when set, limits loading to the graph's tensors it accepts
+	// (e.g. the backbone); the others keep their fresh initialisation and
+	// are reported with the reason "outside the init scope".
+	Scope func(name string) bool
+	// Skip accepts the tensors (in scope) that may keep their fresh
+	// initialisation when the file lacks them or holds another shape (e.g.
+	// a class head for another number of classes). Any other tensor the
+	// file cannot fill is an error.
+	Skip func(name string) bool
+}
+
+// Reinit is a tensor of the graph that kept its fresh initialisation, and
+// why: "not in the file", "shape [3 3 64 819] in the file, [3 3 64 9]
+// here" or "outside the init scope".
+type Reinit struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// InitReport says what Graph.InitFrom did with each tensor, by name,
+// sorted.
+type InitReport struct {
+	Source string `json:"source"`
+	// Loaded tensors were copied from the file.
+	Loaded []string `json:"loaded"`
+	// Reinitialised tensors kept the graph's fresh initialisation.
+	Reinitialised []Reinit `json:"reinitialised"`
+	// Unused are the file's tensors that were not loaded: the graph has
+	// no tensor of that name, or it was out of scope or skipped.
+	Unused []string `json:"unused"`
+}
+
+// Summary is the report on one line: counts, and the re-initialised
+// tensors grouped by reason (up to a few names each).
+func (r *InitReport) Summary() string {
+	s := fmt.Sprintf("initialised from %s: %d tensors loaded, %d re-initialised, %d of the file's tensors unused",
+		r.Source, len(r.Loaded), len(r.Reinitialised), len(r.Unused))
+	byReason := map[string][]string{}
+	var reasons []string
+	for _, ri := range r.Reinitialised {
+		key := ri.Reason
+		if strings.HasPrefix(key, "shape ") {
+			key = "shape differs"
+		}
+		if _, ok := byReason[key]; !ok {
+			reasons = append(reasons, key)
+		}
+		byReason[key] = append(byReason[key], ri.Name)
+	}
+	for _, k := range reasons {
+		names := byReason[k]
+		shown := names
+		if len(shown) > 4 {
+			shown = shown[:4]
+		}
+		s += fmt.Sprintf("; %s: %s", k, strings.Join(shown, ", "))
+		if len(names) > len(shown) {
+			s += fmt.Sprintf(" and %d more", len(names)-len(shown))
+		}
+	}
+	return s
+}
+
+// InitFrom copies into the graph every tensor of sd whose name and shape
+// match one of the graph's (its StateDict, batch-norm statistics
+// included), for transfer learning. A tensor of the graph that sd cannot
+// fill keeps its fresh initialisation only where opt allows it (outside
+// opt.Scope, or accepted by opt.Skip); otherwise InitFrom changes nothing
+// and returns a *WeightsError naming every such tensor (missing or
+// mis-shaped). A file that fills none of the graph's tensors is an error
+// too. Tensors of sd the graph does not use are reported, not refused.
+func (g *Graph) InitFrom(sd map[string]*tensor.Tensor, source string, opt InitOptions) (*InitReport, error) {
+	if g.shapeOnly {
+		return nil, fmt.Errorf("loading %s: %w", source, ErrShapeOnly)
+	}
+	own := g.StateDict()
+	rep := &InitReport{Source: source}
+	e := &WeightsError{Source: source}
+	used := map[string]bool{}
+	for name, t := range own {
+		if opt.Scope != nil && !opt.Scope(name) {
+			rep.Reinitialised = append(rep.Reinitialised, Reinit{name, "outside the init scope"})
+			continue
+		}
+		src, ok := sd[name]
+		var reason string
+		switch {
+		case !ok:
+			reason = "not in the file"
+		case !tensor.SameShape(src, t):
+			reason = fmt.Sprintf("shape %v in the file, %v here", src.Shape(), t.Shape())
+		default:
+			rep.Loaded = append(rep.Loaded, name)
+			used[name] = true
+			continue
+		}
+		switch {
+		case opt.Skip != nil && opt.Skip(name):
+			rep.Reinitialised = append(rep.Reinitialised, Reinit{name, reason})
+		case !ok:
+			e.Missing = append(e.Missing, name)
+		default:
+			e.Mismatched = append(e.Mismatched, fmt.Sprintf("%s: shape %v, want %v", name, src.Shape(), t.Shape()))
+		}
+	}
+	if len(e.Missing)+len(e.Mismatched) > 0 {
+		slices.Sort(e.Missing)
+		slices.Sort(e.Mismatched)
+		return nil, e
+	}
+	if len(rep.Loaded) == 0 {
+		return nil, fmt.Errorf("nn: weights %s: none of the file's %d tensors fits the model (names or shapes differ everywhere)", source, len(sd))
+	}
+	for name := range sd {
+		if !used[name] {
+			rep.Unused = append(rep.Unused, name)
+		}
+	}
+	slices.Sort(rep.Loaded)
+	slices.Sort(rep.Unused)
+	slices.SortFunc(rep.Reinitialised, func(a, b Reinit) int { return strings.Compare(a.Name, b.Name) })
+	for _, name := range rep.Loaded {
+		own[name].CopyFrom(sd[name])
+	}
+	return rep, nil
+}

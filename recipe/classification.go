@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spinenet-go/spinenet/autograd"
 	"github.com/spinenet-go/spinenet/classify"
 	"github.com/spinenet-go/spinenet/data/labeled"
 	"github.com/spinenet-go/spinenet/infer"
+	"github.com/spinenet-go/spinenet/models"
 	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/tensor"
 	"github.com/spinenet-go/spinenet/train"
@@ -46,6 +46,8 @@ type ClassificationTask struct {
 	// Transform is the evaluation preprocessing; training adds Augment.
 	Transform labeled.Transform
 	Augment   labeled.Augment
+	// Transfer is what model.init loaded and train.freeze froze.
+	Transfer Transfer
 
 	logits int // index of "logits" among the graph outputs
 	prob   *tensor.Tensor
@@ -85,10 +87,8 @@ func NewClassificationTask(c *Config) (*ClassificationTask, error) {
 	if err := t.setup(); err != nil {
 		return nil, err
 	}
-	if c.Model.Init != "" {
-		if err := loadInit(t.Model.Graph(), c.Path(c.Model.Init)); err != nil {
-			return nil, err
-		}
+	if t.Transfer, err = c.transfer(desc, models.Classification, t.Model.Graph()); err != nil {
+		return nil, err
 	}
 	if t.StepsPerEpoch() < 1 {
 		return nil, &ConfigError{Key: "train.batch", Reason: fmt.Sprintf("%d is larger than the %d training images", c.Train.Batch, tr.N)}
@@ -212,33 +212,6 @@ func inputTransform(c *Config, tr *labeled.Set) (labeled.Transform, error) {
 		return t, &ConfigError{Key: "input.crop_pad", Reason: fmt.Sprintf("%d, want 0 ≤ crop_pad < size", c.Input.CropPad)}
 	}
 	return t, t.Check()
-}
-
-// loadInit copies the tensors of a weights file into g for transfer
-// learning: every backbone tensor must be present; the head's dense layer is
-// taken only when its shape matches (another class count keeps the fresh
-// initialisation).
-func loadInit(g *nn.Graph, path string) error {
-	sd, _, err := nn.ReadStateDict(path)
-	if err != nil {
-		return err
-	}
-	own := g.StateDict()
-	var missing []string
-	for name, dst := range own {
-		src, ok := sd[name]
-		if ok && tensor.SameShape(src, dst) {
-			dst.CopyFrom(src)
-			continue
-		}
-		if !strings.HasPrefix(name, "head/") {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) > 0 {
-		return &nn.WeightsError{Source: path, Missing: missing}
-	}
-	return nil
 }
 
 // Graph implements train.Task.
@@ -373,7 +346,9 @@ func (t *ClassificationTask) Classifier() *classify.Classifier {
 // (Config.RunOptions) with a title naming the model and the data.
 func (t *ClassificationTask) RunOptions(resume bool, progress, log io.Writer) (train.Options, []train.Hook, error) {
 	c := t.Config
-	return c.RunOptions(t.StepsPerEpoch(), fmt.Sprintf("%s classification, %s", c.modelName(), t.Train.Source), resume, progress, log)
+	opt, hooks, err := c.RunOptions(t.StepsPerEpoch(), fmt.Sprintf("%s classification, %s", c.modelName(), t.Train.Source), resume, progress, log)
+	t.Transfer.apply(&opt)
+	return opt, hooks, err
 }
 
 // TrainClassification loads the data, builds the model and trains it as c
@@ -398,6 +373,7 @@ func TrainClassification(ctx context.Context, c *Config, resume bool, progress, 
 		fmt.Fprintf(log, "classification: %d training / %d validation images, %d classes, input %d×%d×%d, %d parameters, %d steps (%d per epoch)\n",
 			t.Train.N, t.Val.N, len(t.Train.Classes), t.Transform.Size, t.Transform.Size, t.Transform.Channels, params, opt.Steps, t.StepsPerEpoch())
 	}
+	t.Transfer.log(log, c)
 	return train.Run(ctx, t, opt, hooks...)
 }
 

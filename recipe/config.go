@@ -80,9 +80,22 @@ type ModelConfig struct {
 	// the paper's 64 (0 keeps 64; ResNet-block models only): search proxies
 	// narrow it so a small model's time goes to the searched blocks.
 	StemFilters int `json:"stem_filters" yaml:"stem_filters"`
-	// Init is a weights file to start from (transfer learning); empty means
-	// random initialisation.
+	// Init is a weights file to start from (transfer learning): a
+	// model.safetensors of any run, a checkpoint, or an imported file;
+	// empty means random initialisation. Every tensor whose name and shape
+	// match is loaded; a tensor the file cannot fill is an error unless
+	// InitSkip or InitScope lets it keep its fresh initialisation. The run
+	// log and metrics.jsonl list what was loaded and re-initialised, and
+	// the schedule is scaled by train.finetune.
 	Init string `json:"init" yaml:"init"`
+	// InitSkip names the parts (models.PartStem …: class_head, head, …)
+	// that may keep their fresh initialisation when Init lacks them or
+	// holds another shape, e.g. [class_head] for another class count (the
+	// fresh class bias is the focal-loss prior).
+	InitSkip []string `json:"init_skip" yaml:"init_skip"`
+	// InitScope is "all" (the default) or "backbone": load only the stem,
+	// blocks and endpoints from Init and keep the head fresh.
+	InitScope string `json:"init_scope" yaml:"init_scope"`
 }
 
 // DataConfig locates the data.
@@ -195,6 +208,14 @@ type TrainConfig struct {
 	// FreezeBN trains the last FreezeBN steps with recalibrated, frozen
 	// batch-norm statistics (0: off); see train.Options.FreezeBN.
 	FreezeBN int `json:"freeze_bn" yaml:"freeze_bn"`
+	// Freeze names the parts that are not trained (models.PartStem …:
+	// stem, blocks<6, endpoints, backbone, bn, head, …): their parameters
+	// keep their values and their batch norms normalise with, and keep,
+	// their moving statistics.
+	Freeze []string `json:"freeze" yaml:"freeze"`
+	// Finetune scales the schedule of a run that starts from model.init
+	// (defaults: learning rates × 0.25, warm-up × 0.25).
+	Finetune FinetuneConfig `json:"finetune" yaml:"finetune"`
 	// Output is the run directory (relative to the working directory).
 	Output string `json:"output" yaml:"output"`
 }
@@ -430,7 +451,7 @@ func (c *Config) Validate() error {
 	if !(c.Model.StochasticDepth >= 0 && c.Model.StochasticDepth < 1) {
 		return bad("model.stochastic_depth", "%v, want [0, 1)", c.Model.StochasticDepth)
 	}
-	return nil
+	return c.validateTransfer()
 }
 
 // Path resolves a data path relative to the config file's directory.

@@ -11,6 +11,7 @@ import (
 	"github.com/spinenet-go/spinenet/data"
 	"github.com/spinenet-go/spinenet/data/mosaic"
 	"github.com/spinenet-go/spinenet/detection"
+	"github.com/spinenet-go/spinenet/models"
 	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/predict"
 	"github.com/spinenet-go/spinenet/tensor"
@@ -33,8 +34,10 @@ type DetectionTask struct {
 	// training epoch.
 	Report, LoaderReport data.Report
 	Post                 detection.PostConfig
-	gts                  []detection.GroundTruth
-	parts                [3]train.LossPart
+	// Transfer is what model.init loaded and train.freeze froze.
+	Transfer Transfer
+	gts      []detection.GroundTruth
+	parts    [3]train.LossPart
 }
 
 var _ train.Task[*data.Batch] = (*DetectionTask)(nil)
@@ -52,10 +55,8 @@ func NewDetectionTask(c *Config) (*DetectionTask, error) {
 	if t.Model, err = desc.NewRetinaNet(len(t.Train.Classes)); err != nil {
 		return nil, err
 	}
-	if c.Model.Init != "" {
-		if _, err := t.Model.Graph().LoadWeights(c.Path(c.Model.Init)); err != nil {
-			return nil, err
-		}
+	if t.Transfer, err = c.transfer(desc, models.RetinaNetHead, t.Model.Graph()); err != nil {
+		return nil, err
 	}
 	t.AnchorCfg = desc.Anchors()
 	if t.Anchors, err = detection.NewAnchors(t.AnchorCfg, c.Input.Size, c.Input.Size); err != nil {
@@ -183,6 +184,16 @@ func CocoGroundTruth(ds *data.Dataset) *cocoeval.Dataset {
 		}
 	}
 	return gt
+}
+
+// RunOptions returns the train.Options and output hooks of the config
+// (Config.RunOptions) with a title naming the model and the data, and the
+// task's Transfer (init report, frozen tensors).
+func (t *DetectionTask) RunOptions(resume bool, progress, log io.Writer) (train.Options, []train.Hook, error) {
+	c := t.cfg
+	opt, hooks, err := c.RunOptions(t.StepsPerEpoch(), fmt.Sprintf("%s RetinaNet, %s", c.modelName(), t.Train.Name), resume, progress, log)
+	t.Transfer.apply(&opt)
+	return opt, hooks, err
 }
 
 // Graph implements train.Task.

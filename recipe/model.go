@@ -74,9 +74,10 @@ func (c *Config) SGD() optim.SGDConfig {
 }
 
 // Schedule returns the learning-rate schedule for a run of totalSteps; a
-// cosine schedule without total_steps decays over the whole run.
+// cosine schedule without total_steps decays over the whole run. A run
+// from model.init has its rates and warm-up scaled (FinetuneScales).
 func (c *Config) Schedule(totalSteps int) (optim.Schedule, error) {
-	sc := c.Train.LR
+	sc := c.finetuned(c.Train.LR)
 	if sc.Type == "cosine" && sc.TotalSteps == 0 {
 		sc.TotalSteps = totalSteps
 	}

@@ -56,7 +56,7 @@ func TrainDetection(ctx context.Context, c *Config, resume bool, progress, log i
 	if err != nil {
 		return nil, err
 	}
-	opt, hooks, err := c.RunOptions(t.StepsPerEpoch(), fmt.Sprintf("%s RetinaNet, %s", c.modelName(), t.Train.Name), resume, progress, log)
+	opt, hooks, err := t.RunOptions(resume, progress, log)
 	if err != nil {
 		return nil, err
 	}
@@ -68,12 +68,13 @@ func TrainDetection(ctx context.Context, c *Config, resume bool, progress, log i
 		fmt.Fprintf(log, "detection: %d training / %d validation images, %d classes, input %d×%d, %d parameters, %.2f B multiply-adds per image, %d steps (%d per epoch)\n",
 			len(t.Train.Samples), len(t.Val.Samples), len(t.Train.Classes), c.Input.Size, c.Input.Size, acc.TrainableParams, float64(acc.MACs)/1e9, opt.Steps, t.StepsPerEpoch())
 		if t.Report.Problems() > 0 {
-			fmt.Fprintf(log, "data problems skipped:\n%s", t.Report.String())
+			fmt.Fprintf(log, "data problems (skipped or clipped, by reason; data.strict: true makes them fatal):\n%s", t.Report.String())
 		}
 	}
+	t.Transfer.log(log, c)
 	sum, err := train.Run(ctx, t, opt, hooks...)
 	if log != nil && t.LoaderReport.Problems() > 0 {
-		fmt.Fprintf(log, "images skipped while training:\n%s", t.LoaderReport.String())
+		fmt.Fprintf(log, "images skipped while training (the last epoch):\n%s", t.LoaderReport.String())
 	}
 	return sum, err
 }

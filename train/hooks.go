@@ -133,9 +133,11 @@ func SaveWeights(path string) Hook {
 	}
 }
 
-// WriteMetrics logs every window (kind "train": the mean loss and loss
-// parts, learning rate, images per second) and every evaluation (kind
-// "eval": every metric) to the JSON-lines file at path. A resumed run keeps
+// WriteMetrics logs how the weights started (kind "init", when the run
+// starts from a weights file or freezes tensors: Loop.Init), every window
+// (kind "train": the mean loss and loss parts, learning rate, images per
+// second) and every evaluation (kind "eval": every metric) to the
+// JSON-lines file at path. A resumed run keeps
 // the records up to its checkpoint's step. List it after Evaluation: it is
 // closed at End.
 func WriteMetrics(path string) Hook {
@@ -146,8 +148,13 @@ func WriteMetrics(path string) Hook {
 				return err
 			}
 			var err error
-			m, err = OpenMetricsLog(path, l.Step())
-			return err
+			if m, err = OpenMetricsLog(path, l.Step()); err != nil {
+				return err
+			}
+			if ir := l.Init(); ir != nil && l.Step() == 0 {
+				return m.Add(Record{Kind: "init", Init: ir})
+			}
+			return nil
 		},
 		Window: func(l *Loop, w Window) error {
 			vals := make(map[string]float64, len(w.Parts)+1)

@@ -21,15 +21,20 @@ import (
 )
 
 // Record is one line of the metrics log (metrics.jsonl): a training step's
-// losses and throughput, or an evaluation's metrics.
+// losses and throughput, an evaluation's metrics, or how the weights
+// started.
 type Record struct {
-	Kind    string             `json:"kind"` // "train" or "eval"
+	Kind    string             `json:"kind"` // "train", "eval" or "init"
 	Step    int                `json:"step"`
 	Epoch   float64            `json:"epoch"`
 	LR      float64            `json:"lr,omitempty"`
 	Images  float64            `json:"images_per_s,omitempty"`
 	Seconds float64            `json:"elapsed_s"`
 	Values  map[string]float64 `json:"values"`
+	// Init (kind "init", the first record of a run that starts from a
+	// weights file or freezes tensors) lists what was loaded,
+	// re-initialised and frozen.
+	Init *InitRecord `json:"init,omitempty"`
 }
 
 // MetricsLog appends Records to a JSON-lines file and keeps them for the

@@ -18,11 +18,17 @@ import (
 // Moving averages with momentum 0.99 lag the weights of a short run, and a
 // model trained with small batches on small images (the coarsest levels are
 // 1×1 or 2×2) drifts from them; evaluating with recalibrated statistics
-// removes the lag. It returns the number of batches used. A done ctx stops
+// removes the lag. Batch norms whose statistics are frozen at the call
+// (Options.Freeze) keep them. It returns the number of batches used. A done ctx stops
 // it between batches with ctx.Err() (the statistics are then partial).
 func RecalibrateBN[B any](ctx context.Context, task Task[B], tape *autograd.Tape, epoch, batches int) (n int, err error) {
 	g := task.Graph()
-	stats := g.BatchNormStats()
+	var stats []nn.NamedStats
+	for _, s := range g.BatchNormStats() {
+		if !s.Stats.Frozen {
+			stats = append(stats, s)
+		}
+	}
 	saved := make([]float32, len(stats))
 	for i, s := range stats {
 		saved[i] = s.Stats.Momentum

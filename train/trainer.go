@@ -66,8 +66,28 @@ type Options struct {
 	// coarsest levels have only a few positions per image, and a model
 	// trained on batch statistics there does not transfer to the moving ones.
 	FreezeBN int
+	// Freeze, when set, picks the tensors (state-dict names, nn.Graph
+	// StateDict) the run does not train, for fine-tuning: a frozen
+	// parameter is neither updated nor decayed, and a batch norm whose
+	// moving statistics are frozen normalises with them in training too
+	// and never changes them (detectron2's FrozenBatchNorm), through
+	// recalibrations included. A frozen part therefore computes the
+	// function it was loaded with.
+	Freeze func(name string) bool
+	// Init, when set, reports how the weights were initialised from a
+	// file before the run (nn.Graph.InitFrom); a run that starts at step 0
+	// logs it and records it in the metrics log with the frozen tensors.
+	Init *nn.InitReport
 	// Config is the run's configuration, stored in checkpoints.
 	Config any
+}
+
+// InitRecord is how a run's weights started: the transfer-learning report
+// (nil when the weights were freshly initialised) and the tensors
+// Options.Freeze keeps fixed, sorted.
+type InitRecord struct {
+	*nn.InitReport
+	Frozen []string `json:"frozen,omitempty"`
 }
 
 // Summary is the outcome of a run.
@@ -160,6 +180,22 @@ type Loop struct {
 	evaluate      func() (Metrics, error)
 	recalibrate   func(batches int) error
 	clearLine     []func() // called before a log line (the progress bar)
+}
+
+// Init returns how the run's weights started (Options.Init and the
+// tensors Options.Freeze picks), or nil when neither is set.
+func (l *Loop) Init() *InitRecord {
+	if l.opt.Init == nil && l.opt.Freeze == nil {
+		return nil
+	}
+	r := &InitRecord{InitReport: l.opt.Init}
+	for name := range l.graph.StateDict() {
+		if l.opt.Freeze != nil && l.opt.Freeze(name) {
+			r.Frozen = append(r.Frozen, name)
+		}
+	}
+	slices.Sort(r.Frozen)
+	return r
 }
 
 // window accumulates the steps of a logging window.
@@ -319,11 +355,13 @@ func Run[B any](ctx context.Context, task Task[B], opt Options, hooks ...Hook) (
 		_, err := RecalibrateBN(context.WithoutCancel(ctx), task, l.tape, l.st.Epoch, batches)
 		return err
 	}
+	defer freezeParams(g, opt.Freeze)()
+	setFrozen(g, false, opt.Freeze)
 	if opt.FreezeBN > 0 && l.st.Step < opt.Steps && (resumedFrozen || l.st.Step > opt.Steps-opt.FreezeBN) {
-		setFrozen(g, true) // resumed inside the frozen phase: the checkpoint holds the frozen statistics
+		setFrozen(g, true, opt.Freeze) // resumed inside the frozen phase: the checkpoint holds the frozen statistics
 		l.frozen = true
 	}
-	defer setFrozen(g, false)
+	defer setFrozen(g, false, nil)
 	l.start = time.Now()
 	begun := 0
 	for _, h := range hooks {
@@ -465,7 +503,7 @@ func (l *Loop) freeze() error {
 	if err := l.recalibrate(n); err != nil {
 		return fmt.Errorf("train: batch-norm recalibration at step %d: %w", l.st.Step, err)
 	}
-	setFrozen(l.graph, true)
+	setFrozen(l.graph, true, l.opt.Freeze)
 	l.frozen = true
 	l.Logf("step %d: batch-norm statistics recalibrated and frozen for the last %d steps", l.st.Step, l.opt.Steps-l.st.Step)
 	return nil
@@ -520,9 +558,28 @@ func (l *Loop) afterStep(res StepResult) error {
 	return nil
 }
 
-// setFrozen freezes or unfreezes every batch norm of g.
-func setFrozen(g *nn.Graph, frozen bool) {
+// setFrozen freezes or unfreezes every batch norm of g, but for those
+// whose moving statistics keep accepts, which stay frozen.
+func setFrozen(g *nn.Graph, frozen bool, keep func(string) bool) {
 	for _, s := range g.BatchNormStats() {
-		s.Stats.Frozen = frozen
+		s.Stats.Frozen = frozen || keep != nil && keep(s.Name+"/"+nn.MovingMean)
+	}
+}
+
+// freezeParams stops the optimizer from training the parameters of g that
+// freeze accepts (nil: none) and returns the function that lets it train
+// them again.
+func freezeParams(g *nn.Graph, freeze func(string) bool) (restore func()) {
+	var frozen []*autograd.Var
+	for _, p := range g.Params() {
+		if freeze != nil && freeze(p.Name) && p.RequiresGrad() {
+			p.SetRequiresGrad(false)
+			frozen = append(frozen, p)
+		}
+	}
+	return func() {
+		for _, p := range frozen {
+			p.SetRequiresGrad(true)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -523,4 +524,48 @@ func TestResumeAfterFailureAtEvaluationStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameWeights(t, full.g, resumed.g)
+}
+
+// A frozen part keeps every tensor it started with — parameters and batch
+// norm statistics, through precise-BN recalibrations and the FreezeBN
+// phase — while the rest trains; afterwards the graph trains normally.
+func TestFreezeKeepsFrozenTensors(t *testing.T) {
+	task := newToyTask()
+	before := map[string][]float32{}
+	for name, v := range task.g.StateDict() {
+		before[name] = slices.Clone(v.Data())
+	}
+	frozen := func(name string) bool { return strings.HasPrefix(name, "conv1/") || strings.HasPrefix(name, "bn1/") }
+	opt := toyOptions(12)
+	opt.Freeze = frozen
+	if _, err := Run(context.Background(), Task[toyBatch](task), opt, Evaluation(6)); err != nil {
+		t.Fatal(err)
+	}
+	nFrozen := 0
+	for name, v := range task.g.StateDict() {
+		same := slices.Equal(before[name], v.Data())
+		if frozen(name) {
+			nFrozen++
+			if !same {
+				t.Errorf("%s changed although frozen", name)
+			}
+		} else if !same && !strings.HasPrefix(name, "dense/") {
+			t.Errorf("%s: unexpected tensor", name)
+		} else if same {
+			t.Errorf("%s did not train", name)
+		}
+	}
+	if nFrozen != 5 { // conv1/kernel, bn1/gamma, beta, moving_mean, moving_variance
+		t.Errorf("%d frozen tensors, want 5", nFrozen)
+	}
+	for _, p := range task.g.Params() {
+		if !p.RequiresGrad() {
+			t.Errorf("%s still frozen after the run", p.Name)
+		}
+	}
+	for _, s := range task.g.BatchNormStats() {
+		if s.Stats.Frozen {
+			t.Errorf("batch norm %s still frozen after the run", s.Name)
+		}
+	}
 }
