@@ -374,7 +374,8 @@ func TrainClassification(ctx context.Context, c *Config, resume bool, progress, 
 			t.Train.N, t.Val.N, len(t.Train.Classes), t.Transform.Size, t.Transform.Size, t.Transform.Channels, params, opt.Steps, t.StepsPerEpoch())
 	}
 	t.Transfer.log(log, c)
-	return train.Run(ctx, t, opt, hooks...)
+	sum, err := train.Run(ctx, t, opt, hooks...)
+	return sum, c.keptWeights(err)
 }
 
 // EvaluateClassification evaluates a classification weights file (written

@@ -240,6 +240,15 @@ type Overrides struct {
 	Epochs int
 	// Threads replaces train.threads.
 	Threads int
+	// Init replaces model.init (a path relative to the working directory
+	// or absolute: the command line's, not the recipe's directory).
+	Init string
+	// Set are "key=value" settings applied to the file's text before it is
+	// decoded: a dotted recipe key (train.lr.base_lr, model.init_skip) and
+	// a YAML value as the file would hold it (0.01, [class_head]). They
+	// come before the other overrides; relative paths in values resolve
+	// against the recipe's directory, as in the file.
+	Set []string
 	// ScaleSchedule, with Epochs or Steps, scales the schedule's step
 	// counts (lr warmup_steps, piecewise boundaries, freeze_bn) by the new
 	// length over the recipe's, so that a shortened (or lengthened) run
@@ -252,6 +261,13 @@ type Overrides struct {
 func (o Overrides) apply(c *Config) {
 	if o.Output != "" {
 		c.Train.Output = o.Output
+	}
+	if o.Init != "" {
+		if abs, err := filepath.Abs(o.Init); err == nil {
+			c.Model.Init = abs
+		} else {
+			c.Model.Init = o.Init
+		}
 	}
 	ratio := 0.0
 	switch {
@@ -300,6 +316,13 @@ func Parse(data []byte, isJSON bool) (*Config, error) { return ParseWith(data, i
 // ParseWith decodes a config as Parse does, applying o before validation.
 func ParseWith(data []byte, isJSON bool, o Overrides) (*Config, error) {
 	var c Config
+	if len(o.Set) > 0 {
+		var err error
+		if data, err = applySets(data, o.Set); err != nil {
+			return nil, err
+		}
+		isJSON = false // applySets returns YAML
+	}
 	if isJSON {
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()

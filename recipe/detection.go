@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spinenet-go/spinenet/autograd"
 	"github.com/spinenet-go/spinenet/cocoeval"
@@ -149,12 +150,26 @@ func (t *DetectionTask) loadData() error {
 		return &ConfigError{Key: "data", Reason: "no validation data: set val_annotations, val_count or val_is_train"}
 	}
 	vc := data.ValidateConfig{Strict: d.Strict}
-	for _, ds := range []*data.Dataset{t.Train, t.Val} {
-		rep, err := ds.Validate(vc)
+	for _, split := range []struct {
+		name string
+		ds   *data.Dataset
+	}{{"training", t.Train}, {"validation", t.Val}} {
+		if split.name == "validation" && split.ds == t.Train {
+			break // val_is_train: validated once
+		}
+		// The validation images' headers are read now: the evaluation
+		// scores every image of the split, so one it cannot read must be
+		// left out before training rather than fail the final evaluation.
+		vc.CheckImages = split.name == "validation" && t.Source == nil
+		rep, err := split.ds.Validate(vc)
 		if err != nil {
 			return err
 		}
 		t.Report.Merge(*rep)
+		if len(split.ds.Samples) == 0 {
+			return &ConfigError{Key: "data", Reason: fmt.Sprintf("the %s split is empty after checking the data: %s", split.name,
+				strings.TrimSpace(strings.ReplaceAll(rep.String(), "\n", ";")))}
+		}
 	}
 	t.ValGT = CocoGroundTruth(t.Val)
 	return nil
@@ -319,7 +334,9 @@ func (t *DetectionTask) Detect(ctx context.Context, dev tensor.CPU, ds *data.Dat
 // transformed ahead on workers goroutines) and returns COCO detections in
 // original pixels with the dataset's category ids.
 func detectDataset(ctx context.Context, p *predict.Predictor, ds *data.Dataset, src data.ImageSource, workers int) ([]cocoeval.Detection, error) {
-	l, err := data.NewLoader(ds, data.LoaderConfig{BatchSize: 1, Workers: workers, Epochs: 1, Transform: p.Transform(), Source: src})
+	// Strict: the ground truth holds every image, so one that cannot be
+	// read must fail the evaluation (naming it) rather than count as missed.
+	l, err := data.NewLoader(ds, data.LoaderConfig{BatchSize: 1, Workers: workers, Epochs: 1, Transform: p.Transform(), Source: src, Strict: true})
 	if err != nil {
 		return nil, err
 	}

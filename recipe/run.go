@@ -2,8 +2,10 @@ package recipe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/spinenet-go/spinenet/train"
@@ -76,7 +78,22 @@ func TrainDetection(ctx context.Context, c *Config, resume bool, progress, log i
 	if log != nil && t.LoaderReport.Problems() > 0 {
 		fmt.Fprintf(log, "images skipped while training (the last epoch):\n%s", t.LoaderReport.String())
 	}
-	return sum, err
+	return sum, c.keptWeights(err)
+}
+
+// keptWeights adds to a failed final evaluation that the trained weights
+// were written all the same, and where, so that the user fixes the
+// validation data and scores them instead of training again.
+func (c *Config) keptWeights(err error) error {
+	var ee *train.EvalError
+	if !errors.As(err, &ee) || !ee.Final {
+		return err
+	}
+	path := filepath.Join(c.Train.Output, train.WeightsFile)
+	if _, serr := os.Stat(path); serr != nil {
+		return err
+	}
+	return fmt.Errorf("%w\nthe trained weights are saved in %s: fix the validation data named above, then score them with `spinenet eval --config CONFIG --weights %s`", err, path, path)
 }
 
 // loaderBatches adapts a data loader to train.Batches. The first Next ties

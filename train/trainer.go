@@ -123,6 +123,23 @@ func (e *InterruptedError) Error() string {
 // Unwrap returns the context's error.
 func (e *InterruptedError) Unwrap() error { return e.Err }
 
+// EvalError reports an evaluation that failed (Loop.Evaluate). After a
+// failed final evaluation (Final) of a completed run, the SaveWeights hook
+// still writes the weights.
+type EvalError struct {
+	Step  int  // the step it evaluated
+	Final bool // the evaluation after the last step
+	Err   error
+}
+
+// Error names the step and the evaluation's error.
+func (e *EvalError) Error() string {
+	return fmt.Sprintf("train: evaluation at step %d: %v", e.Step, e.Err)
+}
+
+// Unwrap returns the evaluation's error.
+func (e *EvalError) Unwrap() error { return e.Err }
+
 // Window is the mean over the steps of a logging window (Options.LogEvery).
 type Window struct {
 	Step  int     // steps done at the end of the window
@@ -282,7 +299,7 @@ func (l *Loop) Evaluate() (Metrics, error) {
 	}
 	ev, err := l.evaluate()
 	if err != nil {
-		return nil, fmt.Errorf("train: evaluation at step %d: %w", l.st.Step, err)
+		return nil, &EvalError{Step: l.st.Step, Final: l.st.Step == l.opt.Steps, Err: err}
 	}
 	l.sum.Eval = ev
 	for _, h := range l.hooks {

@@ -23,6 +23,7 @@ type evalOptions struct {
 	Detections string
 	IoUType    string
 	JSON       bool
+	Set        []string
 }
 
 func newEvalCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -52,6 +53,7 @@ truth). --json prints only {"<iou-type>": {"AP": ..., ..., "ARl": ...}}.`,
 	f.StringVar(&opt.Detections, "detections", "", "COCO results JSON file")
 	f.StringVar(&opt.IoUType, "iou-type", cocoeval.IoUBBox, "what to compare: bbox or segm")
 	f.BoolVar(&opt.JSON, "json", false, "print the 12 stats as one JSON object")
+	f.StringArrayVar(&opt.Set, "set", nil, "set a key of the --config recipe, KEY=VALUE as in train --set (repeatable)")
 	return cmd
 }
 
@@ -107,7 +109,7 @@ func runEvalModel(opt evalOptions, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := recipe.Load(opt.Config)
+	c, err := recipe.LoadWith(opt.Config, recipe.Overrides{Set: opt.Set})
 	if err != nil {
 		return err
 	}

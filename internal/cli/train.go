@@ -23,6 +23,8 @@ type trainOptions struct {
 	Epochs  int
 	Quiet   bool
 	Threads int
+	Init    string
+	Set     []string
 }
 
 func newTrainCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -38,6 +40,16 @@ RetinaNet detection or classification — with SGD, writing to the run directory
   model.safetensors       the final weights, loadable by detect and eval
   metrics.jsonl           one line per logged step and per evaluation
   curves.png              training loss and evaluation metrics
+
+--init W starts from a weights file (any model.safetensors, a checkpoint, an
+import): tensors whose name and shape match are loaded; the rest must be allowed
+to start fresh by model.init_skip (e.g. [class_head] for another class count) or
+model.init_scope (backbone), and the schedule is scaled by train.finetune. The
+log and metrics.jsonl list what was loaded and re-initialised. --set KEY=VALUE
+(repeatable) sets any recipe key as the file would, e.g.
+
+  spinenet train --config configs/raccoon.yaml --init coco.safetensors \
+    --set model.init_skip=[class_head] --set 'train.freeze=[stem, blocks<6]'
 
 --resume continues exactly from checkpoint.safetensors. A NaN or Inf loss or
 gradient stops the run with a message naming the step. Ctrl-C (SIGINT) or
@@ -56,6 +68,8 @@ SIGTERM stops it after the current step, writing the checkpoint there.`,
 	cmd.Flags().IntVar(&opt.Epochs, "epochs", 0, "epochs (overrides the config)")
 	cmd.Flags().BoolVar(&opt.Quiet, "quiet", false, "no progress bar")
 	cmd.Flags().IntVar(&opt.Threads, "threads", 0, "compute threads (overrides train.threads; default: all cores)")
+	cmd.Flags().StringVar(&opt.Init, "init", "", "weights file to start from (overrides model.init; a path from here, not from the recipe)")
+	cmd.Flags().StringArrayVar(&opt.Set, "set", nil, "set a recipe key, KEY=VALUE with a dotted key and a YAML value (repeatable)")
 	return cmd
 }
 
@@ -71,7 +85,8 @@ func runTrain(ctx context.Context, opt trainOptions, stdout, stderr io.Writer) e
 	if opt.Steps < 0 || opt.Epochs < 0 {
 		return usageError{fmt.Errorf("--steps and --epochs must be ≥ 1 when given, got %d and %d", opt.Steps, opt.Epochs)}
 	}
-	c, err := recipe.LoadWith(opt.Config, recipe.Overrides{Output: opt.Output, Steps: opt.Steps, Epochs: opt.Epochs, Threads: opt.Threads})
+	c, err := recipe.LoadWith(opt.Config, recipe.Overrides{Output: opt.Output, Steps: opt.Steps, Epochs: opt.Epochs, Threads: opt.Threads,
+		Init: opt.Init, Set: opt.Set})
 	if err != nil {
 		return err
 	}

@@ -84,3 +84,33 @@ func TestTrainOutputFromFlag(t *testing.T) {
 		t.Errorf("no weights in the --output directory: %v", err)
 	}
 }
+
+// train --init and --set fine-tune a trained 4-class detector into a
+// 1-class one without a new recipe file; without the skip the error says
+// which setting allows it.
+func TestTrainInitAndSet(t *testing.T) {
+	src := t.TempDir()
+	const recipeFile = "../../recipe/testdata/shapes-tiny.yaml"
+	var stdout, stderr bytes.Buffer
+	if err := runTrain(context.Background(), trainOptions{Config: recipeFile, Output: src, Steps: 12, Quiet: true}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	weights := filepath.Join(src, train.WeightsFile)
+	opt := trainOptions{Config: recipeFile, Output: t.TempDir(), Steps: 4, Quiet: true, Init: weights,
+		Set: []string{"data.synthetic_classes=1", "data.synthetic_train=16", "data.synthetic_val=8"}}
+	stderr.Reset()
+	err := runTrain(context.Background(), opt, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "model.init_skip: [class_head]") || !strings.HasPrefix(err.Error(), recipeFile+": ") {
+		t.Fatalf("another class count without init_skip: %v", err)
+	}
+	opt.Set = append(opt.Set, "model.init_skip=[class_head]", "train.freeze=[stem]")
+	stderr.Reset()
+	if err := runTrain(context.Background(), opt, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"initialised from " + weights, "2 re-initialised", "frozen (train.freeze: stem)"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
