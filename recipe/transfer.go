@@ -10,6 +10,7 @@ import (
 	"github.com/spinenet-go/spinenet/models"
 	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/optim"
+	"github.com/spinenet-go/spinenet/spinenet"
 	"github.com/spinenet-go/spinenet/train"
 )
 
@@ -120,6 +121,11 @@ type Transfer struct {
 	Init *nn.InitReport
 	// Freeze is the selection train.freeze made (nil: nothing frozen).
 	Freeze *models.Selection
+	// OptionsDiff lists the construction options of model.init's model
+	// (its metadata) under which its weights computed another function
+	// than they do here (spinenet.InferenceDiff): logged as a warning,
+	// since fine-tuning may still adapt them.
+	OptionsDiff []string
 }
 
 // transfer initialises g (built from desc with head) from model.init as
@@ -152,9 +158,14 @@ func (c *Config) transfer(desc *models.Description, head models.HeadKind, g *nn.
 		opt.Scope = bb.Has
 	}
 	path := c.Path(c.Model.Init)
-	sd, _, err := nn.ReadStateDict(path)
+	sd, meta, err := nn.ReadStateDict(path)
 	if err != nil {
 		return tr, &ConfigError{Key: "model.init", Reason: err.Error(), Err: err}
+	}
+	if js, ok := meta[spinenet.MetaOptions]; ok {
+		if fo, err := spinenet.UnmarshalOptions(js); err == nil {
+			tr.OptionsDiff = spinenet.InferenceDiff(fo, desc.Options)
+		}
 	}
 	if tr.Init, err = g.InitFrom(sd, path, opt); err != nil {
 		reason := err.Error()
@@ -211,6 +222,10 @@ func (tr Transfer) log(w io.Writer, c *Config) {
 	}
 	if tr.Init != nil {
 		fmt.Fprintln(w, tr.Init.Summary())
+		if len(tr.OptionsDiff) > 0 {
+			fmt.Fprintf(w, "warning: %s was built with %s: its weights compute another function here; set the model.* keys to match unless that is meant\n",
+				tr.Init.Source, strings.Join(tr.OptionsDiff, ", "))
+		}
 		lr, warmup := c.FinetuneScales()
 		sc := c.finetuned(c.Train.LR)
 		fmt.Fprintf(w, "fine-tune schedule (train.finetune): learning rate %g × %g = %g, warm-up %d × %g = %d steps\n",

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spinenet-go/spinenet/internal/sharedtest"
 	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/safetensors"
+	"github.com/spinenet-go/spinenet/spinenet"
 	"github.com/spinenet-go/spinenet/tensor"
 	"github.com/spinenet-go/spinenet/train"
 )
@@ -249,6 +251,50 @@ func TestFreezeParts(t *testing.T) {
 		var ce *ConfigError
 		if err := c.Fill(); !errors.As(err, &ce) || ce.Key != tc.key || !strings.Contains(err.Error(), "model.init is not") {
 			t.Errorf("%s without init: %v", tc.key, err)
+		}
+	}
+}
+
+// The mmdetection port's SpineNet-49S, imported, starts a detector's
+// backbone (init_scope: backbone): every backbone tensor is loaded as
+// imported, the head keeps its fresh initialisation, and the log warns that
+// the recipe's model uses other conventions than the port's.
+func TestInitFromMMDetImport(t *testing.T) {
+	src, _, err := nn.ReadStateDict(sharedtest.Path(t, "golden/spinenet49s-mmdet/weights.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bb, err := spinenet.ImportMMDet(src, "49S")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "mmdet-49s.safetensors")
+	if err := bb.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	c := fineTuneConfig(t, path, func(c *Config) {
+		c.Model = ModelConfig{ID: "49S", HeadFilters: 16, HeadConvs: 1, Init: path, InitScope: InitScopeBackbone}
+		c.Input.Size = 64
+	})
+	task, err := NewDetectionTask(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, imported := task.Transfer.Init, bb.Graph.StateDict()
+	own := task.Model.Graph().StateDict()
+	if len(rep.Loaded) != len(imported) || len(rep.Unused) != 0 || len(rep.Loaded)+len(rep.Reinitialised) != len(own) {
+		t.Fatalf("%s", rep.Summary())
+	}
+	for _, name := range rep.Loaded {
+		if !slices.Equal(own[name].Data(), imported[name].Data()) {
+			t.Fatalf("%s differs from the import", name)
+		}
+	}
+	var log bytes.Buffer
+	task.Transfer.log(&log, c)
+	for _, want := range []string{"warning: " + path + " was built with activation relu (here swish)", "padding symmetric (here same)"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, log.String())
 		}
 	}
 }

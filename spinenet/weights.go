@@ -57,6 +57,26 @@ func UnmarshalOptions(s string) (Options, error) {
 		StemFilters: f.StemFilters, Seed: 1}, nil
 }
 
+// InferenceDiff lists, as "padding symmetric (here same)", the options of
+// file that make the same weights compute another function than under
+// here: activation, endpoint activation, batch-norm epsilon, pooling and
+// padding rules. Training-only options (momentum, stochastic depth) and
+// the seed are not compared; shapes are the weights' own business.
+func InferenceDiff(file, here Options) []string {
+	var d []string
+	add := func(what string, a, b any) {
+		if a != b {
+			d = append(d, fmt.Sprintf("%s %v (here %v)", what, a, b))
+		}
+	}
+	add("activation", file.Activation.String(), here.Activation.String())
+	add("endpoint activation", file.EndpointActivation, here.EndpointActivation)
+	add("batch-norm epsilon", file.BN.Epsilon, here.BN.Epsilon)
+	add("pooling", file.Pooling, here.Pooling)
+	add("padding", file.Padding, here.Padding)
+	return d
+}
+
 // Metadata returns the weights-file metadata describing the backbone.
 func (b *Backbone) Metadata(task string) (map[string]string, error) {
 	arch, err := json.Marshal(b.Arch)
