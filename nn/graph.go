@@ -89,6 +89,10 @@ type Node struct {
 	Pool   PoolAttrs
 	Rate   float64 // stochastic depth or dropout rate
 	Factor float32 // OpScale
+	// InputSize fixes an OpInput's height and width (Scope.InputSized:
+	// RoI features of a detector's head); zero means the graph's image
+	// size.
+	InputSize [2]int
 }
 
 // Params returns the node's trainable parameters.

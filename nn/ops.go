@@ -33,7 +33,12 @@ type OpDef struct {
 var opTable = [...]OpDef{
 	OpInput: {
 		Name:  "input",
-		Shape: func(n *Node, _ [][]int, h, w int) ([]int, error) { return []int{1, h, w, n.Channels}, nil },
+		Shape: func(n *Node, _ [][]int, h, w int) ([]int, error) {
+			if n.InputSize[0] > 0 {
+				h, w = n.InputSize[0], n.InputSize[1]
+			}
+			return []int{1, h, w, n.Channels}, nil
+		},
 	},
 	OpConv: {
 		Name: "conv",

@@ -84,6 +84,15 @@ func (s *Scope) Input(name string, channels int) int {
 	return s.add(s.node(nil, OpInput, name, channels, 0))
 }
 
+// InputSized adds a graph input of a fixed h×w size, independent of the
+// image size: e.g. the [R,7,7,C] RoI features a detector's box head runs
+// on, one per RoI in the batch axis. Its output has no pyramid level.
+func (s *Scope) InputSized(name string, channels, h, w int) int {
+	n := s.node(nil, OpInput, name, channels, -1)
+	n.InputSize = [2]int{h, w}
+	return s.add(n)
+}
+
 // ConvSpec configures a convolution node.
 type ConvSpec struct {
 	K, Out, Stride int
