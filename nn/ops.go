@@ -32,7 +32,7 @@ type OpDef struct {
 // opTable holds the definition of every Op, indexed by Op.
 var opTable = [...]OpDef{
 	OpInput: {
-		Name:  "input",
+		Name: "input",
 		Shape: func(n *Node, _ [][]int, h, w int) ([]int, error) {
 			if n.InputSize[0] > 0 {
 				h, w = n.InputSize[0], n.InputSize[1]
