@@ -339,6 +339,11 @@ func parseCrowd(m json.RawMessage) (bool, error) {
 	return f != 0, nil
 }
 
+// ParseSegmentation decodes a COCO "segmentation" value — polygons, an
+// uncompressed RLE or a compressed one — as the readers of this package do;
+// an absent or null value gives nil.
+func ParseSegmentation(m json.RawMessage) (*Segmentation, error) { return parseSegmentation(m) }
+
 // parseSegmentation decodes polygons, an uncompressed RLE or a compressed
 // RLE; null or absent gives nil.
 func parseSegmentation(m json.RawMessage) (*Segmentation, error) {

@@ -291,6 +291,16 @@ func toRLE(gt *Dataset, imgID int64, s *Segmentation) (RLE, error) {
 	if !ok {
 		return RLE{}, fmt.Errorf("image %d is not in the ground truth", imgID)
 	}
+	return s.ToRLE(im.Height, im.Width)
+}
+
+// ToRLE is the segmentation as one RLE, as COCO.annToRLE makes it for an
+// h×w image: polygons rasterized at that size (FrPoly) and merged; an RLE
+// as it is, at its own size.
+func (s *Segmentation) ToRLE(h, w int) (RLE, error) {
+	if s.RLE != nil {
+		return *s.RLE, nil
+	}
 	// frPyObjects takes a first polygon of 4 numbers for a box list and
 	// fails on it, and cannot handle a first polygon shorter than that.
 	if len(s.Polygons) == 0 || len(s.Polygons[0]) <= 4 {
@@ -298,7 +308,7 @@ func toRLE(gt *Dataset, imgID int64, s *Segmentation) (RLE, error) {
 	}
 	rles := make([]RLE, len(s.Polygons))
 	for i, poly := range s.Polygons {
-		r, err := FrPoly(poly, im.Height, im.Width)
+		r, err := FrPoly(poly, h, w)
 		if err != nil {
 			return RLE{}, fmt.Errorf("polygon %d: %w", i, err)
 		}

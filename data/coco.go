@@ -3,17 +3,20 @@ package data
 import (
 	"encoding/json"
 	"fmt"
+	"image"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 
+	"github.com/spinenet-go/spinenet/cocoeval"
 	"github.com/spinenet-go/spinenet/detection/box"
 )
 
 // cocoFile is the part of a COCO instances file that detection needs.
-// Segmentations are not decoded (encoding/json skips unknown fields without
-// allocating).
+// Segmentations are not decoded here (encoding/json skips unknown fields
+// without allocating); cocoSegmentations reads them when masks are asked
+// for.
 type cocoFile struct {
 	Images []struct {
 		ID       int64  `json:"id"`
@@ -52,6 +55,22 @@ type cocoFile struct {
 // outside the image — are kept as written and left for Dataset.Validate,
 // which skips or clips them and counts each (or, strict, refuses them).
 func LoadCOCO(annotationsJSON, imageDir string) (*Dataset, error) {
+	return LoadCOCOWith(annotationsJSON, imageDir, COCOOptions{})
+}
+
+// COCOOptions select what LoadCOCOWith reads besides the boxes.
+type COCOOptions struct {
+	// Masks reads each annotation's "segmentation" (polygons rasterized at
+	// the image size as pycocotools does, or an RLE, crowd regions
+	// included) into Object.Mask, stored over the mask's own extent. A
+	// segmentation that cannot be read is an *AnnotationError naming it;
+	// an annotation without one keeps Mask nil.
+	Masks bool
+}
+
+// LoadCOCOWith reads a COCO instances file as LoadCOCO does, with the
+// extras o asks for.
+func LoadCOCOWith(annotationsJSON, imageDir string, o COCOOptions) (*Dataset, error) {
 	raw, err := os.ReadFile(annotationsJSON)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
@@ -59,6 +78,12 @@ func LoadCOCO(annotationsJSON, imageDir string) (*Dataset, error) {
 	var f cocoFile
 	if err := json.Unmarshal(raw, &f); err != nil {
 		return nil, &AnnotationError{File: annotationsJSON, Index: -1, Msg: "invalid JSON", Err: err}
+	}
+	var segs cocoSegmentations
+	if o.Masks {
+		if err := json.Unmarshal(raw, &segs); err != nil || len(segs.Annotations) != len(f.Annotations) {
+			return nil, &AnnotationError{File: annotationsJSON, Index: -1, Msg: "invalid JSON (segmentations)", Err: err}
+		}
 	}
 	aerr := func(section string, i int, id int64, field, format string, args ...any) error {
 		return &AnnotationError{File: annotationsJSON, Section: section, Index: i, ID: id, Field: field, Msg: fmt.Sprintf(format, args...)}
@@ -133,13 +158,68 @@ func LoadCOCO(annotationsJSON, imageDir string) (*Dataset, error) {
 			return nil, aerr("annotations", i, a.ID, "iscrowd", "is %d, want 0 or 1", a.IsCrowd)
 		}
 		s := &ds.Samples[si]
+		var m *Mask
+		if o.Masks {
+			seg, err := cocoeval.ParseSegmentation(segs.Annotations[i].Segmentation)
+			if err == nil && seg != nil {
+				m, err = maskFromSegmentation(seg, s.Height, s.Width)
+			}
+			if err != nil {
+				return nil, aerr("annotations", i, a.ID, "segmentation", "%v", err)
+			}
+		}
 		s.Objects = append(s.Objects, Object{
 			Box:        box.XYXY(float32(x), float32(y), float32(x+w), float32(y+h)),
 			Class:      k,
 			CategoryID: a.CategoryID,
 			Crowd:      a.IsCrowd == 1,
 			Area:       float32(a.Area),
+			Mask:       m,
 		})
 	}
 	return ds, nil
+}
+
+// cocoSegmentations is the segmentations of a COCO file's annotations, in
+// their order.
+type cocoSegmentations struct {
+	Annotations []struct {
+		Segmentation json.RawMessage `json:"segmentation"`
+	} `json:"annotations"`
+}
+
+// maskFromSegmentation rasterizes a COCO segmentation of an h×w image
+// (cocoeval: polygons as pycocotools rasterizes them, or the RLE) and keeps
+// the tightest rectangle around its pixels (an empty mask keeps none).
+func maskFromSegmentation(seg *cocoeval.Segmentation, h, w int) (*Mask, error) {
+	r, err := seg.ToRLE(h, w)
+	if err != nil {
+		return nil, err
+	}
+	if r.H != h || r.W != w {
+		return nil, fmt.Errorf("RLE size %d×%d, the image is %d×%d", r.H, r.W, h, w)
+	}
+	px, err := r.Decode() // column-major: x·h + y
+	if err != nil {
+		return nil, err
+	}
+	x1, y1, x2, y2 := w, h, 0, 0
+	for i, v := range px {
+		if v != 0 {
+			x, y := i/h, i%h
+			x1, y1, x2, y2 = min(x1, x), min(y1, y), max(x2, x+1), max(y2, y+1)
+		}
+	}
+	m := &Mask{}
+	if x2 <= x1 {
+		return m, nil
+	}
+	m.Rect = image.Rect(x1, y1, x2, y2)
+	m.Pix = make([]uint8, m.Rect.Dx()*m.Rect.Dy())
+	for y := y1; y < y2; y++ {
+		for x := x1; x < x2; x++ {
+			m.Pix[(y-y1)*m.Rect.Dx()+(x-x1)] = px[x*h+y]
+		}
+	}
+	return m, nil
 }

@@ -24,8 +24,14 @@ type Object struct {
 	// the box area). After a Transform it is scaled by Scale².
 	Area float32
 	// Mask is the instance's binary mask in the original image, when known
-	// (GenerateShapes); nil otherwise and always nil after a Transform.
+	// (GenerateShapes, LoadCOCOWith with Masks); nil otherwise and always
+	// nil after a Transform.
 	Mask *Mask
+	// MaskPatch is, after a Transform with MaskPatch > 0, the mask cut at
+	// the transformed box (mapped back to the original image) into a
+	// MaskPatch² soft patch, mirrored when the image is (Mask.Patch): the
+	// Mask R-CNN target source. Nil otherwise.
+	MaskPatch []float32
 }
 
 // Sample is one image and its annotations.

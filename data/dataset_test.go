@@ -3,6 +3,7 @@ package data_test
 import (
 	"errors"
 	"github.com/spinenet-go/spinenet/internal/sharedtest"
+	"image"
 	"math"
 	"os"
 	"path/filepath"
@@ -305,5 +306,61 @@ func TestLoadersLeaveBadBoxesToValidate(t *testing.T) {
 		if err != nil || rep.Counts[data.ReasonInverted] != 1 || len(ds.Samples[0].Objects) != 0 {
 			t.Errorf("%s: %v %s", ds.Name, err, rep)
 		}
+	}
+}
+
+// COCO128's polygons and crowd RLEs load as masks (LoadCOCOWith Masks)
+// whose pixel areas and extents agree with the annotations' area and bbox.
+func TestLoadCOCOMasks(t *testing.T) {
+	dir := sharedDir(t, "coco128")
+	ds, err := data.LoadCOCOWith(filepath.Join(dir, "instances_train2017.json"), filepath.Join(dir, "images"), data.COCOOptions{Masks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ratios []float64
+	crowd := 0
+	for _, s := range ds.Samples {
+		for _, o := range s.Objects {
+			if o.Mask == nil || o.Mask.Area() == 0 {
+				t.Fatalf("image %d: an object without mask pixels", s.ID)
+			}
+			if o.Crowd {
+				crowd++
+			}
+			mb, _ := o.Mask.Box()
+			if mb.X1 < o.Box.X1-2 || mb.Y1 < o.Box.Y1-2 || mb.X2 > o.Box.X2+2 || mb.Y2 > o.Box.Y2+2 {
+				t.Errorf("image %d: mask box %v outside the bbox %v", s.ID, mb, o.Box)
+			}
+			if o.Area > 100 {
+				ratios = append(ratios, float64(o.Mask.Area())/float64(o.Area))
+			}
+		}
+	}
+	slices.Sort(ratios)
+	med := ratios[len(ratios)/2]
+	if crowd == 0 || med < 0.97 || med > 1.03 || ratios[len(ratios)/20] < 0.8 {
+		t.Errorf("%d crowd masks; mask/annotation area ratios: median %.3f, 5th percentile %.3f", crowd, med, ratios[len(ratios)/20])
+	}
+	t.Logf("%d masks, area ratio median %.4f, 5th–95th %.3f–%.3f, %d crowd", len(ratios), med, ratios[len(ratios)/20], ratios[len(ratios)*19/20], crowd)
+}
+
+// Mask.Patch of a mask that fills its box is all ones, and of a mask that
+// fills its left half is a left half of ones, mirrored under flip.
+func TestMaskPatch(t *testing.T) {
+	m := &data.Mask{Rect: image.Rect(0, 0, 40, 30), Pix: make([]uint8, 40*30)}
+	for y := range 30 {
+		for x := range 20 {
+			m.Pix[y*40+x] = 1
+		}
+	}
+	p := m.Patch(box.Box{X1: 0, Y1: 0, X2: 20, Y2: 30}, 40, 30, 112, false)
+	for i, v := range p {
+		if v < 0.999 && i%112 < 112-3 { // crop_and_resize ends at x2·(w−1)/w: the last columns blend the edge
+			t.Fatalf("filled box: patch[%d] = %v", i, v)
+		}
+	}
+	p = m.Patch(box.Box{X1: 0, Y1: 0, X2: 40, Y2: 30}, 40, 30, 112, true)
+	if p[5] != 0 || p[112-5] != 1 {
+		t.Errorf("flipped half mask: left %v, right %v", p[5], p[112-5])
 	}
 }

@@ -2,6 +2,7 @@ package data
 
 import (
 	"image"
+	"math"
 
 	"github.com/spinenet-go/spinenet/detection/box"
 )
@@ -79,4 +80,49 @@ func (m *Mask) RLE(width, height int) []uint32 {
 		}
 	}
 	return append(counts, run)
+}
+
+// Patch cuts the mask at box b (original-image pixels) of its w×h image
+// into a size×size patch as tf.image.crop_and_resize does for Mask R-CNN's
+// targets (spec maskrcnn.md §9): the box normalised by the image size, size
+// bilinear samples from y1·(h−1) to y2·(h−1) (corners included), 0 outside
+// the image. With flip the patch is mirrored left to right, as a flipped
+// image is. The patch is soft (values in [0, 1]), row-major.
+func (m *Mask) Patch(b box.Box, w, h, size int, flip bool) []float32 {
+	out := make([]float32, size*size)
+	at := func(x, y int) float32 {
+		if x < 0 || y < 0 || x >= w || y >= h || !m.At(x, y) {
+			return 0
+		}
+		return 1
+	}
+	span := func(lo, hi float32, n int) (start, step float64) { // n: the image side
+		l, u := float64(lo)/float64(n), float64(hi)/float64(n)
+		return l * float64(n-1), (u - l) * float64(n-1) / float64(max(size-1, 1))
+	}
+	y0, dy := span(b.Y1, b.Y2, h)
+	x0, dx := span(b.X1, b.X2, w)
+	for i := range size {
+		y := y0 + float64(i)*dy
+		if y < 0 || y > float64(h-1) {
+			continue
+		}
+		yt := int(math.Floor(y))
+		wy := float32(y - float64(yt))
+		for j := range size {
+			x := x0 + float64(j)*dx
+			if x < 0 || x > float64(w-1) {
+				continue
+			}
+			xl := int(math.Floor(x))
+			wx := float32(x - float64(xl))
+			v := (1-wy)*((1-wx)*at(xl, yt)+wx*at(xl+1, yt)) + wy*((1-wx)*at(xl, yt+1)+wx*at(xl+1, yt+1))
+			col := j
+			if flip {
+				col = size - 1 - j
+			}
+			out[i*size+col] = v
+		}
+	}
+	return out
 }

@@ -60,6 +60,9 @@ type Transform struct {
 	// MinBoxSide drops transformed boxes whose clipped width or height is
 	// below this many network pixels (training and evaluation).
 	MinBoxSide float32
+	// MaskPatch, when positive, gives every transformed object with a
+	// Mask its Object.MaskPatch of this side (Mask R-CNN: 112).
+	MaskPatch int
 }
 
 // DefaultTransform returns the SpineNet-49 RetinaNet training settings at
@@ -201,6 +204,9 @@ func (t Transform) mapObjects(objs []Object, p Placement, out []Object) []Object
 		b := p.ToNetwork(o.Box).Clip(w, h)
 		if !(b.W() >= t.MinBoxSide && b.H() >= t.MinBoxSide) || b.Area() == 0 {
 			continue
+		}
+		if t.MaskPatch > 0 && o.Mask != nil {
+			o.MaskPatch = o.Mask.Patch(p.ToOriginal(b), p.OrigWidth, p.OrigHeight, t.MaskPatch, p.Flipped)
 		}
 		o.Box, o.Area, o.Mask = b, o.Area*a, nil
 		out = append(out, o)
