@@ -80,6 +80,40 @@ func backHuberLoss(t *Tape, n *node) {
 	}
 }
 
+// SigmoidBCE returns the sigmoid binary cross-entropy against soft
+// targets, Mask R-CNN's mask loss and RPN objectness loss (Mask R-CNN spec
+// §8):
+//
+//	logits [...], targets [...] (values in [0, 1]), weights nil, [...] or
+//	one per row of the last axis → [1]
+//
+//	loss = Σ w·(max(x, 0) − x·t + log(1 + e^−|x|)) / normalizer
+//
+// (tf.nn.sigmoid_cross_entropy_with_logits), stable for any logit; the
+// gradient is w·(σ(x) − t)/normalizer. For the mask loss, gather the GT
+// class's [R, 28, 28] logits (GatherClass), reshape them to [R, 784] to
+// weight whole RoIs with one weight each (0 for padded samples), and use
+// normalizer #fg·784.
+func (t *Tape) SigmoidBCE(logits *Var, targets, weights *tensor.Tensor, normalizer float64) *Var {
+	checkNormalizer("SigmoidBCE", normalizer)
+	y := t.alloc(1)
+	y.Data()[0] = float32(tensor.SigmoidBCE(logits.Value, targets, weights) / normalizer)
+	out, nd := t.output(y, backSigmoidBCE, logits)
+	if nd != nil {
+		nd.saved = append(nd.saved, targets, weights)
+		nd.floats = append(nd.floats, 1/normalizer)
+	}
+	return out
+}
+
+func backSigmoidBCE(t *Tape, n *node) {
+	x := n.in[0]
+	if g, acc := t.grad(x); g != nil {
+		scale := float64(n.out.Grad.Data()[0]) * n.floats[0]
+		tensor.SigmoidBCEGrad(g, x.Value, n.saved[0], n.saved[1], scale, acc)
+	}
+}
+
 // SoftmaxCrossEntropy returns the classification loss (spec §5.7):
 //
 //	logits [N, K], labels []int32 (N class indices in [0, K)) → [1]

@@ -89,6 +89,7 @@ type node struct {
 	ints   []int            // integer attributes (sizes, strides, axes)
 	floats []float64        // real attributes (epsilon, scales)
 	idx    []int32          // index data (max-pool argmax)
+	rois   []tensor.RoI     // RoIAlign's regions
 	conv   tensor.ConvParams
 }
 
@@ -158,7 +159,7 @@ func (t *Tape) Reset() {
 		clear(n.in)
 		clear(n.saved)
 		n.in, n.saved = n.in[:0], n.saved[:0]
-		n.ints, n.floats, n.idx = n.ints[:0], n.floats[:0], n.idx[:0]
+		n.ints, n.floats, n.idx, n.rois = n.ints[:0], n.floats[:0], n.idx[:0], n.rois[:0]
 	}
 	t.nodes = t.nodes[:0]
 	for c := range t.slab {

@@ -187,6 +187,27 @@ var compileRules = map[nn.Op]compileRule{
 		c.emit(step{kind: stepScale, out: n.ID, in: in, residual: -1, factor: n.Factor, name: n.Name})
 		return nil
 	},
+	nn.OpDepthToSpace: func(c *compiler, n *nn.Node, in []int) error {
+		// The rearrangement, then the bias — or a batch norm that follows,
+		// folded with it into a per-channel scale and shift — and an
+		// activation, in one pass over the output.
+		st := step{kind: stepDepthToSpace, out: n.ID, in: in, residual: -1, name: n.Name}
+		if n.Conv.Bias != nil {
+			st.bias = clone(n.Conv.Bias.Value.Data())
+		}
+		if b := c.single(n.ID); b >= 0 && c.g.Nodes[b].Op == nn.OpBatchNorm {
+			ones := tensor.New(n.Channels)
+			ones.Fill(1)
+			scale, shift := tensor.New(n.Channels), tensor.New(n.Channels)
+			foldBN(scale, shift, ones, c.g.Nodes[b], st.bias)
+			st.scale, st.shift, st.bias = scale.Data(), shift.Data(), nil
+			c.absorbed[b] = true
+			st.out = b
+		}
+		c.emit(st)
+		c.fuseAct(st.out)
+		return nil
+	},
 }
 
 // Compile turns g into an inference program, folding and fusing as the

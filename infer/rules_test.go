@@ -19,7 +19,7 @@ func TestRulesComplete(t *testing.T) {
 			t.Errorf("step kind %d has no run function", k)
 		}
 	}
-	if len(stepKinds) != int(stepScale)+1 {
-		t.Errorf("%d step kinds defined, want %d", len(stepKinds), stepScale+1)
+	if len(stepKinds) != int(stepDepthToSpace)+1 {
+		t.Errorf("%d step kinds defined, want %d", len(stepKinds), stepDepthToSpace+1)
 	}
 }

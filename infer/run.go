@@ -23,6 +23,7 @@ const (
 	stepGlobalAvgPool                 // spatial mean
 	stepScaleChannels                 // SE gate
 	stepScale                         // constant factor
+	stepDepthToSpace                  // block-2 depth to space with bias or folded BN and activation
 )
 
 // stepRun computes step i (st) into y from its main input x; it returns
@@ -104,6 +105,22 @@ var stepKinds = [...]stepRun{
 	stepScale: func(_ *runState, _ int, st *step, x, y *tensor.Tensor) string {
 		tensor.Scale(y, st.factor, x)
 		return "scale"
+	},
+	stepDepthToSpace: func(r *runState, _ int, st *step, x, y *tensor.Tensor) string {
+		r.dev.DepthToSpace(y, x, 2)
+		yd, c := y.Data(), y.Dim(-1)
+		if st.scale != nil && c > 0 {
+			for j := 0; j < len(yd); j += c {
+				px := yd[j : j+c]
+				for k := range px {
+					px[k] = px[k]*st.scale[k] + st.shift[k]
+				}
+			}
+			kernels.ApplyActivation(st.act, yd)
+		} else {
+			kernels.EpilogueRows(st.act, yd, c, len(yd)/max(c, 1), c, st.bias, nil, 0)
+		}
+		return "depth_to_space"
 	},
 }
 

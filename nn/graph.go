@@ -45,6 +45,7 @@ const (
 	OpScaleChannels             // inputs x [N,H,W,C] and gate [N,C]: x·gate
 	OpDropout                   // per-element dropout (Rate)
 	OpScale                     // multiply by the constant Factor
+	OpDepthToSpace              // [N,H,W,4C] → [N,2H,2W,C] (block 2), optional bias (Conv.Bias); see Scope.Deconv2x2
 )
 
 // ConvAttrs are the attributes of a convolution or dense node.

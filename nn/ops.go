@@ -178,6 +178,23 @@ var opTable = [...]OpDef{
 			return t.Scale(x[0], n.Factor)
 		},
 	},
+	OpDepthToSpace: {
+		Name: "depth_to_space",
+		Shape: func(n *Node, in [][]int, _, _ int) ([]int, error) {
+			x := in[0]
+			if len(x) != 4 || x[3]%4 != 0 || x[3]/4 != n.Channels {
+				return nil, fmt.Errorf("depth to space of %v to %d channels, want [N,H,W,%d]", x, n.Channels, 4*n.Channels)
+			}
+			return []int{1, 2 * x[1], 2 * x[2], n.Channels}, nil
+		},
+		Forward: func(t *autograd.Tape, n *Node, x []*autograd.Var, _, _ int) *autograd.Var {
+			y := t.DepthToSpace(x[0], 2)
+			if n.Conv.Bias != nil {
+				y = t.AddBias(y, n.Conv.Bias)
+			}
+			return y
+		},
+	},
 }
 
 // sameShape is the shape rule of elementwise ops: the output is shaped

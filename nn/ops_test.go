@@ -11,8 +11,8 @@ import (
 // Every op in the table has the rules of every stage of this package.
 func TestOpTableComplete(t *testing.T) {
 	ops := Ops()
-	if len(ops) != int(OpScale)+1 {
-		t.Errorf("%d ops in the table, want %d (OpInput…OpScale)", len(ops), OpScale+1)
+	if len(ops) != int(OpDepthToSpace)+1 {
+		t.Errorf("%d ops in the table, want %d (OpInput…OpDepthToSpace)", len(ops), OpDepthToSpace+1)
 	}
 	for _, o := range ops {
 		d, _ := o.Def()

@@ -5,9 +5,9 @@ import "github.com/spinenet-go/spinenet/kernels"
 // CPU is the device tensor operations run on: the host CPU with a thread
 // budget, an execution context (kernels.Exec) that owns its worker
 // threads. The operations whose kernels run in parallel (matrix products,
-// convolutions, pooling and resizing, batch normalization, the focal loss)
-// are methods of CPU; the package-level functions of the same names run on
-// DefaultCPU(). The remaining operations are single-threaded loops over
+// convolutions, pooling and resizing, RoIAlign, depth to space, batch
+// normalization, the focal loss) are methods of CPU; the package-level
+// functions of the same names run on DefaultCPU(). The remaining operations are single-threaded loops over
 // host memory and take no device.
 //
 // CPU is a small value, cheap to copy; copies share the Exec. The zero CPU

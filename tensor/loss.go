@@ -268,6 +268,54 @@ func HuberLossGrad(dx, pred, target, weights *Tensor, delta, scale float64, accu
 	}
 }
 
+// SigmoidBCE returns the weighted sigmoid binary cross-entropy of logits
+// against same-shaped targets, which may be soft (any value in [0, 1], as
+// Mask R-CNN's mask targets are):
+//
+//	Σ w·(max(x, 0) − x·t + log(1 + e^−|x|))
+//
+// (tf.nn.sigmoid_cross_entropy_with_logits, stable for any x). weights may
+// be nil, per element, or per row of the last axis; a weight of 0 skips
+// the element.
+func SigmoidBCE(logits, targets, weights *Tensor) float64 {
+	MustSameShape("SigmoidBCE", logits, targets)
+	ws := weightStride("SigmoidBCE", logits, weights)
+	t := targets.data[:len(logits.data)]
+	var sum float64
+	for i, v := range logits.data {
+		w := weightAt(weights, ws, i)
+		if w == 0 {
+			continue
+		}
+		x := float64(v)
+		sum += w * (math.Max(x, 0) - x*float64(t[i]) + log1pUnit(math.Exp(-math.Abs(x))))
+	}
+	return sum
+}
+
+// SigmoidBCEGrad sets dx (= or += when accumulate) to scale·∂SigmoidBCE/∂logits:
+// scale·w·(σ(x) − t).
+func SigmoidBCEGrad(dx, logits, targets, weights *Tensor, scale float64, accumulate bool) {
+	MustSameShape("SigmoidBCEGrad", dx, logits)
+	MustSameShape("SigmoidBCEGrad", logits, targets)
+	ws := weightStride("SigmoidBCEGrad", logits, weights)
+	t, d := targets.data[:len(logits.data)], dx.data[:len(logits.data)]
+	for i, v := range logits.data {
+		x := float64(v)
+		e := math.Exp(-math.Abs(x))
+		s := 1 / (1 + e) // σ(|x|)
+		if x < 0 {
+			s = e * s // σ(x) = e^x/(1+e^x) without overflow
+		}
+		g := float32(scale * weightAt(weights, ws, i) * (s - float64(t[i])))
+		if accumulate {
+			d[i] += g
+		} else {
+			d[i] = g
+		}
+	}
+}
+
 // softmaxRows checks logits [..., K] against prob and returns K and the
 // number of rows.
 func softmaxRows(op string, prob, logits *Tensor) (k, rows int) {

@@ -113,3 +113,39 @@ func checkResize(op string, n, c int, y *Tensor) (oh, ow int) {
 	}
 	return y.shape[1], y.shape[2]
 }
+
+// DepthToSpace moves blocks of channels into space (TensorFlow's
+// depth_to_space): x [N,H,W,b²·F] becomes y [N,b·H,b·W,F] with
+// y[n, b·i+a, b·j+c, f] = x[n, i, j, (a·b+c)·F + f] for block size b.
+func (d CPU) DepthToSpace(y, x *Tensor, block int) {
+	n, h, w, f := checkDepthToSpace("DepthToSpace", x, y, block)
+	d.Exec().DepthToSpace(n, h, w, f, block, x.data, y.data)
+}
+
+// DepthToSpace is DefaultCPU().DepthToSpace.
+func DepthToSpace(y, x *Tensor, block int) { DefaultCPU().DepthToSpace(y, x, block) }
+
+// DepthToSpaceBackward sets dx [N,H,W,b²·F] (= or += when accumulate) to
+// the gradient of DepthToSpace for dy [N,b·H,b·W,F]: the inverse
+// rearrangement.
+func (d CPU) DepthToSpaceBackward(dx, dy *Tensor, block int, accumulate bool) {
+	n, h, w, f := checkDepthToSpace("DepthToSpaceBackward", dx, dy, block)
+	d.Exec().DepthToSpaceBackward(n, h, w, f, block, dy.data, dx.data, accumulate)
+}
+
+// DepthToSpaceBackward is DefaultCPU().DepthToSpaceBackward.
+func DepthToSpaceBackward(dx, dy *Tensor, block int, accumulate bool) {
+	DefaultCPU().DepthToSpaceBackward(dx, dy, block, accumulate)
+}
+
+// checkDepthToSpace checks x [N,H,W,b²·F] against y [N,b·H,b·W,F] and
+// returns N, H, W, F.
+func checkDepthToSpace(op string, x, y *Tensor, block int) (n, h, w, f int) {
+	n, h, w, c := nhwc(op, x)
+	if block < 1 || c%(block*block) != 0 {
+		panic(&ShapeError{Op: op, Msg: fmt.Sprintf("input %v: channels are not a multiple of %d² (block %d)", x.shape, block, block)})
+	}
+	f = c / (block * block)
+	mustShape(op, y, n, block*h, block*w, f)
+	return n, h, w, f
+}

@@ -159,3 +159,77 @@ func BroadcastLast(dx, dy *Tensor, accumulate bool) {
 		}
 	}
 }
+
+// classAxis checks x [R, …, K, …] (the class axis at axis ≥ 1) against
+// dst, x's shape without that axis, and one class per R; it returns the
+// sizes of x seen as [R, A, K, B].
+func classAxis(op string, dst, x *Tensor, axis int, classes []int32) (rows, a, k, b int) {
+	if x.Rank() < 2 {
+		panic(&ShapeError{Op: op, Msg: fmt.Sprintf("input %v, want [R, …, K, …]", x.shape)})
+	}
+	axis = NormAxis(op, axis, x.Rank())
+	if axis == 0 {
+		panic(&ShapeError{Op: op, Msg: "the class axis cannot be the region axis 0"})
+	}
+	fits := dst.Rank() == x.Rank()-1
+	for i := 0; fits && i < dst.Rank(); i++ {
+		j := i
+		if i >= axis {
+			j++
+		}
+		fits = dst.shape[i] == x.shape[j]
+	}
+	if !fits {
+		want := append(append([]int(nil), x.shape[:axis]...), x.shape[axis+1:]...)
+		panic(&ShapeError{Op: op, Want: want, Got: dst.shape})
+	}
+	rows, a, k, b = x.shape[0], 1, x.shape[axis], 1
+	for _, d := range x.shape[1:axis] {
+		a *= d
+	}
+	for _, d := range x.shape[axis+1:] {
+		b *= d
+	}
+	checkLabels(op, classes, rows, k)
+	return rows, a, k, b
+}
+
+// GatherClass picks, for every region r, the slice of class classes[r]
+// along the class axis of x [R, …, K, …]:
+//
+//	dst[r, i, j] = x[r, i, classes[r], j]   (i: the axes before, j: after)
+//
+// dst has x's shape without axis. Mask R-CNN gathers the 4 box deltas of
+// each RoI's class from [R, K, 4] (axis 1; the box layer's [R, 4·K]
+// reshaped) and the 28×28 mask logits of its class from [R, 28, 28, K]
+// (axis 3).
+func GatherClass(dst, x *Tensor, axis int, classes []int32) {
+	rows, a, k, b := classAxis("GatherClass", dst, x, axis, classes)
+	for r := range rows {
+		c := int(classes[r])
+		for i := range a {
+			src := x.data[((r*a+i)*k+c)*b : ((r*a+i)*k+c+1)*b]
+			copy(dst.data[(r*a+i)*b:(r*a+i+1)*b], src)
+		}
+	}
+}
+
+// GatherClassBackward scatters the gradient of GatherClass: dx[r, i,
+// classes[r], j] = dy[r, i, j] and 0 elsewhere, or adds dy there when
+// accumulate is true.
+func GatherClassBackward(dx, dy *Tensor, axis int, classes []int32, accumulate bool) {
+	rows, a, k, b := classAxis("GatherClassBackward", dy, dx, axis, classes)
+	if !accumulate {
+		clear(dx.data)
+	}
+	for r := range rows {
+		c := int(classes[r])
+		for i := range a {
+			d := dx.data[((r*a+i)*k+c)*b : ((r*a+i)*k+c+1)*b]
+			g := dy.data[(r*a+i)*b : (r*a+i+1)*b]
+			for j := range d {
+				d[j] += g[j]
+			}
+		}
+	}
+}
