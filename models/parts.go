@@ -25,6 +25,12 @@ import (
 //	box_head     the box predictor head/box/predict/… (RetinaNet)
 //	class_tower  the class tower's convolutions and batch norms head/class/conv<i>/… (RetinaNet)
 //	box_tower    the box tower's head/box/conv<i>/… (RetinaNet)
+//
+// Mask R-CNN: head is the RPN and both heads (rpn/…, box_head/…,
+// mask_head/…); class_head the per-class layers (box_head/class/… and
+// box_head/box/… and mask_head/logits/…: what another class count
+// re-initialises, all sized by the classes); box_head the box predictor
+// box_head/box/…; rpn rpn/…; mask_head mask_head/….
 const (
 	PartStem       = "stem"
 	PartBlocks     = "blocks"
@@ -36,6 +42,8 @@ const (
 	PartBoxHead    = "box_head"
 	PartClassTower = "class_tower"
 	PartBoxTower   = "box_tower"
+	PartRPN        = "rpn"
+	PartMaskHead   = "mask_head"
 )
 
 // partPrefixes maps each head kind's part names to the tensor-name
@@ -48,6 +56,10 @@ var partPrefixes = map[HeadKind]map[string][]string{
 		PartClassTower: {"head/class/conv"}, PartBoxTower: {"head/box/conv"},
 	},
 	Classification: {PartHead: {"head/"}, PartClassHead: {"head/dense/"}},
+	MaskRCNNHead: {
+		PartHead: {"rpn/", "box_head/", "mask_head/"}, PartClassHead: {"box_head/class/", "box_head/box/", "mask_head/logits/"},
+		PartBoxHead: {"box_head/box/"}, PartRPN: {"rpn/"}, PartMaskHead: {"mask_head/"},
+	},
 }
 
 // backbonePrefixes are the parts every model has.
@@ -60,7 +72,7 @@ var backbonePrefixes = map[string][]string{
 // messages.
 func PartNames(head HeadKind) []string {
 	names := []string{PartStem, PartBlocks, "blocks<N", PartEndpoints, PartBackbone, PartBN}
-	for _, n := range []string{PartHead, PartClassHead, PartBoxHead, PartClassTower, PartBoxTower} {
+	for _, n := range []string{PartHead, PartClassHead, PartBoxHead, PartClassTower, PartBoxTower, PartRPN, PartMaskHead} {
 		if _, ok := partPrefixes[head][n]; ok {
 			names = append(names, n)
 		}

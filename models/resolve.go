@@ -7,6 +7,7 @@ import (
 
 	"github.com/spinenet-go/spinenet/classify"
 	"github.com/spinenet-go/spinenet/detection"
+	"github.com/spinenet-go/spinenet/maskrcnn"
 	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/spinenet"
 	"github.com/spinenet-go/spinenet/tensor"
@@ -112,6 +113,10 @@ type Description struct {
 	// Classification holds the classification settings, the row's or
 	// Derive's (ImageNet: 224 input, 1001 classes).
 	Classification ClassificationSettings
+	// MaskRCNN holds the Mask R-CNN settings, the row's or DeriveMaskRCNN's.
+	MaskRCNN MaskRCNNSettings
+
+	activationSet bool // the request named the activation
 }
 
 // Name is the model's display name: "SpineNet-49S", or the Arch's name.
@@ -162,9 +167,10 @@ func Resolve(r Request) (*Description, error) {
 		return nil, err
 	}
 	if d.Variant != nil {
-		d.RetinaNet, d.Classification = d.Variant.RetinaNet, d.Variant.Classification
+		d.RetinaNet, d.Classification, d.MaskRCNN = d.Variant.RetinaNet, d.Variant.Classification, d.Variant.MaskRCNN
 	} else {
 		d.RetinaNet, d.Classification = Derive(d.Arch)
+		d.MaskRCNN = DeriveMaskRCNN(d.Arch)
 	}
 	for _, o := range []struct {
 		field string
@@ -204,6 +210,20 @@ func Derive(a *spinenet.Arch) (RetinaNetSettings, ClassificationSettings) {
 		}
 	}
 	return r, imagenet
+}
+
+// DeriveMaskRCNN returns the Mask R-CNN settings for an architecture that
+// is not a registry row, by the rule the published configs follow: a
+// one-conv RPN and four-conv box and mask heads as wide as the endpoints
+// (endpoints_num_filters), a box-head FC of 4× that width up to 1024
+// (49S: 128 → 512, 49–143: 256 → 1024), anchor size 3, Derive's input
+// size, and the backbone's activation. SpineNet-190's row departs from it
+// (seven 384-wide head convs on 512-wide endpoints, anchor size 5, input
+// 1536): its published heads were sized by hand.
+func DeriveMaskRCNN(a *spinenet.Arch) MaskRCNNSettings {
+	f := a.EndpointsNumFilters
+	r, _ := Derive(a)
+	return MaskRCNNSettings{RPNConvs: 1, RPNFilters: f, HeadConvs: 4, HeadFilters: f, FCDim: min(4*f, 1024), AnchorSize: 3, InputSize: r.InputSize}
 }
 
 // scaling is the part of an Arch that Derive matches against the rows.
@@ -259,6 +279,7 @@ func (d *Description) applyOptions(r Request) error {
 			return &RequestError{Field: "activation", Reason: fmt.Sprintf("%q, want relu, swish or hard_swish (the backbone activations SpineNet uses)", r.Activation)}
 		}
 		o.Activation = act
+		d.activationSet = true
 	}
 	switch p := spinenet.PoolingRule(r.Pooling); p {
 	case "":
@@ -339,6 +360,30 @@ func (d *Description) NewRetinaNet(numClasses int) (*detection.Model, error) {
 	return detection.NewRetinaNet(d.Arch, d.Options, d.Head(numClasses))
 }
 
+// MaskRCNNConfig returns the Mask R-CNN head configuration for numClasses
+// classes (background included; 0: 91, COCO's category ids as indices),
+// and the construction options: the description's, with the Mask R-CNN
+// activation of the row (ReLU for 49S…143) unless the request named one.
+func (d *Description) MaskRCNNConfig(numClasses int) (maskrcnn.Config, spinenet.Options) {
+	if numClasses == 0 {
+		numClasses = 91
+	}
+	m, opt := d.MaskRCNN, d.Options
+	if m.Activation != 0 && !d.activationSet {
+		opt.Activation = m.Activation
+	}
+	return maskrcnn.Config{NumClasses: numClasses, NumAnchors: len(maskrcnn.AspectRatios),
+		RPNConvs: m.RPNConvs, RPNFilters: m.RPNFilters, BoxConvs: m.HeadConvs, BoxFilters: m.HeadFilters, BoxFCs: 1, BoxFCDim: m.FCDim,
+		MaskConvs: m.HeadConvs, MaskFilters: m.HeadFilters, Activation: opt.Activation}, opt
+}
+
+// NewMaskRCNN builds the backbone with the Mask R-CNN heads for
+// numClasses classes (MaskRCNNConfig).
+func (d *Description) NewMaskRCNN(numClasses int) (*maskrcnn.Model, error) {
+	c, opt := d.MaskRCNNConfig(numClasses)
+	return maskrcnn.New(d.Arch, opt, c)
+}
+
 // NewClassifier builds the backbone with the classification head for
 // numClasses classes (0: the description's, 1001 for ImageNet).
 func (d *Description) NewClassifier(numClasses int, dropout float64) (*classify.Model, error) {
@@ -356,6 +401,7 @@ const (
 	NoHead         HeadKind = ""
 	RetinaNetHead  HeadKind = "retinanet"
 	Classification HeadKind = "classification"
+	MaskRCNNHead   HeadKind = "maskrcnn"
 )
 
 // ErrUnknownHead is returned by Build for a head kind it does not know.
@@ -374,6 +420,17 @@ type Built struct {
 	Graph      *nn.Graph
 	Detector   *detection.Model // with RetinaNetHead, else nil
 	Classifier *classify.Model  // with Classification, else nil
+	MaskRCNN   *maskrcnn.Model  // with MaskRCNNHead, else nil
+}
+
+// Account sizes and prices the built model for one h×w image: the graph's
+// accounting, with Mask R-CNN's heads priced per RoI as the paper counts
+// them (maskrcnn.Model.Account).
+func (b *Built) Account(h, w int) (*nn.Accounting, error) {
+	if b.MaskRCNN != nil {
+		return b.MaskRCNN.Account(h, w)
+	}
+	return b.Graph.Account(h, w)
 }
 
 // Build assembles the backbone with the head kind for numClasses classes
@@ -399,8 +456,14 @@ func (d *Description) Build(head HeadKind, numClasses int) (*Built, error) {
 			return nil, err
 		}
 		b.Classifier, b.Backbone, b.Graph = m, m.Backbone, m.Graph()
+	case MaskRCNNHead:
+		m, err := d.NewMaskRCNN(numClasses)
+		if err != nil {
+			return nil, err
+		}
+		b.MaskRCNN, b.Backbone, b.Graph = m, m.Backbone, m.Graph()
 	default:
-		return nil, fmt.Errorf("%w %q: want %q or %q", ErrUnknownHead, head, RetinaNetHead, Classification)
+		return nil, fmt.Errorf("%w %q: want %q, %q or %q", ErrUnknownHead, head, RetinaNetHead, Classification, MaskRCNNHead)
 	}
 	return b, nil
 }

@@ -198,3 +198,23 @@ func TestTrainEvalDetectCommands(t *testing.T) {
 		}
 	}
 }
+
+// info --head maskrcnn gives the issue's exact count for SpineNet-49S with
+// 91 classes at 640, with the per-RoI head pricing and the configs' ReLU.
+func TestInfoMaskRCNN(t *testing.T) {
+	out, errs, code := run(t, "info", "--model", "49S", "--head", "maskrcnn", "--classes", "91", "--size", "640", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got struct {
+		TrainableParams int    `json:"trainable_params"`
+		MACs            int64  `json:"macs"`
+		Activation      string `json:"activation"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.TrainableParams != 13946608 || got.MACs < 59e9 || got.MACs > 60.8e9 || got.Activation != "relu" {
+		t.Errorf("info: %+v", got)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spinenet-go/spinenet/internal/atomicfile"
+	"github.com/spinenet-go/spinenet/maskrcnn"
 	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/search/report"
 	"github.com/spinenet-go/spinenet/spinenet"
@@ -83,7 +84,7 @@ func runInfo(opt infoOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	acc, err := b.Graph.Account(opt.Size, opt.Size)
+	acc, err := b.Account(opt.Size, opt.Size)
 	if err != nil {
 		return err
 	}
@@ -102,6 +103,11 @@ func runInfo(opt infoOptions, stdout io.Writer) error {
 		out.AnchorSize = b.Desc.Anchors().AnchorSize
 	case b.Classifier != nil:
 		out.Classes = b.Classifier.Config.NumClasses
+	case b.MaskRCNN != nil:
+		c := b.MaskRCNN.Config
+		out.Classes, out.HeadConvs, out.HeadFilters = c.NumClasses, c.BoxConvs, c.BoxFilters
+		out.AnchorSize = b.Desc.MaskRCNN.AnchorSize
+		out.Activation = c.Activation.String() // the published Mask R-CNN configs' (ReLU for 49S…143)
 	}
 	if opt.Blocks {
 		out.Blocks = blockRows(b.Desc.Arch, acc)
@@ -122,6 +128,11 @@ func runInfo(opt infoOptions, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "  head                        %d classes, %d convs × %d filters%s, anchor size %v\n", out.Classes, out.HeadConvs, out.HeadFilters, sep, out.AnchorSize)
 	} else if b.Classifier != nil {
 		fmt.Fprintf(stdout, "  head                        %d classes\n", out.Classes)
+	} else if m := b.MaskRCNN; m != nil {
+		c := m.Config
+		fmt.Fprintf(stdout, "  heads                       %d classes (background included); RPN %d×%d, %d anchors; box %d convs × %d + FC %d; mask %d convs × %d; anchor size %v\n",
+			c.NumClasses, c.RPNConvs, c.RPNFilters, c.NumAnchors, c.BoxConvs, c.BoxFilters, c.BoxFCDim, c.MaskConvs, c.MaskFilters, out.AnchorSize)
+		fmt.Fprintf(stdout, "  multiply-adds count         the box head on %d proposals, the mask head on %d detections\n", maskrcnn.TestProposals, maskrcnn.MaxDetections)
 	}
 	fmt.Fprintf(stdout, "  activation                  %s\n", out.Activation)
 	fmt.Fprintf(stdout, "  trainable parameters        %s\n", commas(int64(acc.TrainableParams)))

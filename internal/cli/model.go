@@ -28,8 +28,8 @@ func (f *modelFlags) register(fs *pflag.FlagSet, head bool) {
 	fs.StringVar(&f.Model, "model", "49", "model id: "+strings.Join(models.IDs(), ", "))
 	fs.StringVar(&f.ArchFile, "arch", "", "architecture file (.json/.yaml) to use instead of --model; its head and anchors follow from its scaling fields")
 	if head {
-		fs.StringVar(&f.Head, "head", "", "add a head: retinanet or classification")
-		fs.IntVar(&f.Classes, "classes", 0, "head classes (default 91 for retinanet, 1001 for classification)")
+		fs.StringVar(&f.Head, "head", "", "add a head: retinanet, classification or maskrcnn")
+		fs.IntVar(&f.Classes, "classes", 0, "head classes (default 91 for retinanet and maskrcnn, 1001 for classification)")
 	}
 	fs.StringVar(&f.Activation, "activation", "", "activation: relu, swish, hard_swish (default: the model's; swish, hard_swish for mobile-49/49S)")
 	fs.StringVar(&f.Pooling, "pooling", string(spinenet.PoolTF2), "downsampling pools: tf2 (repeated 3×3/2) or tpu (one pool)")
