@@ -50,6 +50,9 @@ type Config struct {
 	// Activation follows every batch norm of the heads (the backbone's:
 	// ReLU in the official 49S…143 configs, swish for 190).
 	Activation tensor.Activation
+	// AnchorSize multiplies the level stride to give the RPN anchors' side
+	// (3; 5 for 190).
+	AnchorSize float64
 }
 
 // Fixed sizes of the RoI features and masks (spec §6, §7).
@@ -61,9 +64,9 @@ const (
 
 // Validate checks the sizes.
 func (c Config) Validate() error {
-	if c.NumClasses < 2 || c.NumAnchors < 1 || c.RPNConvs < 0 || c.RPNFilters < 1 || c.BoxConvs < 0 || c.BoxFilters < 1 ||
+	if c.NumClasses < 2 || c.NumAnchors != len(AspectRatios) || !(c.AnchorSize > 0) || c.RPNConvs < 0 || c.RPNFilters < 1 || c.BoxConvs < 0 || c.BoxFilters < 1 ||
 		c.BoxFCs < 1 || c.BoxFCDim < 1 || c.MaskConvs < 0 || c.MaskFilters < 1 {
-		return fmt.Errorf("maskrcnn: bad head config %+v (want ≥ 2 classes with background, ≥ 1 anchor, filters ≥ 1, ≥ 1 FC)", c)
+		return fmt.Errorf("maskrcnn: bad head config %+v (want ≥ 2 classes with background, %d anchors of a positive size, filters ≥ 1, ≥ 1 FC)", c, len(AspectRatios))
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/spinenet-go/spinenet/detection"
 	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/spinenet"
 	"github.com/spinenet-go/spinenet/tensor"
@@ -26,6 +27,8 @@ type Model struct {
 	// BoxClass [R,1,1,K] and BoxDeltas [R,1,1,4K] are the box head's
 	// outputs; MaskLogits [R,28,28,K] the mask head's.
 	BoxClass, BoxDeltas, MaskLogits int
+
+	anchors map[[2]int]*detection.Anchors // RPN anchors per input size
 }
 
 // Graph returns the model's graph.

@@ -374,7 +374,7 @@ func (d *Description) MaskRCNNConfig(numClasses int) (maskrcnn.Config, spinenet.
 	}
 	return maskrcnn.Config{NumClasses: numClasses, NumAnchors: len(maskrcnn.AspectRatios),
 		RPNConvs: m.RPNConvs, RPNFilters: m.RPNFilters, BoxConvs: m.HeadConvs, BoxFilters: m.HeadFilters, BoxFCs: 1, BoxFCDim: m.FCDim,
-		MaskConvs: m.HeadConvs, MaskFilters: m.HeadFilters, Activation: opt.Activation}, opt
+		MaskConvs: m.HeadConvs, MaskFilters: m.HeadFilters, Activation: opt.Activation, AnchorSize: m.AnchorSize}, opt
 }
 
 // NewMaskRCNN builds the backbone with the Mask R-CNN heads for
