@@ -130,3 +130,39 @@ func TestLossTrains(t *testing.T) {
 		t.Errorf("loss did not fall by 20 %%: %.4f → %.4f", first/float64(len(imgs)), last/float64(len(imgs)))
 	}
 }
+
+// Detect returns, per image, at most MaxDetections boxes inside the clip,
+// best first, with classes in range and 28×28 mask probabilities.
+func TestDetectShapes(t *testing.T) {
+	m := tinyModel(t, 2)
+	imgs, _ := shapeBatches(t, 4, 64, 2)
+	tp := autograd.NewInferenceTape()
+	post := DefaultPost()
+	post.MaxDetections = 20
+	dets, err := m.Detect(tp, tp.Constant(imgs[0]), [][2]float32{{64, 64}, {50, 40}}, post)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dets) != 2 || len(dets[0]) == 0 {
+		t.Fatalf("detections per image: %d", len(dets))
+	}
+	for i, ds := range dets {
+		if len(ds) > 20 {
+			t.Errorf("image %d: %d detections", i, len(ds))
+		}
+		for j, d := range ds {
+			clip := [][2]float32{{64, 64}, {50, 40}}[i]
+			if d.Box.X1 < 0 || d.Box.Y1 < 0 || d.Box.X2 > clip[0] || d.Box.Y2 > clip[1] || d.Class < 0 || d.Class > 1 || len(d.Mask) != MaskSize*MaskSize {
+				t.Fatalf("image %d detection %d: %+v (mask %d)", i, j, d.Scored, len(d.Mask))
+			}
+			if j > 0 && d.Score > ds[j-1].Score {
+				t.Fatalf("image %d: not sorted at %d", i, j)
+			}
+			for _, v := range d.Mask {
+				if !(v >= 0 && v <= 1) {
+					t.Fatalf("mask probability %v", v)
+				}
+			}
+		}
+	}
+}
