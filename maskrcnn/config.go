@@ -49,7 +49,7 @@ type Config struct {
 	MaskConvs, MaskFilters int
 	// Activation follows every batch norm of the heads (the backbone's:
 	// ReLU in the official 49S…143 configs, swish for 190).
-	Activation tensor.Activation
+	Activation tensor.Activation `json:"-"`
 	// AnchorSize multiplies the level stride to give the RPN anchors' side
 	// (3; 5 for 190).
 	AnchorSize float64

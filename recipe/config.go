@@ -32,9 +32,13 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// TaskInstanceSegmentation is the task of Mask R-CNN recipes.
+const TaskInstanceSegmentation = "instance_segmentation"
+
 // Config is a training recipe.
 type Config struct {
-	// Task is "detection" or "classification".
+	// Task is "detection" (RetinaNet), "instance_segmentation" (Mask
+	// R-CNN) or "classification".
 	Task  string      `json:"task" yaml:"task"`
 	Model ModelConfig `json:"model" yaml:"model"`
 	Data  DataConfig  `json:"data" yaml:"data"`
@@ -393,7 +397,10 @@ func (c *Config) Validate() error {
 		return &ConfigError{Key: key, Reason: fmt.Sprintf(format, args...)}
 	}
 	switch c.Task {
-	case "detection":
+	case "detection", TaskInstanceSegmentation:
+		if f := c.Data.Format; c.Task == TaskInstanceSegmentation && f != "coco" && f != "synthetic" {
+			return bad("data.format", "%q, want coco or synthetic for instance_segmentation (the formats with masks)", f)
+		}
 		switch c.Data.Format {
 		case "coco", "voc":
 		case "synthetic":
@@ -439,7 +446,7 @@ func (c *Config) Validate() error {
 			return bad("data.format", "%q, want idx or imagefolder for classification", c.Data.Format)
 		}
 	default:
-		return bad("task", "%q, want detection or classification", c.Task)
+		return bad("task", "%q, want detection, instance_segmentation or classification", c.Task)
 	}
 	if c.Input.Size < 16 || c.Input.Size > 8192 {
 		return bad("input.size", "%d, want 16..8192", c.Input.Size)

@@ -12,6 +12,7 @@ import (
 	"github.com/spinenet-go/spinenet/data"
 	"github.com/spinenet-go/spinenet/data/mosaic"
 	"github.com/spinenet-go/spinenet/detection"
+	"github.com/spinenet-go/spinenet/maskrcnn"
 	"github.com/spinenet-go/spinenet/models"
 	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/predict"
@@ -19,22 +20,28 @@ import (
 	"github.com/spinenet-go/spinenet/train"
 )
 
-// DetectionTask trains and evaluates a SpineNet RetinaNet (train.Task).
-type DetectionTask struct {
+// detectionData is the data of a detection or instance-segmentation task.
+type detectionData struct {
 	cfg        *Config
-	Model      *detection.Model
-	Anchors    *detection.Anchors
-	AnchorCfg  detection.AnchorConfig
 	Train, Val *data.Dataset
 	// Source supplies in-memory images (synthetic data); nil reads files.
 	Source data.ImageSource
-	// ValGT is the COCO ground truth the evaluation scores against.
+	// ValGT is the COCO ground truth the evaluation scores against (with
+	// segmentations for instance segmentation).
 	ValGT *cocoeval.Dataset
 	// Report counts the annotation problems skipped when the data was
 	// loaded; LoaderReport the unreadable images skipped in the latest
 	// training epoch.
 	Report, LoaderReport data.Report
-	Post                 detection.PostConfig
+}
+
+// DetectionTask trains and evaluates a SpineNet RetinaNet (train.Task).
+type DetectionTask struct {
+	detectionData
+	Model     *detection.Model
+	Anchors   *detection.Anchors
+	AnchorCfg detection.AnchorConfig
+	Post      detection.PostConfig
 	// Transfer is what model.init loaded and train.freeze froze.
 	Transfer Transfer
 	gts      []detection.GroundTruth
@@ -45,8 +52,8 @@ var _ train.Task[*data.Batch] = (*DetectionTask)(nil)
 
 // NewDetectionTask loads the data of c and builds the model.
 func NewDetectionTask(c *Config) (*DetectionTask, error) {
-	t := &DetectionTask{cfg: c, Post: detection.DefaultPost()}
-	if err := t.loadData(); err != nil {
+	t := &DetectionTask{detectionData: detectionData{cfg: c}, Post: detection.DefaultPost()}
+	if err := t.loadData(c); err != nil {
 		return nil, err
 	}
 	desc, err := c.Resolve()
@@ -66,10 +73,10 @@ func NewDetectionTask(c *Config) (*DetectionTask, error) {
 	return t, nil
 }
 
-// loadData reads the training and validation sets the config names and
-// validates them (bad annotations skipped and counted, or fatal if strict).
-func (t *DetectionTask) loadData() error {
-	c := t.cfg
+// loadData reads the training and validation sets c names and validates
+// them (bad annotations skipped and counted, or fatal if strict). COCO
+// segmentations are read as masks for instance segmentation.
+func (t *detectionData) loadData(c *Config) error {
 	d := c.Data
 	var err error
 	switch d.Format {
@@ -116,11 +123,12 @@ func (t *DetectionTask) loadData() error {
 			return &ConfigError{Key: "data.mosaic_*", Reason: err.Error(), Err: err}
 		}
 	case "coco":
-		if t.Train, err = data.LoadCOCO(c.Path(d.TrainAnnotations), c.Path(d.TrainImages)); err != nil {
+		opt := data.COCOOptions{Masks: c.Task == TaskInstanceSegmentation}
+		if t.Train, err = data.LoadCOCOWith(c.Path(d.TrainAnnotations), c.Path(d.TrainImages), opt); err != nil {
 			return err
 		}
 		if d.ValAnnotations != "" {
-			if t.Val, err = data.LoadCOCO(c.Path(d.ValAnnotations), c.Path(d.ValImages)); err != nil {
+			if t.Val, err = data.LoadCOCOWith(c.Path(d.ValAnnotations), c.Path(d.ValImages), opt); err != nil {
 				return err
 			}
 		}
@@ -177,7 +185,8 @@ func (t *DetectionTask) loadData() error {
 
 // CocoGroundTruth converts a dataset into COCO ground truth for evaluation:
 // boxes as [x y w h], crowd (and VOC difficult) objects as iscrowd, areas
-// as recorded (segmentation area for COCO, box area otherwise).
+// as recorded (segmentation area for COCO, box area otherwise), and each
+// object's mask, when it has one, as its segmentation (RLE).
 func CocoGroundTruth(ds *data.Dataset) *cocoeval.Dataset {
 	gt := &cocoeval.Dataset{}
 	for i, name := range ds.Classes {
@@ -193,9 +202,12 @@ func CocoGroundTruth(ds *data.Dataset) *cocoeval.Dataset {
 			if area <= 0 {
 				area = float64(b.Area())
 			}
-			gt.Annotations = append(gt.Annotations, cocoeval.Annotation{ID: id, ImageID: s.ID, CategoryID: int64(o.CategoryID),
-				BBox: b.XYWH(), HasBBox: true,
-				Area: area, IsCrowd: o.Crowd})
+			a := cocoeval.Annotation{ID: id, ImageID: s.ID, CategoryID: int64(o.CategoryID),
+				BBox: b.XYWH(), HasBBox: true, Area: area, IsCrowd: o.Crowd}
+			if o.Mask != nil {
+				a.Segmentation = &cocoeval.Segmentation{RLE: &cocoeval.RLE{H: s.Height, W: s.Width, Counts: o.Mask.RLE(s.Width, s.Height)}}
+			}
+			gt.Annotations = append(gt.Annotations, a)
 		}
 	}
 	return gt
@@ -216,18 +228,21 @@ func (t *DetectionTask) Graph() *nn.Graph { return t.Model.Graph() }
 
 // StepsPerEpoch implements train.Task: full batches per epoch (the last
 // partial batch is dropped).
-func (t *DetectionTask) StepsPerEpoch() int {
+func (t *detectionData) StepsPerEpoch() int {
 	return max(len(t.Train.Samples)/t.cfg.Train.Batch, 1)
 }
 
-func (t *DetectionTask) transform() data.Transform {
+func (t *detectionData) transform() data.Transform {
 	tr := data.DefaultTransform(t.cfg.Input.Size)
 	tr.ScaleMin, tr.ScaleMax, tr.Flip = t.cfg.Input.ScaleMin, t.cfg.Input.ScaleMax, t.cfg.Input.Flip
+	if t.cfg.Task == TaskInstanceSegmentation {
+		tr.MaskPatch = maskrcnn.MaskPatchSize
+	}
 	return tr
 }
 
 // Epoch implements train.Task.
-func (t *DetectionTask) Epoch(epoch, skip int) (train.Batches[*data.Batch], error) {
+func (t *detectionData) Epoch(epoch, skip int) (train.Batches[*data.Batch], error) {
 	l, err := data.NewLoader(t.Train, data.LoaderConfig{
 		BatchSize: t.cfg.Train.Batch, Workers: t.cfg.Train.Workers, Shuffle: true, Seed: t.cfg.Train.Seed,
 		DropLast: true, Epochs: 1, StartEpoch: epoch, SkipBatches: skip, Train: true,
@@ -380,8 +395,8 @@ func EvaluateDetection(ctx context.Context, c *Config, weightsPath string) (*coc
 	if err != nil {
 		return nil, err
 	}
-	t := &DetectionTask{cfg: c, Post: detection.DefaultPost()}
-	if err := t.loadData(); err != nil {
+	t := &DetectionTask{detectionData: detectionData{cfg: c}, Post: detection.DefaultPost()}
+	if err := t.loadData(c); err != nil {
 		return nil, err
 	}
 	if len(t.Val.Classes) != len(d.Classes) {

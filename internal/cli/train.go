@@ -33,7 +33,8 @@ func newTrainCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "train --config FILE",
 		Short: "Train a detection or classification model from a config file",
 		Long: `train reads a recipe (YAML or JSON; see configs/) and trains its task —
-RetinaNet detection or classification — with SGD, writing to the run directory
+RetinaNet detection, Mask R-CNN instance segmentation (task:
+instance_segmentation, COCO masks or synthetic shapes) or classification — with SGD, writing to the run directory
 (train.output, or --output):
 
   checkpoint.safetensors  weights, BN statistics, optimizer and RNG state (atomic)
@@ -100,6 +101,8 @@ func runTrain(ctx context.Context, opt trainOptions, stdout, stderr io.Writer) e
 		sum, err = recipe.TrainClassification(ctx, c, opt.Resume, progress, stderr)
 	case "detection":
 		sum, err = recipe.TrainDetection(ctx, c, opt.Resume, progress, stderr)
+	case recipe.TaskInstanceSegmentation:
+		sum, err = recipe.TrainInstanceSegmentation(ctx, c, opt.Resume, progress, stderr)
 	}
 	err = inRecipe(opt.Config, err)
 	if ie := (*train.InterruptedError)(nil); errors.As(err, &ie) {
