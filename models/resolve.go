@@ -71,9 +71,9 @@ type Request struct {
 	// RetinaNet head and anchor overrides, each in (0, 65536]; 0 keeps the
 	// variant's value, or the one derived from the Arch.
 
-	// HeadConvs is the number of 3×3 convolutions in each head tower.
+	// HeadConvs is the number of 3×3 convolutions in each head tower (RetinaNet; Mask R-CNN: of the box and mask heads).
 	HeadConvs int
-	// HeadFilters is the width of the head towers.
+	// HeadFilters is the width of the head towers (Mask R-CNN: of the RPN and both heads, with a box FC of 4×, up to 1024).
 	HeadFilters int
 	// AnchorSize multiplies the level stride to give the base anchor side.
 	AnchorSize float64
@@ -177,9 +177,14 @@ func Resolve(r Request) (*Description, error) {
 		v     float64
 		dst   func()
 	}{
-		{"head_convs", float64(r.HeadConvs), func() { d.RetinaNet.Convs = r.HeadConvs }},
-		{"head_filters", float64(r.HeadFilters), func() { d.RetinaNet.Filters = r.HeadFilters }},
-		{"anchor_size", r.AnchorSize, func() { d.RetinaNet.AnchorSize = r.AnchorSize }},
+		{"head_convs", float64(r.HeadConvs), func() { d.RetinaNet.Convs, d.MaskRCNN.HeadConvs = r.HeadConvs, r.HeadConvs }},
+		{"head_filters", float64(r.HeadFilters), func() {
+			// Mask R-CNN: the RPN and both heads take the width, the box
+			// head's FC DeriveMaskRCNN's rule (4×, up to 1024).
+			d.RetinaNet.Filters, d.MaskRCNN.RPNFilters, d.MaskRCNN.HeadFilters = r.HeadFilters, r.HeadFilters, r.HeadFilters
+			d.MaskRCNN.FCDim = min(4*r.HeadFilters, 1024)
+		}},
+		{"anchor_size", r.AnchorSize, func() { d.RetinaNet.AnchorSize, d.MaskRCNN.AnchorSize = r.AnchorSize, r.AnchorSize }},
 	} {
 		switch {
 		case !(o.v >= 0 && o.v <= 1<<16):

@@ -13,6 +13,9 @@ import (
 // are logged, the evaluation reports box and mask AP, and the weights load
 // back as a detector.
 func TestTinyInstanceSegmentation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a Mask R-CNN for 8 steps (about a minute); runs in the full test pass")
+	}
 	c, err := Load("testdata/shapes-maskrcnn-tiny.yaml")
 	if err != nil {
 		t.Fatal(err)
