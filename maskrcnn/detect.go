@@ -54,22 +54,11 @@ func (m *Model) Detect(t *autograd.Tape, images *autograd.Var, clip [][2]float32
 	}
 	g := m.Graph()
 	nl := len(m.Levels)
-	want := make([]int, 0, 3*nl)
-	for _, l := range m.Levels {
-		want = append(want, m.Backbone.Endpoints[l])
-	}
-	for _, l := range m.Levels {
-		want = append(want, m.RPNClass[l], m.RPNBox[l])
-	}
-	outs := g.Eval(t, h, w, map[int]*autograd.Var{m.Image: images}, want...)
+	outs, strides := m.imagePhase(t, images)
 	feats := outs[:nl]
 	cls, deltas := make([]*tensor.Tensor, nl), make([]*tensor.Tensor, nl)
 	for li := range m.Levels {
 		cls[li], deltas[li] = outs[nl+2*li].Value, outs[nl+2*li+1].Value
-	}
-	strides := make([]float64, nl)
-	for li, l := range m.Levels {
-		strides[li] = float64(int(1) << l)
 	}
 	k := m.Config.NumClasses
 	out := make([][]Detection, n)

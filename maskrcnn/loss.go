@@ -92,14 +92,7 @@ func (m *Model) Loss(t *autograd.Tape, images *autograd.Var, gts []GroundTruth, 
 	}
 	g := m.Graph()
 	nl := len(m.Levels)
-	want := make([]int, 0, 3*nl)
-	for _, l := range m.Levels {
-		want = append(want, m.Backbone.Endpoints[l])
-	}
-	for _, l := range m.Levels {
-		want = append(want, m.RPNClass[l], m.RPNBox[l])
-	}
-	outs := g.Eval(t, h, w, map[int]*autograd.Var{m.Image: images}, want...)
+	outs, strides := m.imagePhase(t, images)
 	feats := outs[:nl]
 	var ls Losses
 
@@ -136,10 +129,6 @@ func (m *Model) Loss(t *autograd.Tape, images *autograd.Var, gts []GroundTruth, 
 	ls.RPNClass, ls.RPNBox = t.AddN(clsParts...), t.AddN(boxParts...)
 
 	// Box head on the sampled RoIs.
-	strides := make([]float64, nl)
-	for li, l := range m.Levels {
-		strides[li] = float64(int(1) << l)
-	}
 	k := m.Config.NumClasses
 	var rois []tensor.RoI
 	var samples []*SampledRoIs
@@ -209,6 +198,23 @@ func (m *Model) Loss(t *autograd.Tape, images *autograd.Var, gts []GroundTruth, 
 	}
 	ls.Total = t.AddN(ls.RPNClass, ls.RPNBox, ls.Class, ls.Box, ls.Mask)
 	return ls, nil
+}
+
+// imagePhase runs the image part of the graph: it returns the endpoints
+// of m.Levels, then each level's RPN objectness and box outputs, and the
+// levels' strides (RoIAlign's).
+func (m *Model) imagePhase(t *autograd.Tape, images *autograd.Var) ([]*autograd.Var, []float64) {
+	nl := len(m.Levels)
+	want := make([]int, 0, 3*nl)
+	strides := make([]float64, nl)
+	for li, l := range m.Levels {
+		want = append(want, m.Backbone.Endpoints[l])
+		strides[li] = float64(int(1) << l)
+	}
+	for _, l := range m.Levels {
+		want = append(want, m.RPNClass[l], m.RPNBox[l])
+	}
+	return m.Graph().Eval(t, images.Value.Dim(1), images.Value.Dim(2), map[int]*autograd.Var{m.Image: images}, want...), strides
 }
 
 // roi is the RoIAlign region of box b in image i, on its assigned level

@@ -189,13 +189,10 @@ func TrainInstanceSegmentation(ctx context.Context, c *Config, resume bool, prog
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(log, "instance segmentation: %d training / %d validation images, %d classes, input %d×%d, %d parameters, %.2f B multiply-adds per image (1000 proposals, 100 detections), %d steps (%d per epoch)\n",
-			len(t.Train.Samples), len(t.Val.Samples), len(t.Train.Classes), c.Input.Size, c.Input.Size, acc.TrainableParams, float64(acc.MACs)/1e9, opt.Steps, t.StepsPerEpoch())
-		if t.Report.Problems() > 0 {
-			fmt.Fprintf(log, "data problems (skipped or clipped, by reason; data.strict: true makes them fatal):\n%s", t.Report.String())
-		}
+		t.logStart(log, "instance segmentation", acc, fmt.Sprintf(" (%d proposals, %d detections)", maskrcnn.TestProposals, maskrcnn.MaxDetections), opt.Steps)
 	}
 	t.Transfer.log(log, c)
 	sum, err := train.Run(ctx, t, opt, hooks...)
+	t.logEnd(log)
 	return sum, c.keptWeights(err)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/spinenet-go/spinenet/nn"
 	"github.com/spinenet-go/spinenet/train"
 )
 
@@ -67,18 +68,31 @@ func TrainDetection(ctx context.Context, c *Config, resume bool, progress, log i
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(log, "detection: %d training / %d validation images, %d classes, input %d×%d, %d parameters, %.2f B multiply-adds per image, %d steps (%d per epoch)\n",
-			len(t.Train.Samples), len(t.Val.Samples), len(t.Train.Classes), c.Input.Size, c.Input.Size, acc.TrainableParams, float64(acc.MACs)/1e9, opt.Steps, t.StepsPerEpoch())
-		if t.Report.Problems() > 0 {
-			fmt.Fprintf(log, "data problems (skipped or clipped, by reason; data.strict: true makes them fatal):\n%s", t.Report.String())
-		}
+		t.logStart(log, "detection", acc, "", opt.Steps)
 	}
 	t.Transfer.log(log, c)
 	sum, err := train.Run(ctx, t, opt, hooks...)
+	t.logEnd(log)
+	return sum, c.keptWeights(err)
+}
+
+// logStart writes a detection-data run's first lines: the data, the model's
+// size and cost at the input size (with note), the schedule, and the data
+// problems found when loading.
+func (t *detectionData) logStart(log io.Writer, kind string, acc *nn.Accounting, note string, steps int) {
+	c := t.cfg
+	fmt.Fprintf(log, "%s: %d training / %d validation images, %d classes, input %d×%d, %d parameters, %.2f B multiply-adds per image%s, %d steps (%d per epoch)\n",
+		kind, len(t.Train.Samples), len(t.Val.Samples), len(t.Train.Classes), c.Input.Size, c.Input.Size, acc.TrainableParams, float64(acc.MACs)/1e9, note, steps, t.StepsPerEpoch())
+	if t.Report.Problems() > 0 {
+		fmt.Fprintf(log, "data problems (skipped or clipped, by reason; data.strict: true makes them fatal):\n%s", t.Report.String())
+	}
+}
+
+// logEnd reports the images the last training epoch could not read.
+func (t *detectionData) logEnd(log io.Writer) {
 	if log != nil && t.LoaderReport.Problems() > 0 {
 		fmt.Fprintf(log, "images skipped while training (the last epoch):\n%s", t.LoaderReport.String())
 	}
-	return sum, c.keptWeights(err)
 }
 
 // keptWeights adds to a failed final evaluation that the trained weights
