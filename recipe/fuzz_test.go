@@ -51,3 +51,27 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSet applies --set settings to a recipe: a setting is applied or
+// refused with an error (a *ConfigError naming the key when the key is
+// bad), never a panic, and an applied one leaves a recipe that parses as
+// Parse would parse it.
+func FuzzSet(f *testing.F) {
+	base, err := os.ReadFile("testdata/shapes-tiny.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{"train.lr.base_lr=0.01", "model.init_skip=[class_head]", "train.freeze=[stem, 'blocks<6']",
+		"trian.x=1", "train.batch.size=2", "train.batch", "x=[1", "model=5", "=", "a.b.c.d=e", "train.finetune.lr_scale=0.5"} {
+		f.Add(base, s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, set string) {
+		c, err := ParseWith(data, false, Overrides{Set: []string{set}})
+		if err != nil {
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("an applied setting left an invalid recipe: %v", err)
+		}
+	})
+}
