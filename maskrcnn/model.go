@@ -101,12 +101,7 @@ func (m *Model) buildBoxHead(s *nn.Scope, channels int) {
 	c := m.Config
 	m.BoxRoIs = s.InputSized("box_rois", channels, BoxRoISize, BoxRoISize)
 	x := m.BoxRoIs
-	for i := range c.BoxConvs {
-		cs := s.Sub(fmt.Sprintf("conv%d", i))
-		x = cs.Conv(x, "conv", nn.ConvSpec{K: 3, Out: c.BoxFilters, Stride: 1, Pad: tensor.PadSame, Bias: true,
-			Init: nn.Normal{Std: fanOutNormal(2, 3, c.BoxFilters)}})
-		x = cs.Act(cs.BatchNorm(x, "bn"), c.Activation)
-	}
+	x = convTower(s, x, c.BoxConvs, c.BoxFilters, c.Activation)
 	in := s.N(x).Channels
 	for i := range c.BoxFCs {
 		fs := s.Sub(fmt.Sprintf("fc%d", 6+i))
@@ -125,6 +120,19 @@ func (m *Model) buildBoxHead(s *nn.Scope, channels int) {
 	s.Graph().MarkOutput(m.BoxDeltas, "box_deltas")
 }
 
+// convTower adds n 3×3 convolutions of the given width with bias (under
+// conv<i>, VarianceScaling(2, fan_out) normal init), each followed by batch
+// norm and act: the box and mask heads' towers.
+func convTower(s *nn.Scope, x, n, filters int, act tensor.Activation) int {
+	for i := range n {
+		cs := s.Sub(fmt.Sprintf("conv%d", i))
+		x = cs.Conv(x, "conv", nn.ConvSpec{K: 3, Out: filters, Stride: 1, Pad: tensor.PadSame, Bias: true,
+			Init: nn.Normal{Std: fanOutNormal(2, 3, filters)}})
+		x = cs.Act(cs.BatchNorm(x, "bn"), act)
+	}
+	return x
+}
+
 // limitFor is glorot-uniform's limit for a layer of fanIn inputs and
 // fanOut outputs.
 func limitFor(fanIn, fanOut int) float64 { return math.Sqrt(6 / float64(fanIn+fanOut)) }
@@ -138,12 +146,7 @@ func (m *Model) buildMaskHead(s *nn.Scope, channels int) {
 	c := m.Config
 	m.MaskRoIs = s.InputSized("mask_rois", channels, MaskRoISize, MaskRoISize)
 	x := m.MaskRoIs
-	for i := range c.MaskConvs {
-		cs := s.Sub(fmt.Sprintf("conv%d", i))
-		x = cs.Conv(x, "conv", nn.ConvSpec{K: 3, Out: c.MaskFilters, Stride: 1, Pad: tensor.PadSame, Bias: true,
-			Init: nn.Normal{Std: fanOutNormal(2, 3, c.MaskFilters)}})
-		x = cs.Act(cs.BatchNorm(x, "bn"), c.Activation)
-	}
+	x = convTower(s, x, c.MaskConvs, c.MaskFilters, c.Activation)
 	ds := s.Sub("deconv")
 	x = ds.Deconv2x2(x, "deconv", c.MaskFilters, nn.Normal{Std: fanOutNormal(2, 2, c.MaskFilters)}, nn.Constant(0))
 	x = ds.Act(ds.BatchNorm(x, "bn"), c.Activation)

@@ -125,13 +125,15 @@ func (t *InstanceTask) RunOptions(resume bool, progress, log io.Writer) (train.O
 // evaluation transform) and scores boxes and masks in original pixels.
 func evaluateInstances(ctx context.Context, d *maskrcnn.Detector, dev tensor.CPU, post maskrcnn.PostConfig, ds *data.Dataset, src data.ImageSource,
 	gt *cocoeval.Dataset, workers int) (train.Metrics, error) {
-	tr := data.DefaultTransform(d.InputSize)
-	tr.ScaleMin, tr.ScaleMax, tr.Flip = 1, 1, false
-	l, err := data.NewLoader(ds, data.LoaderConfig{BatchSize: 1, Workers: workers, Epochs: 1, Transform: tr, Source: src, Strict: true})
+	// Not a training loader: it applies the evaluation transform (no
+	// jitter, no flip). Strict, as detectDataset is.
+	l, err := data.NewLoader(ds, data.LoaderConfig{BatchSize: 1, Workers: workers, Epochs: 1, Transform: data.DefaultTransform(d.InputSize), Source: src, Strict: true})
 	if err != nil {
 		return nil, err
 	}
 	defer l.Close()
+	tp := autograd.NewInferenceTape() // one tape, reset per image, reuses its buffers
+	tp.SetDevice(dev)
 	var dets []cocoeval.Detection
 	for b, err := range l.All() {
 		if err != nil {
@@ -142,8 +144,6 @@ func evaluateInstances(ctx context.Context, d *maskrcnn.Detector, dev tensor.CPU
 		}
 		p := b.Placements[0]
 		w, h := p.Width, p.Height
-		tp := autograd.NewInferenceTape()
-		tp.SetDevice(dev)
 		found, err := d.Model.Detect(tp, tp.Constant(b.Images), [][2]float32{{float32(w), float32(h)}}, post)
 		if err != nil {
 			return nil, err
